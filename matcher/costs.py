@@ -1,0 +1,80 @@
+"""Annual cost of a placement to the LA's high-needs block, and of home-to-school transport.
+
+Figures are defaults for when an LA gives none; every one can be replaced through a tariff
+file (bands) or a setting's own ``top_up`` / ``annual_fee``. See README "Costs".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from matcher.models import Child, PlacementKind, Setting, TariffBand
+
+# Place funding per commissioned place (DfE high needs operational guide): £10,000 in special
+# schools and AP; £6,000 for resourced provision / SEN unit places (pupils on roll also attract
+# element 1 through the school's formula). Mainstream places are funded by the school's budget
+# up to £6,000 (elements 1 and 2), so the LA pays only the top-up. Independent settings are
+# priced per placement by their fee, which covers everything.
+PLACE_FUNDING: dict[PlacementKind, int] = {
+    PlacementKind.MAINSTREAM: 0,
+    PlacementKind.RESOURCED_PROVISION: 6_000,
+    PlacementKind.SPECIAL: 10_000,
+    PlacementKind.ALTERNATIVE_PROVISION: 10_000,
+    PlacementKind.INDEPENDENT: 0,
+}
+
+# Element 3 top-up used when neither a tariff band nor the setting gives one: mid-range values of
+# published LA banding frameworks (~).
+DEFAULT_TOP_UP: dict[PlacementKind, int] = {
+    PlacementKind.MAINSTREAM: 6_000,
+    PlacementKind.RESOURCED_PROVISION: 10_000,
+    PlacementKind.SPECIAL: 15_000,
+    PlacementKind.ALTERNATIVE_PROVISION: 12_000,
+    PlacementKind.INDEPENDENT: 0,
+}
+
+
+@dataclass(frozen=True)
+class TransportCostModel:
+    """SEND home-to-school transport, mostly taxis and minibuses, priced by journey minutes.
+
+    Annual cost = journeys × (fixed + per_minute × minutes); 190 school days × 2 journeys.
+    Children placed within ``free_below_minutes`` are assumed to need no LA transport.
+    """
+
+    journeys_per_year: int = 380
+    fixed_per_journey: float = 8.0
+    per_minute: float = 0.9
+    free_below_minutes: float = 0.0
+
+    def annual_cost(self, minutes: float) -> int:
+        if minutes < self.free_below_minutes:
+            return 0
+        return round(self.journeys_per_year * (self.fixed_per_journey + self.per_minute * minutes))
+
+
+@dataclass(frozen=True)
+class Tariffs:
+    """An LA's banding framework: (placement kind, band) → annual top-up."""
+
+    top_ups: dict[tuple[PlacementKind, str], int] = field(default_factory=dict)
+
+    @classmethod
+    def from_bands(cls, bands: Iterable[TariffBand]) -> Tariffs:
+        return cls({(b.placement_kind, b.band): b.annual_top_up for b in bands})
+
+    def top_up(self, child: Child, setting: Setting, kind: PlacementKind) -> int:
+        """Band tariff first, then the setting's own top-up, then the LA 'default' band."""
+        if child.top_up_band is not None and (kind, child.top_up_band) in self.top_ups:
+            return self.top_ups[(kind, child.top_up_band)]
+        if setting.top_up is not None:
+            return setting.top_up
+        return self.top_ups.get((kind, "default"), DEFAULT_TOP_UP[kind])
+
+    def placement_cost(self, child: Child, setting: Setting, kind: PlacementKind) -> int:
+        """Annual cost to the LA of this child taking this kind of place at this setting."""
+        if kind is PlacementKind.INDEPENDENT:
+            assert setting.annual_fee is not None  # enforced by Setting validation
+            return setting.annual_fee
+        return PLACE_FUNDING[kind] + self.top_up(child, setting, kind)
