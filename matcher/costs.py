@@ -6,8 +6,11 @@ file (bands) or a setting's own ``top_up`` / ``annual_fee``. See README "Costs".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
 
 from matcher.models import Child, PlacementKind, Setting, TariffBand
 
@@ -48,10 +51,14 @@ class TransportCostModel:
     per_minute: float = 0.9
     free_below_minutes: float = 0.0
 
+    def annual_costs(self, minutes: npt.ArrayLike) -> npt.NDArray[np.int64]:
+        """Annual cost in whole pounds for each journey time in minutes."""
+        m = np.asarray(minutes, dtype=np.float64)
+        cost = self.journeys_per_year * (self.fixed_per_journey + self.per_minute * m)
+        return np.where(m < self.free_below_minutes, 0, np.rint(cost)).astype(np.int64)
+
     def annual_cost(self, minutes: float) -> int:
-        if minutes < self.free_below_minutes:
-            return 0
-        return round(self.journeys_per_year * (self.fixed_per_journey + self.per_minute * minutes))
+        return int(self.annual_costs([minutes])[0])
 
 
 @dataclass(frozen=True)
@@ -78,3 +85,40 @@ class Tariffs:
             assert setting.annual_fee is not None  # enforced by Setting validation
             return setting.annual_fee
         return PLACE_FUNDING[kind] + self.top_up(child, setting, kind)
+
+
+def arc_costs(
+    children: Sequence[Child],
+    settings: Sequence[Setting],
+    child: npt.NDArray[np.int32],
+    setting: npt.NDArray[np.int32],
+    kind: Sequence[PlacementKind] | npt.NDArray[np.object_],
+    minutes: npt.NDArray[np.float32],
+    tariffs: Tariffs,
+    transport: TransportCostModel,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Annual placement and transport cost for many arcs at once.
+
+    Placement cost depends only on (child's band, setting, kind of place): a whole LA has a few
+    thousand such combinations, so each is priced once by ``Tariffs.placement_cost``.
+    """
+    bands = [c.top_up_band for c in children]
+    _, band_index = np.unique(
+        np.array(["" if b is None else b for b in bands], dtype=object), return_inverse=True
+    )
+    kinds = np.asarray(kind, dtype=object)
+    kind_codes = {k: i for i, k in enumerate(PlacementKind)}
+    kind_index = np.array([kind_codes[k] for k in kinds], dtype=np.int64)
+    combo = (band_index[child].astype(np.int64) * len(settings) + setting) * len(
+        kind_codes
+    ) + kind_index
+    unique_combo, inverse = np.unique(combo, return_inverse=True)
+    # Price one representative arc per combination.
+    first = np.zeros(len(unique_combo), dtype=np.int64)
+    first[inverse[::-1]] = np.arange(len(combo))[::-1]
+    prices = np.array(
+        [tariffs.placement_cost(children[child[a]], settings[setting[a]], kinds[a]) for a in first],
+        dtype=np.int64,
+    )
+    placement = prices[inverse] if len(combo) else np.empty(0, np.int64)
+    return placement, transport.annual_costs(minutes)

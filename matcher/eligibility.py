@@ -1,8 +1,30 @@
-"""Which (child, setting) pairs may be placed, and for every other pair, why not."""
+"""Which (child, setting) pairs may be placed, and for every other pair, why not.
+
+The hard rules (age range, sex admitted, kind of place the EHCP allows, designated need,
+physical requirements, journey limit) are applied to every pair the travel matrix can reach,
+plus every parental preference, in vectorised form: a 25k-child LA has millions of pairs.
+Every excluded pair keeps a bit mask of its reasons, so any "why not X?" has an answer.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import IntFlag
+
+import numpy as np
+import numpy.typing as npt
+
+from matcher.models import (
+    Child,
+    PlacementKind,
+    PrimaryNeed,
+    Requirement,
+    Setting,
+    SexAdmitted,
+    age_at_start_of_year,
+)
+from matcher.travel import TravelTimeMatrix
 
 
 @dataclass(frozen=True)
@@ -12,9 +34,228 @@ class EligibilityConfig:
     primary_limit_minutes: float = 45.0
     secondary_limit_minutes: float = 75.0
     # A parent may prefer a setting further away and arrange the journey; the limit then does
-    # not bar the preference (it still costs transport).
+    # not bar the preference (the LA still prices the transport).
     preferences_exempt_from_travel_limit: bool = True
 
     @property
     def cutoff_minutes(self) -> float:
         return max(self.primary_limit_minutes, self.secondary_limit_minutes)
+
+    def limit_for(self, nc_year: int) -> float:
+        return self.primary_limit_minutes if nc_year <= 6 else self.secondary_limit_minutes
+
+
+class Exclusion(IntFlag):
+    """Why a child cannot take a place at a setting. Several can hold at once."""
+
+    AGE_RANGE = 1
+    SEX_ADMITTED = 2
+    KIND_NOT_SUITABLE = 4
+    NEED_NOT_DESIGNATED = 8
+    NO_WHEELCHAIR_ACCESS = 16
+    NOT_RESIDENTIAL = 32
+    NO_NURSING = 64
+    OVER_TRAVEL_LIMIT = 128
+    NO_ROUTE = 256  # beyond the travel matrix's cutoff, or no road route at all
+
+
+EXCLUSION_TEXT: dict[Exclusion, str] = {
+    Exclusion.AGE_RANGE: "outside the setting's age range",
+    Exclusion.SEX_ADMITTED: "single-sex setting does not admit the child's sex",
+    Exclusion.KIND_NOT_SUITABLE: "this kind of place is not suitable under the child's EHCP",
+    Exclusion.NEED_NOT_DESIGNATED: "not designated for the child's primary need",
+    Exclusion.NO_WHEELCHAIR_ACCESS: "no wheelchair access",
+    Exclusion.NOT_RESIDENTIAL: "not residential",
+    Exclusion.NO_NURSING: "no nursing care",
+    Exclusion.OVER_TRAVEL_LIMIT: "journey over the travel-time limit for the child's phase",
+    Exclusion.NO_ROUTE: "no travel time: beyond the travel-time cutoff or no route",
+}
+
+_REQUIREMENT_EXCLUSION: dict[Requirement, Exclusion] = {
+    Requirement.WHEELCHAIR_ACCESS: Exclusion.NO_WHEELCHAIR_ACCESS,
+    Requirement.RESIDENTIAL: Exclusion.NOT_RESIDENTIAL,
+    Requirement.NURSING: Exclusion.NO_NURSING,
+}
+
+_NEED_BIT = {need: 1 << i for i, need in enumerate(PrimaryNeed)}
+_KIND_BIT = {kind: 1 << i for i, kind in enumerate(PlacementKind)}
+KIND_ORDER = tuple(PlacementKind)
+
+
+def describe(reasons: int) -> list[str]:
+    """Plain-English reasons, in a fixed order, for a panel to read aloud."""
+    return [text for flag, text in EXCLUSION_TEXT.items() if reasons & flag]
+
+
+def _need_mask(needs: frozenset[PrimaryNeed]) -> int:
+    return sum(_NEED_BIT[n] for n in needs)
+
+
+def _requirement_mask(reqs: frozenset[Requirement]) -> int:
+    return sum(int(_REQUIREMENT_EXCLUSION[r]) for r in reqs)
+
+
+@dataclass(frozen=True)
+class EligibleArcs:
+    """Eligible (child, setting, pool) options, and every excluded candidate pair with reasons.
+
+    ``provision`` is -1 for a setting's general places, else the index into
+    ``settings[setting].provisions``. ``preference_rank`` is 0 when the setting is not one of
+    the child's preferences, else 1 for the first preference.
+    """
+
+    child: npt.NDArray[np.int32]
+    setting: npt.NDArray[np.int32]
+    provision: npt.NDArray[np.int16]
+    kind: npt.NDArray[np.int8]  # index into KIND_ORDER
+    minutes: npt.NDArray[np.float32]
+    preference_rank: npt.NDArray[np.int16]
+    excluded_child: npt.NDArray[np.int32]
+    excluded_setting: npt.NDArray[np.int32]
+    excluded_reasons: npt.NDArray[np.int32]
+    excluded_minutes: npt.NDArray[np.float32]  # NaN where there is no route
+
+    def __len__(self) -> int:
+        return len(self.child)
+
+
+def _candidate_pairs(
+    children: Sequence[Child], urn_index: dict[str, int], travel: TravelTimeMatrix
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32], np.ndarray]:
+    """All pairs the matrix reaches plus all preference pairs, with minutes and ranks."""
+    n_settings = len(urn_index)
+    keys = travel.rows.astype(np.int64) * n_settings + travel.cols.astype(np.int64)
+    pref_rows, pref_cols, pref_ranks = [], [], []
+    for i, child in enumerate(children):
+        for rank, urn in enumerate(child.preferences, start=1):
+            if urn in urn_index:
+                pref_rows.append(i)
+                pref_cols.append(urn_index[urn])
+                pref_ranks.append(rank)
+    pref_keys = np.asarray(pref_rows, np.int64) * n_settings + np.asarray(pref_cols, np.int64)
+    all_keys, first = np.unique(np.concatenate([keys, pref_keys]), return_index=True)
+    minutes = np.full(len(all_keys), np.nan, dtype=np.float32)
+    from_matrix = first < len(keys)
+    minutes[from_matrix] = travel.minutes[first[from_matrix]]
+    ranks = np.zeros(len(all_keys), dtype=np.int16)
+    ranks[np.searchsorted(all_keys, pref_keys)] = np.asarray(pref_ranks, np.int16)
+    return all_keys // n_settings, all_keys % n_settings, minutes, ranks
+
+
+def build_arcs(
+    children: Sequence[Child],
+    settings: Sequence[Setting],
+    travel: TravelTimeMatrix,
+    config: EligibilityConfig | None = None,
+) -> EligibleArcs:
+    """Apply the hard rules to every candidate pair; see module docstring."""
+    config = config or EligibilityConfig()
+    if travel.child_ids != tuple(c.child_id for c in children) or travel.setting_urns != tuple(
+        s.urn for s in settings
+    ):
+        travel = travel.reindexed([c.child_id for c in children], [s.urn for s in settings])
+    urn_index = {s.urn: j for j, s in enumerate(settings)}
+    ci, si, minutes, ranks = _candidate_pairs(children, urn_index, travel)
+
+    age = np.array([age_at_start_of_year(c.nc_year) for c in children], np.int16)[ci]
+    sex = np.array([c.sex.value for c in children])[ci]
+    need_bit = np.array([_NEED_BIT[c.primary_need] for c in children], np.int32)[ci]
+    suitable = np.array(
+        [sum(_KIND_BIT[k] for k in c.effective_suitable_kinds) for c in children], np.int32
+    )[ci]
+    required = np.array([_requirement_mask(c.requirements) for c in children], np.int32)[ci]
+    limit = np.array([config.limit_for(c.nc_year) for c in children], np.float32)[ci]
+
+    low = np.array([s.low_age for s in settings], np.int16)[si]
+    high = np.array([s.high_age for s in settings], np.int16)[si]
+    admitted = np.array([s.sex_admitted.value for s in settings])[si]
+    designated = np.array([_need_mask(s.designated_needs) for s in settings], np.int32)[si]
+    facilities = np.array([_requirement_mask(s.facilities) for s in settings], np.int32)[si]
+    kind_idx = np.array([KIND_ORDER.index(s.placement_kind) for s in settings], np.int8)[si]
+
+    # Reasons common to every kind of place at the setting.
+    common = np.zeros(len(ci), np.int32)
+    common[(age < low) | (age >= high)] |= Exclusion.AGE_RANGE
+    wrong_sex = ((admitted == SexAdmitted.BOYS.value) & (sex != "M")) | (
+        (admitted == SexAdmitted.GIRLS.value) & (sex != "F")
+    )
+    common[wrong_sex] |= Exclusion.SEX_ADMITTED
+    common |= required & ~facilities
+    over = minutes > limit
+    if config.preferences_exempt_from_travel_limit:
+        over &= ranks == 0
+    common[over] |= Exclusion.OVER_TRAVEL_LIMIT
+    common[np.isnan(minutes)] |= Exclusion.NO_ROUTE
+
+    # The setting's general places.
+    general = common.copy()
+    kind_bit = (1 << kind_idx.astype(np.int32)).astype(np.int32)
+    general[(suitable & kind_bit) == 0] |= Exclusion.KIND_NOT_SUITABLE
+    specialist = kind_idx != KIND_ORDER.index(PlacementKind.MAINSTREAM)
+    general[specialist & (designated != 0) & ((designated & need_bit) == 0)] |= (
+        Exclusion.NEED_NOT_DESIGNATED
+    )
+
+    # Resourced provisions and SEN units: one option per (pair, provision).
+    prov_setting, prov_index, prov_needs = [], [], []
+    for j, s in enumerate(settings):
+        for k, p in enumerate(s.provisions):
+            prov_setting.append(j)
+            prov_index.append(k)
+            prov_needs.append(_need_mask(p.designated_needs))
+    rp_kind = KIND_ORDER.index(PlacementKind.RESOURCED_PROVISION)
+    if prov_setting:
+        order = np.argsort(np.asarray(prov_setting), kind="stable")
+        ps = np.asarray(prov_setting)[order]
+        counts = np.bincount(ps, minlength=len(settings))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        per_pair = counts[si]
+        pair_of = np.repeat(np.arange(len(ci)), per_pair)
+        offset = np.arange(len(pair_of)) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+        slot = order[np.repeat(starts[si], per_pair) + offset]
+        prov_reasons = common[pair_of].copy()
+        prov_reasons[(suitable[pair_of] & _KIND_BIT[PlacementKind.RESOURCED_PROVISION]) == 0] |= (
+            Exclusion.KIND_NOT_SUITABLE
+        )
+        prov_reasons[(np.asarray(prov_needs)[slot] & need_bit[pair_of]) == 0] |= (
+            Exclusion.NEED_NOT_DESIGNATED
+        )
+        prov_k = np.asarray(prov_index, np.int16)[slot]
+    else:
+        pair_of = np.empty(0, np.int64)
+        prov_reasons = np.empty(0, np.int32)
+        prov_k = np.empty(0, np.int16)
+
+    ok_general = general == 0
+    ok_prov = prov_reasons == 0
+    option_pair = np.concatenate([np.nonzero(ok_general)[0], pair_of[ok_prov]])
+    option_prov = np.concatenate([np.full(ok_general.sum(), -1, np.int16), prov_k[ok_prov]])
+    option_kind = np.concatenate(
+        [kind_idx[ok_general], np.full(ok_prov.sum(), rp_kind, np.int8)]
+    ).astype(np.int8)
+    order = np.lexsort((option_prov, option_pair))
+    option_pair, option_prov, option_kind = (
+        option_pair[order],
+        option_prov[order],
+        option_kind[order],
+    )
+
+    # A pair is excluded when none of its options is eligible; its reasons are the union.
+    pair_reasons = general.copy()
+    any_ok = ok_general.copy()
+    if len(pair_of):
+        np.bitwise_or.at(pair_reasons, pair_of, prov_reasons)
+        any_ok[pair_of[ok_prov]] = True
+    excluded = ~any_ok
+    return EligibleArcs(
+        child=ci[option_pair].astype(np.int32),
+        setting=si[option_pair].astype(np.int32),
+        provision=option_prov,
+        kind=option_kind,
+        minutes=minutes[option_pair],
+        preference_rank=ranks[option_pair],
+        excluded_child=ci[excluded].astype(np.int32),
+        excluded_setting=si[excluded].astype(np.int32),
+        excluded_reasons=pair_reasons[excluded],
+        excluded_minutes=minutes[excluded],
+    )

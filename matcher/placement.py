@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
-from matcher.costs import Tariffs, TransportCostModel
-from matcher.eligibility import EligibilityConfig
+import numpy as np
+import numpy.typing as npt
+
+from matcher.costs import Tariffs, TransportCostModel, arc_costs
+from matcher.eligibility import (
+    KIND_ORDER,
+    EligibilityConfig,
+    EligibleArcs,
+    Exclusion,
+    build_arcs,
+    describe,
+)
+from matcher.lexicographic_flow import FlowNetwork, solve_lexicographic
 from matcher.models import Child, PlacementKind, ProvisionKind, Setting
 from matcher.travel import TravelTimeMatrix
 
 ProgressCallback = Callable[[str], None]
+ObjectiveLevel = Literal["travel", "cost"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +32,13 @@ class PlacementConfig:
     transport: TransportCostModel = field(default_factory=TransportCostModel)
     tariffs: Tariffs = field(default_factory=Tariffs)
     home_la_code: str | None = None  # used for children whose record has no home_la_code
+    # After children placed and preferences: which is minimised first. The issue's order is
+    # travel then cost; ("cost", "travel") puts the high-needs budget before journey time.
+    objective_order: tuple[ObjectiveLevel, ObjectiveLevel] = ("travel", "cost")
+
+    def __post_init__(self) -> None:
+        if sorted(self.objective_order) != ["cost", "travel"]:
+            raise ValueError("objective_order must name 'travel' and 'cost' once each")
 
 
 @dataclass(frozen=True)
@@ -62,6 +82,151 @@ class PlacementResult:
     summary: PlacementSummary
 
 
+@dataclass(frozen=True)
+class PlacementNetwork:
+    """The flow network of a placement problem, kept to explain and price the optimum.
+
+    Arcs come in this order: one per eligible option (``arcs``), one "unplaced" arc per child,
+    then the capacity arcs (year group → setting, provision → setting, setting → sink).
+    """
+
+    arcs: EligibleArcs
+    flow: FlowNetwork
+    option_head: npt.NDArray[np.int64]  # the capacity node each option arc enters
+    node_label: tuple[str, ...]  # for capacity nodes: "setting", "year 7", "resourced provision"
+    node_setting: npt.NDArray[np.int64]  # setting index of each capacity node, -1 otherwise
+    placement_cost: npt.NDArray[np.int64]
+    transport_cost: npt.NDArray[np.int64]
+    sink: int
+
+    @property
+    def n_options(self) -> int:
+        return len(self.arcs)
+
+
+def build_network(
+    children: Sequence[Child],
+    settings: Sequence[Setting],
+    arcs: EligibleArcs,
+    config: PlacementConfig,
+) -> PlacementNetwork:
+    """Nested capacities as a tree: year group and provision pools feed the setting's total.
+
+    Resourced provision and SEN unit places count against the provision and the setting's total
+    but not against year-group places (admission numbers are for the mainstream school).
+    """
+    n, m = len(children), len(settings)
+    labels: list[str] = ["child"] * n + ["setting"] * m
+    node_setting = [-1] * n + list(range(m))
+    cap_tails: list[int] = []
+    cap_heads: list[int] = []
+    cap_caps: list[int] = []
+    year_node: dict[tuple[int, int], int] = {}
+    provision_node: dict[tuple[int, int], int] = {}
+
+    def add_node(label: str, setting_index: int) -> int:
+        labels.append(label)
+        node_setting.append(setting_index)
+        return len(labels) - 1
+
+    for j, s in enumerate(settings):
+        for year in sorted(s.year_places):
+            node = add_node(f"year {year} places", j)
+            year_node[(j, year)] = node
+            cap_tails.append(node)
+            cap_heads.append(n + j)
+            cap_caps.append(s.year_places_left(year) or 0)
+        for k, p in enumerate(s.provisions):
+            node = add_node(f"{p.kind.value.replace('_', ' ')} places", j)
+            provision_node[(j, k)] = node
+            cap_tails.append(node)
+            cap_heads.append(n + j)
+            cap_caps.append(p.places_left)
+    sink = add_node("sink", -1)
+    for j, s in enumerate(settings):
+        cap_tails.append(n + j)
+        cap_heads.append(sink)
+        cap_caps.append(s.places_left)
+
+    nc_year = np.array([c.nc_year for c in children], np.int64)
+    option_head = n + arcs.setting.astype(np.int64)
+    if year_node:
+        general = arcs.provision < 0
+        idx = np.nonzero(general)[0]
+        pairs = zip(arcs.setting[idx].tolist(), nc_year[arcs.child[idx]].tolist(), strict=True)
+        option_head[idx] = [year_node.get(pair, n + pair[0]) for pair in pairs]
+    prov = np.nonzero(arcs.provision >= 0)[0]
+    if len(prov):
+        option_head[prov] = [
+            provision_node[(j, k)]
+            for j, k in zip(arcs.setting[prov].tolist(), arcs.provision[prov].tolist(), strict=True)
+        ]
+
+    child_nodes = np.arange(n, dtype=np.int64)
+    tails = np.concatenate(
+        [arcs.child.astype(np.int64), child_nodes, np.asarray(cap_tails, np.int64)]
+    )
+    heads = np.concatenate(
+        [option_head, np.full(n, sink, np.int64), np.asarray(cap_heads, np.int64)]
+    )
+    caps = np.concatenate([np.ones(len(arcs) + n, np.int64), np.asarray(cap_caps, np.int64)])
+    supplies = np.zeros(len(labels), np.int64)
+    supplies[:n] = 1
+    supplies[sink] = -n
+    kinds = [KIND_ORDER[k] for k in arcs.kind.tolist()]
+    placement_cost, transport_cost = arc_costs(
+        children,
+        settings,
+        arcs.child,
+        arcs.setting,
+        kinds,
+        arcs.minutes,
+        config.tariffs,
+        config.transport,
+    )
+    return PlacementNetwork(
+        arcs=arcs,
+        flow=FlowNetwork(len(labels), tails, heads, caps, supplies),
+        option_head=option_head,
+        node_label=tuple(labels),
+        node_setting=np.asarray(node_setting, np.int64),
+        placement_cost=placement_cost,
+        transport_cost=transport_cost,
+        sink=sink,
+    )
+
+
+def level_costs(
+    network: PlacementNetwork,
+    n_children: int,
+    order: tuple[ObjectiveLevel, ...] = ("travel", "cost"),
+) -> list[npt.NDArray[np.int64]]:
+    """The objective's levels: placed and preference rank, then travel and money in ``order``.
+
+    Level 1 prices a k-th preference at k-1 and any other setting at K (the longest preference
+    list); leaving a child unplaced costs more than all preference costs together, so placing
+    one more child always wins. Level 2 is tenths of a minute, level 3 pounds a year.
+    """
+    arcs = network.arcs
+    n_arcs = len(network.flow.tails)
+    k = max(int(arcs.preference_rank.max(initial=0)), 1)
+    rank = arcs.preference_rank.astype(np.int64)
+    preference = np.where(rank > 0, rank - 1, k)
+    unplaced = n_children * k + 1
+
+    def level(option_costs: npt.NDArray[np.int64], unplaced_cost: int = 0) -> npt.NDArray[np.int64]:
+        costs = np.zeros(n_arcs, np.int64)
+        costs[: len(arcs)] = option_costs
+        costs[len(arcs) : len(arcs) + n_children] = unplaced_cost
+        return costs
+
+    later = {
+        "travel": np.rint(arcs.minutes.astype(np.float64) * 10).astype(np.int64),
+        "cost": network.placement_cost + network.transport_cost,
+    }
+    return [level(preference, unplaced), *(level(later[name]) for name in order)]
+
+
 def place(
     children: Sequence[Child],
     settings: Sequence[Setting],
@@ -69,4 +234,188 @@ def place(
     config: PlacementConfig | None = None,
     progress: ProgressCallback | None = None,
 ) -> PlacementResult:
-    raise NotImplementedError
+    """The LA-wide optimal placement: most children placed, then preferences, minutes, pounds."""
+    config = config or PlacementConfig()
+    report = progress or (lambda _stage: None)
+    report("checking eligibility")
+    arcs = build_arcs(children, settings, travel, config.eligibility)
+    report("building the placement network")
+    network = build_network(children, settings, arcs, config)
+    report("solving: children placed and preferences, then travel time, then cost")
+    levels = level_costs(network, len(children), config.objective_order)
+    solution = solve_lexicographic(network.flow, levels)
+    report("explaining the result")
+    return explain_solution(children, settings, network, solution.flows, travel.model, config)
+
+
+def explain_solution(
+    children: Sequence[Child],
+    settings: Sequence[Setting],
+    network: PlacementNetwork,
+    flows: npt.NDArray[np.int64],
+    travel_model: str,
+    config: PlacementConfig,
+) -> PlacementResult:
+    """Turn flows into one row per child, with the reason a panel would ask for."""
+    arcs = network.arcs
+    chosen = np.full(len(children), -1, np.int64)
+    used = np.nonzero(flows[: len(arcs)] > 0)[0]
+    chosen[arcs.child[used]] = used
+    node_flow = np.zeros(network.flow.n_nodes, np.int64)
+    cap_arcs = slice(len(arcs) + len(children), None)
+    np.add.at(node_flow, network.flow.tails[cap_arcs], flows[cap_arcs])
+    node_cap = np.zeros(network.flow.n_nodes, np.int64)
+    node_cap[network.flow.tails[cap_arcs]] = network.flow.capacities[cap_arcs]
+    full = node_flow >= node_cap
+    explainer = _Explainer(children, settings, network, full)
+
+    rows = []
+    for i, child in enumerate(children):
+        a = int(chosen[i])
+        if a < 0:
+            rows.append(
+                ChildPlacement(
+                    child.child_id,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    0,
+                    0,
+                    False,
+                    explainer.unplaced(i),
+                )
+            )
+            continue
+        s = settings[int(arcs.setting[a])]
+        prov = int(arcs.provision[a])
+        rank = int(arcs.preference_rank[a])
+        home_la = child.home_la_code or config.home_la_code
+        rows.append(
+            ChildPlacement(
+                child_id=child.child_id,
+                setting_urn=s.urn,
+                setting_name=s.name,
+                placement_kind=KIND_ORDER[int(arcs.kind[a])],
+                provision=s.provisions[prov].kind if prov >= 0 else None,
+                preference_rank=rank or None,
+                minutes=float(arcs.minutes[a]),
+                placement_cost=int(network.placement_cost[a]),
+                transport_cost=int(network.transport_cost[a]),
+                out_of_area=bool(home_la and s.la_code and s.la_code != home_la),
+                reason=explainer.placed(i, rank),
+            )
+        )
+    return PlacementResult(tuple(rows), summarise(rows, children, travel_model, len(arcs)))
+
+
+class _Explainer:
+    """Words for outcomes, from the eligibility reasons and which capacities ended full."""
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        settings: Sequence[Setting],
+        network: PlacementNetwork,
+        full: npt.NDArray[np.bool_],
+    ) -> None:
+        self.children, self.settings, self.network, self.full = children, settings, network, full
+        arcs = network.arcs
+        self.options = _group_by(arcs.child, len(children))
+        self.excluded = _group_by(arcs.excluded_child, len(children))
+        self.urn_index = {s.urn: j for j, s in enumerate(settings)}
+
+    def _full_level(self, option: int) -> str:
+        head = int(self.network.option_head[option])
+        if head != int(self.network.arcs.setting[option]) + len(self.children) and self.full[head]:
+            return self.network.node_label[head]
+        return "places"
+
+    def _preference_ground(self, i: int, urn: str) -> str:
+        arcs = self.network.arcs
+        j = self.urn_index.get(urn)
+        if j is None:
+            return "not a known setting"
+        for a in self.options[i]:
+            if arcs.setting[a] == j:
+                return f"no capacity: {self._full_level(a)} all taken in the optimal plan"
+        for e in self.excluded[i]:
+            if arcs.excluded_setting[e] == j:
+                return _ground(int(arcs.excluded_reasons[e]))
+        return _ground(Exclusion.NO_ROUTE)
+
+    def placed(self, i: int, rank: int) -> str:
+        child = self.children[i]
+        if rank == 1:
+            return "first parental preference"
+        unmet = [
+            f"preference {r} ({urn}) not met: {self._preference_ground(i, urn)}"
+            for r, urn in enumerate(child.preferences[: (rank - 1) if rank else None], start=1)
+        ]
+        head = f"parental preference {rank}" if rank else "no parental preference met"
+        if not child.preferences:
+            head = "no parental preference; best suitable setting by travel time then cost"
+        return "; ".join([head, *unmet])
+
+    def unplaced(self, i: int) -> str:
+        arcs = self.network.arcs
+        options = self.options[i]
+        if len(options):
+            settings = len(set(arcs.setting[options].tolist()))
+            return (
+                f"no capacity: all places at the {settings} suitable setting(s) within reach are "
+                "taken in the optimal plan"
+            )
+        excluded = self.excluded[i]
+        if not len(excluded):
+            return "no setting within the travel-time cutoff of home"
+        counts: dict[str, int] = {}
+        for e in excluded:
+            for text in describe(int(arcs.excluded_reasons[e])):
+                counts[text] = counts.get(text, 0) + 1
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        detail = "; ".join(f"{k} ({v})" for k, v in ranked)
+        return f"no suitable setting: of {len(excluded)} setting(s) considered, {detail}"
+
+
+def _ground(reasons: int) -> str:
+    """The s.39 ground a panel would cite for a preference that cannot be named."""
+    suitability = reasons & ~(Exclusion.OVER_TRAVEL_LIMIT | Exclusion.NO_ROUTE)
+    if suitability:
+        return "unsuitable for the child's age or SEN: " + "; ".join(describe(suitability))
+    return "journey: " + "; ".join(describe(reasons))
+
+
+def _group_by(keys: npt.NDArray[np.int32], n: int) -> list[npt.NDArray[np.int64]]:
+    order = np.argsort(keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(n + 1))
+    return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
+
+
+def summarise(
+    rows: Sequence[ChildPlacement],
+    children: Sequence[Child],
+    travel_model: str,
+    eligible_arcs: int,
+) -> PlacementSummary:
+    placed = [r for r in rows if r.setting_urn is not None]
+    minutes = [r.minutes for r in placed if r.minutes is not None]
+    with_prefs = {c.child_id for c in children if c.preferences}
+    return PlacementSummary(
+        children=len(rows),
+        placed=len(placed),
+        unplaced=len(rows) - len(placed),
+        with_preferences=len(with_prefs),
+        first_preference_met=sum(1 for r in placed if r.preference_rank == 1),
+        any_preference_met=sum(1 for r in placed if r.preference_rank is not None),
+        mean_minutes=float(np.mean(minutes)) if minutes else None,
+        max_minutes=float(np.max(minutes)) if minutes else None,
+        total_placement_cost=sum(r.placement_cost for r in placed),
+        total_transport_cost=sum(r.transport_cost for r in placed),
+        out_of_area=sum(1 for r in placed if r.out_of_area),
+        independent=sum(1 for r in placed if r.placement_kind is PlacementKind.INDEPENDENT),
+        travel_model=travel_model,
+        eligible_arcs=eligible_arcs,
+    )
