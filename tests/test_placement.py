@@ -1,0 +1,201 @@
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from matcher.costs import Tariffs, TransportCostModel
+from matcher.eligibility import build_arcs
+from matcher.models import Child, PrimaryNeed, Setting, SettingType
+from matcher.placement import PlacementConfig, PlacementResult, place
+from matcher.travel import TravelTimeMatrix
+from tests.factories import child, matrix, placement_instances, setting
+
+
+def _objective(children: list[Child], result: PlacementResult) -> tuple[int, int, int, int]:
+    """(unplaced, preference cost, tenths of minutes, pounds) computed from the rows."""
+    k = max([len(c.preferences) for c in children] + [1])
+    rows = {r.child_id: r for r in result.placements}
+    unplaced = pref = minutes = money = 0
+    for c in children:
+        r = rows[c.child_id]
+        if r.setting_urn is None:
+            unplaced += 1
+            continue
+        pref += (r.preference_rank - 1) if r.preference_rank else k
+        minutes += round((r.minutes or 0.0) * 10)
+        money += r.placement_cost + r.transport_cost
+    return unplaced, pref, minutes, money
+
+
+def _brute_force(
+    children: list[Child], settings_: list[Setting], travel: TravelTimeMatrix
+) -> tuple[int, int, int, int]:
+    """Best lexicographic objective over every assignment, capacities checked from the models."""
+    arcs = build_arcs(children, settings_, travel)
+    tariffs, transport = Tariffs(), TransportCostModel()
+    k = max([len(c.preferences) for c in children] + [1])
+    options: list[list[tuple[int, int, int, int, int, int]]] = []
+    for i, c in enumerate(children):
+        mine = [(-1, -1, 0, 0, 0, 0)]  # unplaced
+        for a in np.nonzero(arcs.child == i)[0]:
+            j, p = int(arcs.setting[a]), int(arcs.provision[a])
+            s = settings_[j]
+            kind = s.provisions[p].kind if p >= 0 else None
+            rank = int(arcs.preference_rank[a])
+            minutes = float(arcs.minutes[a])
+            placement_kind = "resourced_provision" if kind else s.placement_kind
+            money = tariffs.placement_cost(c, s, placement_kind) + transport.annual_cost(minutes)  # type: ignore[arg-type]
+            mine.append((j, p, 1, (rank - 1) if rank else k, round(minutes * 10), money))
+        options.append(mine)
+    best: tuple[int, int, int, int] | None = None
+    for combo in itertools.product(*options):
+        total: Counter[tuple[int, object]] = Counter()
+        for i, (j, p, placed, *_rest) in enumerate(combo):
+            if not placed:
+                continue
+            total[(j, "all")] += 1
+            if p >= 0:
+                total[(j, ("provision", p))] += 1
+            elif children[i].nc_year in settings_[j].year_places:
+                total[(j, ("year", children[i].nc_year))] += 1
+        feasible = all(n <= _capacity(settings_[j], level) for (j, level), n in total.items())
+        if not feasible:
+            continue
+        value = (
+            sum(1 - o[2] for o in combo),
+            sum(o[3] for o in combo if o[2]),
+            sum(o[4] for o in combo),
+            sum(o[5] for o in combo),
+        )
+        if best is None or value < best:
+            best = value
+    assert best is not None
+    return best
+
+
+def _capacity(s: Setting, level: object) -> int:
+    if level == "all":
+        return s.places_left
+    assert isinstance(level, tuple)
+    if level[0] == "provision":
+        return s.provisions[level[1]].places_left
+    left = s.year_places_left(level[1])
+    assert left is not None
+    return left
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_instances(max_children=4, max_settings=3))
+def test_flow_optimum_equals_brute_force(
+    instance: tuple[list[Child], list[Setting], TravelTimeMatrix],
+) -> None:
+    children, settings_, travel = instance
+    result = place(children, settings_, travel)
+    assert _objective(children, result) == _brute_force(children, settings_, travel)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_instances(max_children=12, max_settings=4))
+def test_no_capacity_exceeded_and_every_placement_eligible(
+    instance: tuple[list[Child], list[Setting], TravelTimeMatrix],
+) -> None:
+    children, settings_, travel = instance
+    result = place(children, settings_, travel)
+    arcs = build_arcs(children, settings_, travel)
+    by_urn = {s.urn: j for j, s in enumerate(settings_)}
+    totals: Counter[tuple[int, object]] = Counter()
+    for i, row in enumerate(result.placements):
+        assert row.child_id == children[i].child_id
+        if row.setting_urn is None:
+            assert row.reason
+            continue
+        j = by_urn[row.setting_urn]
+        s = settings_[j]
+        p = next((k for k, prov in enumerate(s.provisions) if prov.kind == row.provision), -1)
+        eligible = (arcs.child == i) & (arcs.setting == j) & (arcs.provision == p)
+        assert eligible.any(), "placement on an arc that is not eligible"
+        totals[(j, "all")] += 1
+        if p >= 0:
+            totals[(j, ("provision", p))] += 1
+        elif children[i].nc_year in s.year_places:
+            totals[(j, ("year", children[i].nc_year))] += 1
+    for (j, level), n in totals.items():
+        assert n <= _capacity(settings_[j], level)
+    assert result.summary.placed + result.summary.unplaced == len(children)
+
+
+def test_preference_beats_travel_and_placing_beats_preference() -> None:
+    kids = [child("a", preferences=("2",)), child("b", preferences=("2",))]
+    sets = [setting("1", total_places=1), setting("2", total_places=1)]
+    result = place(kids, sets, matrix(kids, sets, np.array([[5.0, 30.0], [40.0, 30.0]])))
+    placed = {r.child_id: r.setting_urn for r in result.placements}
+    # Only one can have "2"; the other must still be placed, and "a" is the cheaper to move.
+    assert placed == {"a": "1", "b": "2"}
+    assert result.summary.first_preference_met == 1
+
+
+def test_travel_before_cost_by_default_and_cost_first_on_request() -> None:
+    kids = [child("a")]
+    cheap_far = setting("1", top_up=1_000)
+    dear_near = setting("2", top_up=30_000)
+    travel = matrix(kids, [cheap_far, dear_near], np.array([[40.0, 10.0]]))
+    by_travel = place(kids, [cheap_far, dear_near], travel)
+    assert by_travel.placements[0].setting_urn == "2"
+    cost_first = PlacementConfig(objective_order=("cost", "travel"))
+    by_cost = place(kids, [cheap_far, dear_near], travel, cost_first)
+    assert by_cost.placements[0].setting_urn == "1"
+
+
+def test_unplaced_child_gets_the_binding_reason() -> None:
+    kids = [child("a"), child("b", primary_need=PrimaryNeed.PMLD)]
+    sets = [setting("1", total_places=0)]
+    result = place(kids, sets, matrix(kids, sets, np.array([[10.0], [10.0]])))
+    reasons = {r.child_id: r.reason for r in result.placements}
+    assert reasons["a"].startswith("no capacity")
+    assert reasons["b"].startswith("no suitable setting")
+    assert "not suitable" in reasons["b"]
+
+
+def test_unmet_preference_states_its_ground() -> None:
+    kids = [child("a", preferences=("9",)), child("b", preferences=("1", "2"))]
+    sets = [
+        setting("1", total_places=1),
+        setting("2", total_places=1),
+        setting("9", setting_type=SettingType.SPECIAL, designated_needs=frozenset({"HI"})),
+    ]
+    minutes = np.array([[5.0, 50.0, 10.0], [5.0, 12.0, 10.0]])
+    result = place(kids, sets, matrix(kids, sets, minutes))
+    rows = {r.child_id: r for r in result.placements}
+    assert "unsuitable for the child's age or SEN" in rows["a"].reason
+    assert rows["b"].preference_rank in (1, 2)
+
+
+def test_summary_counts_out_of_area_and_independent() -> None:
+    kids = [child("a", home_la_code="855", primary_need=PrimaryNeed.SLD)]
+    sets = [
+        setting(
+            "1",
+            setting_type=SettingType.INDEPENDENT_SPECIAL,
+            annual_fee=70_000,
+            la_code="856",
+        )
+    ]
+    result = place(kids, sets, matrix(kids, sets, np.array([[20.0]])))
+    assert result.summary.out_of_area == 1
+    assert result.summary.independent == 1
+    assert result.placements[0].placement_cost == 70_000
+    assert result.summary.travel_model == "test matrix"
+
+
+@given(st.integers(0, 2**31 - 1))
+@settings(max_examples=10, deadline=None)
+def test_place_is_deterministic(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    kids = [child(f"c{i}", preferences=("1",) if i % 2 else ()) for i in range(6)]
+    sets = [setting(str(j + 1), total_places=2) for j in range(3)]
+    travel = matrix(kids, sets, rng.integers(1, 60, size=(6, 3)).astype(float))
+    assert place(kids, sets, travel) == place(kids, sets, travel)
