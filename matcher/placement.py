@@ -18,7 +18,7 @@ from matcher.eligibility import (
     build_arcs,
     describe,
 )
-from matcher.lexicographic_flow import FlowNetwork, solve_lexicographic
+from matcher.lexicographic_flow import FlowNetwork, LexicographicSolution, solve_lexicographic
 from matcher.models import Child, PlacementKind, ProvisionKind, Setting
 from matcher.travel import TravelTimeMatrix
 
@@ -227,6 +227,23 @@ def level_costs(
     return [level(preference, unplaced), *(level(later[name]) for name in order)]
 
 
+def solve_flow(
+    children: Sequence[Child],
+    settings: Sequence[Setting],
+    travel: TravelTimeMatrix,
+    config: PlacementConfig,
+    report: ProgressCallback,
+) -> tuple[PlacementNetwork, LexicographicSolution]:
+    """Eligibility, network and the exact lexicographic optimum: shared by every entry point."""
+    report("checking eligibility")
+    arcs = build_arcs(children, settings, travel, config.eligibility)
+    report("building the placement network")
+    network = build_network(children, settings, arcs, config)
+    report("solving: children placed and preferences, then travel time, then cost")
+    levels = level_costs(network, len(children), config.objective_order)
+    return network, solve_lexicographic(network.flow, levels)
+
+
 def place(
     children: Sequence[Child],
     settings: Sequence[Setting],
@@ -237,13 +254,7 @@ def place(
     """The LA-wide optimal placement: most children placed, then preferences, minutes, pounds."""
     config = config or PlacementConfig()
     report = progress or (lambda _stage: None)
-    report("checking eligibility")
-    arcs = build_arcs(children, settings, travel, config.eligibility)
-    report("building the placement network")
-    network = build_network(children, settings, arcs, config)
-    report("solving: children placed and preferences, then travel time, then cost")
-    levels = level_costs(network, len(children), config.objective_order)
-    solution = solve_lexicographic(network.flow, levels)
+    network, solution = solve_flow(children, settings, travel, config, report)
     report("explaining the result")
     return explain_solution(children, settings, network, solution.flows, travel.model, config)
 
