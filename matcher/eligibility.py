@@ -21,6 +21,7 @@ from matcher.models import (
     PrimaryNeed,
     Requirement,
     Setting,
+    Sex,
     SexAdmitted,
     age_at_start_of_year,
 )
@@ -80,6 +81,9 @@ _REQUIREMENT_EXCLUSION: dict[Requirement, Exclusion] = {
 _NEED_BIT = {need: 1 << i for i, need in enumerate(PrimaryNeed)}
 _KIND_BIT = {kind: 1 << i for i, kind in enumerate(PlacementKind)}
 KIND_ORDER = tuple(PlacementKind)
+# Sex as small codes; a single-sex setting admits only its own code, so "U" never matches.
+_SEX_CODE = {Sex.MALE: 1, Sex.FEMALE: 2, Sex.UNKNOWN: 3}
+_ADMITS_CODE = {SexAdmitted.MIXED: 0, SexAdmitted.BOYS: 1, SexAdmitted.GIRLS: 2}
 
 
 def describe(reasons: int) -> list[str]:
@@ -122,24 +126,36 @@ class EligibleArcs:
 def _candidate_pairs(
     children: Sequence[Child], urn_index: dict[str, int], travel: TravelTimeMatrix
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32], np.ndarray]:
-    """All pairs the matrix reaches plus all preference pairs, with minutes and ranks."""
+    """All pairs the matrix reaches plus all preference pairs, with minutes and ranks.
+
+    Matrix pairs are unique by contract, so only the few preference pairs need merging in.
+    """
     n_settings = len(urn_index)
     keys = travel.rows.astype(np.int64) * n_settings + travel.cols.astype(np.int64)
-    pref_rows, pref_cols, pref_ranks = [], [], []
+    minutes = travel.minutes
+    if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):
+        order = np.argsort(keys, kind="stable")
+        keys, minutes = keys[order], minutes[order]
+    pref_keys_list, pref_ranks_list = [], []
     for i, child in enumerate(children):
         for rank, urn in enumerate(child.preferences, start=1):
             if urn in urn_index:
-                pref_rows.append(i)
-                pref_cols.append(urn_index[urn])
-                pref_ranks.append(rank)
-    pref_keys = np.asarray(pref_rows, np.int64) * n_settings + np.asarray(pref_cols, np.int64)
-    all_keys, first = np.unique(np.concatenate([keys, pref_keys]), return_index=True)
-    minutes = np.full(len(all_keys), np.nan, dtype=np.float32)
-    from_matrix = first < len(keys)
-    minutes[from_matrix] = travel.minutes[first[from_matrix]]
-    ranks = np.zeros(len(all_keys), dtype=np.int16)
-    ranks[np.searchsorted(all_keys, pref_keys)] = np.asarray(pref_ranks, np.int16)
-    return all_keys // n_settings, all_keys % n_settings, minutes, ranks
+                pref_keys_list.append(i * n_settings + urn_index[urn])
+                pref_ranks_list.append(rank)
+    pref_keys = np.asarray(pref_keys_list, np.int64)
+    pref_ranks = np.asarray(pref_ranks_list, np.int16)
+    at = np.searchsorted(keys, pref_keys)
+    known = np.zeros(len(pref_keys), bool)
+    if len(keys):
+        known = keys[np.minimum(at, len(keys) - 1)] == pref_keys
+    new_keys = pref_keys[~known]
+    ranks = np.zeros(len(keys), np.int16)
+    ranks[at[known]] = pref_ranks[known]
+    if len(new_keys):
+        keys = np.concatenate([keys, new_keys])
+        minutes = np.concatenate([minutes, np.full(len(new_keys), np.nan, np.float32)])
+        ranks = np.concatenate([ranks, pref_ranks[~known]])
+    return keys // n_settings, keys % n_settings, minutes, ranks
 
 
 def build_arcs(
@@ -158,7 +174,7 @@ def build_arcs(
     ci, si, minutes, ranks = _candidate_pairs(children, urn_index, travel)
 
     age = np.array([age_at_start_of_year(c.nc_year) for c in children], np.int16)[ci]
-    sex = np.array([c.sex.value for c in children])[ci]
+    sex = np.array([_SEX_CODE[c.sex] for c in children], np.int8)[ci]
     need_bit = np.array([_NEED_BIT[c.primary_need] for c in children], np.int32)[ci]
     suitable = np.array(
         [sum(_KIND_BIT[k] for k in c.effective_suitable_kinds) for c in children], np.int32
@@ -168,7 +184,7 @@ def build_arcs(
 
     low = np.array([s.low_age for s in settings], np.int16)[si]
     high = np.array([s.high_age for s in settings], np.int16)[si]
-    admitted = np.array([s.sex_admitted.value for s in settings])[si]
+    admitted = np.array([_ADMITS_CODE[s.sex_admitted] for s in settings], np.int8)[si]
     designated = np.array([_need_mask(s.designated_needs) for s in settings], np.int32)[si]
     facilities = np.array([_requirement_mask(s.facilities) for s in settings], np.int32)[si]
     kind_idx = np.array([KIND_ORDER.index(s.placement_kind) for s in settings], np.int8)[si]
@@ -176,9 +192,7 @@ def build_arcs(
     # Reasons common to every kind of place at the setting.
     common = np.zeros(len(ci), np.int32)
     common[(age < low) | (age >= high)] |= Exclusion.AGE_RANGE
-    wrong_sex = ((admitted == SexAdmitted.BOYS.value) & (sex != "M")) | (
-        (admitted == SexAdmitted.GIRLS.value) & (sex != "F")
-    )
+    wrong_sex = (admitted != 0) & (admitted != sex)
     common[wrong_sex] |= Exclusion.SEX_ADMITTED
     common |= required & ~facilities
     over = minutes > limit
