@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag
+from functools import cache
 
 import numpy as np
 import numpy.typing as npt
@@ -72,6 +73,9 @@ EXCLUSION_TEXT: dict[Exclusion, str] = {
     Exclusion.NO_ROUTE: "no travel time: beyond the travel-time cutoff or no route",
 }
 
+# Plain ints: IntFlag arithmetic is slow when millions of masks are explained.
+_EXCLUSION_VALUES = tuple((int(flag), text) for flag, text in EXCLUSION_TEXT.items())
+
 _REQUIREMENT_EXCLUSION: dict[Requirement, Exclusion] = {
     Requirement.WHEELCHAIR_ACCESS: Exclusion.NO_WHEELCHAIR_ACCESS,
     Requirement.RESIDENTIAL: Exclusion.NOT_RESIDENTIAL,
@@ -88,7 +92,12 @@ _ADMITS_CODE = {SexAdmitted.MIXED: 0, SexAdmitted.BOYS: 1, SexAdmitted.GIRLS: 2}
 
 def describe(reasons: int) -> list[str]:
     """Plain-English reasons, in a fixed order, for a panel to read aloud."""
-    return [text for flag, text in EXCLUSION_TEXT.items() if reasons & flag]
+    return list(_describe(int(reasons)))
+
+
+@cache
+def _describe(reasons: int) -> tuple[str, ...]:
+    return tuple(text for flag, text in _EXCLUSION_VALUES if reasons & flag)
 
 
 def _need_mask(needs: frozenset[PrimaryNeed]) -> int:

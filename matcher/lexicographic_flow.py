@@ -46,13 +46,19 @@ class LexicographicSolution:
 
 
 def _solve_level(network: FlowNetwork, costs: IntArray, capacities: IntArray) -> IntArray:
+    """One min-cost flow; arcs pinned to zero by earlier levels are left out of the solver."""
+    live = np.nonzero(capacities > 0)[0]
     solver = min_cost_flow.SimpleMinCostFlow()
-    solver.add_arcs_with_capacity_and_unit_cost(network.tails, network.heads, capacities, costs)
+    solver.add_arcs_with_capacity_and_unit_cost(
+        network.tails[live], network.heads[live], capacities[live], costs[live]
+    )
     solver.set_nodes_supplies(np.arange(network.n_nodes), network.supplies)
     status = solver.solve()
     if status != solver.OPTIMAL:
         raise FlowError(f"min-cost flow ended with status {status!r}")
-    return np.asarray(solver.flows(np.arange(len(network.tails))), dtype=np.int64)
+    flows = np.zeros(len(network.tails), dtype=np.int64)
+    flows[live] = solver.flows(np.arange(len(live)))
+    return flows
 
 
 def node_potentials(

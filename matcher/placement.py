@@ -11,6 +11,7 @@ import numpy.typing as npt
 
 from matcher.costs import Tariffs, TransportCostModel, arc_costs
 from matcher.eligibility import (
+    EXCLUSION_TEXT,
     KIND_ORDER,
     EligibilityConfig,
     EligibleArcs,
@@ -19,7 +20,14 @@ from matcher.eligibility import (
     describe,
 )
 from matcher.lexicographic_flow import FlowNetwork, LexicographicSolution, solve_lexicographic
-from matcher.models import Child, PlacementKind, ProvisionKind, Setting
+from matcher.models import (
+    MAX_NC_YEAR,
+    MIN_NC_YEAR,
+    Child,
+    PlacementKind,
+    ProvisionKind,
+    Setting,
+)
 from matcher.travel import TravelTimeMatrix
 
 ProgressCallback = Callable[[str], None]
@@ -110,51 +118,42 @@ def build_network(
     arcs: EligibleArcs,
     config: PlacementConfig,
 ) -> PlacementNetwork:
-    """Nested capacities as a tree: year group and provision pools feed the setting's total.
+    """Nested capacities as a tree: year-group places feed the setting's total places.
 
-    Resourced provision and SEN unit places count against the provision and the setting's total
-    but not against year-group places (admission numbers are for the mainstream school).
+    Resourced provision and SEN unit places are commissioned by the LA apart from the school's
+    own places, so they count against the provision alone: a full school with a vacancy in its
+    resourced provision can still fill it.
     """
     n, m = len(children), len(settings)
-    labels: list[str] = ["child"] * n + ["setting"] * m
-    node_setting = [-1] * n + list(range(m))
-    cap_tails: list[int] = []
-    cap_heads: list[int] = []
-    cap_caps: list[int] = []
-    year_node: dict[tuple[int, int], int] = {}
+    sink = n + m
+    labels: list[str] = ["child"] * n + ["setting"] * m + ["sink"]
+    node_setting = [-1] * n + list(range(m)) + [-1]
+    cap_tails: list[int] = list(range(n, n + m))
+    cap_heads: list[int] = [sink] * m
+    cap_caps: list[int] = [s.places_left for s in settings]
+    year_node = np.full((m, MAX_NC_YEAR - MIN_NC_YEAR + 1), -1, np.int64)
     provision_node: dict[tuple[int, int], int] = {}
 
-    def add_node(label: str, setting_index: int) -> int:
+    def add_node(label: str, setting_index: int, head: int, capacity: int) -> int:
         labels.append(label)
         node_setting.append(setting_index)
+        cap_tails.append(len(labels) - 1)
+        cap_heads.append(head)
+        cap_caps.append(capacity)
         return len(labels) - 1
 
     for j, s in enumerate(settings):
         for year in sorted(s.year_places):
-            node = add_node(f"year {year} places", j)
-            year_node[(j, year)] = node
-            cap_tails.append(node)
-            cap_heads.append(n + j)
-            cap_caps.append(s.year_places_left(year) or 0)
+            left = s.year_places_left(year) or 0
+            year_node[j, year - MIN_NC_YEAR] = add_node(f"year {year} places", j, n + j, left)
         for k, p in enumerate(s.provisions):
-            node = add_node(f"{p.kind.value.replace('_', ' ')} places", j)
-            provision_node[(j, k)] = node
-            cap_tails.append(node)
-            cap_heads.append(n + j)
-            cap_caps.append(p.places_left)
-    sink = add_node("sink", -1)
-    for j, s in enumerate(settings):
-        cap_tails.append(n + j)
-        cap_heads.append(sink)
-        cap_caps.append(s.places_left)
+            label = f"{p.kind.value.replace('_', ' ')} places"
+            provision_node[(j, k)] = add_node(label, j, sink, p.places_left)
 
     nc_year = np.array([c.nc_year for c in children], np.int64)
-    option_head = n + arcs.setting.astype(np.int64)
-    if year_node:
-        general = arcs.provision < 0
-        idx = np.nonzero(general)[0]
-        pairs = zip(arcs.setting[idx].tolist(), nc_year[arcs.child[idx]].tolist(), strict=True)
-        option_head[idx] = [year_node.get(pair, n + pair[0]) for pair in pairs]
+    setting_of = arcs.setting.astype(np.int64)
+    via_year = year_node[setting_of, nc_year[arcs.child] - MIN_NC_YEAR]
+    option_head = np.where((arcs.provision < 0) & (via_year >= 0), via_year, n + setting_of)
     prov = np.nonzero(arcs.provision >= 0)[0]
     if len(prov):
         option_head[prov] = [
@@ -349,12 +348,14 @@ class _Explainer:
         j = self.urn_index.get(urn)
         if j is None:
             return "not a known setting"
-        for a in self.options[i]:
-            if arcs.setting[a] == j:
-                return f"no capacity: {self._full_level(a)} all taken in the optimal plan"
-        for e in self.excluded[i]:
-            if arcs.excluded_setting[e] == j:
-                return _ground(int(arcs.excluded_reasons[e]))
+        options = self.options[i]
+        hit = options[arcs.setting[options] == j]
+        if len(hit):
+            return f"no capacity: {self._full_level(int(hit[0]))} all taken in the optimal plan"
+        excluded = self.excluded[i]
+        miss = excluded[arcs.excluded_setting[excluded] == j]
+        if len(miss):
+            return _ground(int(arcs.excluded_reasons[miss[0]]))
         return _ground(Exclusion.NO_ROUTE)
 
     def placed(self, i: int, rank: int) -> str:
@@ -382,10 +383,12 @@ class _Explainer:
         excluded = self.excluded[i]
         if not len(excluded):
             return "no setting within the travel-time cutoff of home"
-        counts: dict[str, int] = {}
-        for e in excluded:
-            for text in describe(int(arcs.excluded_reasons[e])):
-                counts[text] = counts.get(text, 0) + 1
+        reasons = arcs.excluded_reasons[excluded]
+        counts = {
+            text: int(np.count_nonzero(reasons & int(flag)))
+            for flag, text in EXCLUSION_TEXT.items()
+            if np.any(reasons & int(flag))
+        }
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         detail = "; ".join(f"{k} ({v})" for k, v in ranked)
         return f"no suitable setting: of {len(excluded)} setting(s) considered, {detail}"

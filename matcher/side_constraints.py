@@ -173,13 +173,18 @@ def _add_structure(
     for options in by_child:
         if len(options) > 1:
             model.add_at_most_one(x[a] for a in options)
-    # Every capacity node: the options that enter it or any node below it.
+    # Every capacity node: the options that enter it, or a year-group node below it.
     into: dict[int, list[int]] = defaultdict(list)
-    for a, (head, s) in enumerate(
-        zip(network.option_head.tolist(), arcs.setting.tolist(), strict=True)
+    for a, (head, s, p) in enumerate(
+        zip(
+            network.option_head.tolist(),
+            arcs.setting.tolist(),
+            arcs.provision.tolist(),
+            strict=True,
+        )
     ):
         into[head].append(a)
-        if head != n + s:
+        if p < 0 and head != n + s:
             into[n + s].append(a)
     flow = network.flow
     capacity = dict(
@@ -256,8 +261,9 @@ def _full_flows(
     placed = np.bincount(network.arcs.child, weights=chosen, minlength=n_children)
     flows[n_options : n_options + n_children] = 1 - placed.astype(np.int64)
     into = np.bincount(network.option_head, weights=chosen, minlength=flow.n_nodes)
+    general = np.where(network.arcs.provision < 0, chosen, 0)
     by_setting = np.bincount(
-        network.arcs.setting.astype(np.int64) + n_children, weights=chosen, minlength=flow.n_nodes
+        network.arcs.setting.astype(np.int64) + n_children, weights=general, minlength=flow.n_nodes
     )
     cap = slice(n_options + n_children, None)
     tails = flow.tails[cap]

@@ -57,10 +57,11 @@ def _brute_force(
         for i, (j, p, placed, *_rest) in enumerate(combo):
             if not placed:
                 continue
-            total[(j, "all")] += 1
             if p >= 0:
                 total[(j, ("provision", p))] += 1
-            elif children[i].nc_year in settings_[j].year_places:
+                continue
+            total[(j, "all")] += 1
+            if children[i].nc_year in settings_[j].year_places:
                 total[(j, ("year", children[i].nc_year))] += 1
         feasible = all(n <= _capacity(settings_[j], level) for (j, level), n in total.items())
         if not feasible:
@@ -118,10 +119,11 @@ def test_no_capacity_exceeded_and_every_placement_eligible(
         p = next((k for k, prov in enumerate(s.provisions) if prov.kind == row.provision), -1)
         eligible = (arcs.child == i) & (arcs.setting == j) & (arcs.provision == p)
         assert eligible.any(), "placement on an arc that is not eligible"
-        totals[(j, "all")] += 1
         if p >= 0:
             totals[(j, ("provision", p))] += 1
-        elif children[i].nc_year in s.year_places:
+            continue
+        totals[(j, "all")] += 1
+        if children[i].nc_year in s.year_places:
             totals[(j, ("year", children[i].nc_year))] += 1
     for (j, level), n in totals.items():
         assert n <= _capacity(settings_[j], level)
@@ -199,3 +201,22 @@ def test_place_is_deterministic(seed: int) -> None:
     sets = [setting(str(j + 1), total_places=2) for j in range(3)]
     travel = matrix(kids, sets, rng.integers(1, 60, size=(6, 3)).astype(float))
     assert place(kids, sets, travel) == place(kids, sets, travel)
+
+
+def test_resourced_provision_places_are_apart_from_the_schools_own() -> None:
+    from matcher.models import Provision, ProvisionKind
+
+    rp = Provision(
+        kind=ProvisionKind.RESOURCED_PROVISION,
+        designated_needs=frozenset({PrimaryNeed.ASD}),
+        places=2,
+        on_roll=1,
+    )
+    full_school = setting("1", total_places=900, on_roll=930, provisions=(rp,))
+    kids = [child("a"), child("b")]
+    result = place(kids, [full_school], matrix(kids, [full_school], np.full((2, 1), 10.0)))
+    placed = [r for r in result.placements if r.setting_urn]
+    assert len(placed) == 1
+    assert placed[0].provision is ProvisionKind.RESOURCED_PROVISION
+    unplaced = next(r for r in result.placements if not r.setting_urn)
+    assert unplaced.reason.startswith("no capacity")
