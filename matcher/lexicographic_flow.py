@@ -41,8 +41,14 @@ class FlowNetwork:
 class LexicographicSolution:
     flows: IntArray
     level_objectives: tuple[int, ...]
-    potentials: IntArray  # optimal node potentials of the last level, on its restricted face
+    # Optimal node potentials of each level, on that level's restricted face. Together they make
+    # every residual arc's reduced-cost vector lexicographically non-negative.
+    level_potentials: tuple[IntArray, ...]
     free: npt.NDArray[np.bool_]  # arcs still free (zero reduced cost) at every earlier level
+
+    @property
+    def potentials(self) -> IntArray:
+        return self.level_potentials[-1]
 
 
 def _solve_level(network: FlowNetwork, costs: IntArray, capacities: IntArray) -> IntArray:
@@ -110,7 +116,7 @@ def solve_lexicographic(
     fixed = np.zeros(len(network.tails), dtype=np.int64)
     free = np.ones(len(network.tails), dtype=bool)
     objectives: list[int] = []
-    potentials = np.zeros(network.n_nodes, dtype=np.int64)
+    potentials: list[IntArray] = []
     flows = fixed
     for level, costs in enumerate(level_costs):
         costs = np.asarray(costs, dtype=np.int64)
@@ -118,10 +124,10 @@ def solve_lexicographic(
         stage_flows = _solve_level(stage, costs, capacities)
         flows = fixed + stage_flows
         objectives.append(int((costs * flows).sum()))
-        potentials = node_potentials(stage, costs, capacities, stage_flows)
+        potentials.append(node_potentials(stage, costs, capacities, stage_flows))
         if level == len(level_costs) - 1:
             break
-        reduced = costs + potentials[network.tails] - potentials[network.heads]
+        reduced = costs + potentials[-1][network.tails] - potentials[-1][network.heads]
         saturate = free & (reduced < 0)
         np.add.at(supplies, network.tails[saturate], -capacities[saturate])
         np.add.at(supplies, network.heads[saturate], capacities[saturate])
@@ -129,4 +135,4 @@ def solve_lexicographic(
         pinned = free & (reduced != 0)
         capacities = np.where(pinned, 0, capacities)
         free &= ~pinned
-    return LexicographicSolution(flows, tuple(objectives), potentials, free)
+    return LexicographicSolution(flows, tuple(objectives), tuple(potentials), free)

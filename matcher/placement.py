@@ -195,6 +195,16 @@ def build_network(
     )
 
 
+def unplaced_cost(n_children: int, longest_preference_list: int) -> int:
+    return 2 * n_children * max(longest_preference_list, 1) + 1
+
+
+def split_level_one(delta: int, unplaced: int) -> tuple[int, int]:
+    """A level-1 difference as (children left unplaced, preference ranks lost)."""
+    children = round(delta / unplaced)
+    return children, delta - children * unplaced
+
+
 def level_costs(
     network: PlacementNetwork,
     n_children: int,
@@ -203,15 +213,17 @@ def level_costs(
     """The objective's levels: placed and preference rank, then travel and money in ``order``.
 
     Level 1 prices a k-th preference at k-1 and any other setting at K (the longest preference
-    list); leaving a child unplaced costs more than all preference costs together, so placing
-    one more child always wins. Level 2 is tenths of a minute, level 3 pounds a year.
+    list); leaving a child unplaced costs more than twice all preference costs together, so
+    placing one more child always wins and a level-1 difference splits exactly into children
+    placed and preference ranks (see ``split_level_one``). Level 2 is tenths of a minute,
+    level 3 pounds a year.
     """
     arcs = network.arcs
     n_arcs = len(network.flow.tails)
     k = max(int(arcs.preference_rank.max(initial=0)), 1)
     rank = arcs.preference_rank.astype(np.int64)
     preference = np.where(rank > 0, rank - 1, k)
-    unplaced = n_children * k + 1
+    unplaced = unplaced_cost(n_children, k)
 
     def level(option_costs: npt.NDArray[np.int64], unplaced_cost: int = 0) -> npt.NDArray[np.int64]:
         costs = np.zeros(n_arcs, np.int64)

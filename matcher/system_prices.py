@@ -1,0 +1,243 @@
+"""What it costs the whole LA's plan to put one child in one setting, from the flow's duals.
+
+Forcing child c onto option a changes the lexicographic optimum by the cheapest residual cycle
+through a: a → (a chain of other children moved) → c's current place → back to c. With the
+optimal potentials of every level, each residual arc's reduced-cost vector is lexicographically
+non-negative and a cycle costs the sum of its reduced costs, so the cheapest cycle is
+``r(a) − r(current) + D(head(a) → head(current))`` with D a lexicographic shortest path.
+
+Children are collapsed out of the residual graph (moving child x from place u to place v is one
+edge u → v), leaving a graph on the few thousand capacity nodes. Lexicographic shortest paths
+are found with one scipy Dijkstra per level, each on the previous level's tight edges, with
+weights offset so they stay non-negative (see ``_lexicographic_distances``); an exact pure
+Python search takes over if float64 could lose a unit.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.sparse.csgraph import dijkstra
+
+from matcher.lexicographic_flow import (
+    FlowError,
+    FlowNetwork,
+    LexicographicSolution,
+    solve_lexicographic,
+)
+from matcher.placement import ObjectiveLevel, PlacementNetwork, split_level_one
+
+IntArray = npt.NDArray[np.int64]
+_EXACT_LIMIT = 2.0**52
+
+
+@dataclass(frozen=True)
+class MarginalCost:
+    """How much worse the LA-wide optimal plan gets; all zero for the plan's own choice."""
+
+    children_unplaced: int
+    preference_ranks: int  # e.g. one child moved from their 1st to their 2nd preference = 1
+    minutes: float  # total one-way journey minutes across the LA
+    pounds: int  # a year, placements plus transport
+
+    @property
+    def key(self) -> tuple[int, int, float, int]:
+        return (self.children_unplaced, self.preference_ranks, self.minutes, self.pounds)
+
+    def describe(self) -> str:
+        if self.key == (0, 0, 0.0, 0):
+            return "no cost to the LA-wide plan"
+        parts = []
+        if self.children_unplaced:
+            parts.append(f"{self.children_unplaced:+d} children left unplaced")
+        if self.preference_ranks:
+            parts.append(f"{self.preference_ranks:+d} preference ranks for other children")
+        if self.minutes:
+            parts.append(f"{self.minutes:+.1f} minutes of travel")
+        if self.pounds:
+            parts.append(f"{self.pounds:+,d} £ a year")
+        return "; ".join(parts)
+
+
+class SystemPrices:
+    """A warm model: the optimal plan and its duals, ready to price any child's options."""
+
+    def __init__(
+        self,
+        network: PlacementNetwork,
+        solution: LexicographicSolution,
+        level_costs: Sequence[IntArray],
+        order: tuple[ObjectiveLevel, ...],
+        n_children: int,
+        unplaced_cost: int,
+    ) -> None:
+        self.network, self.order, self.n = network, order, n_children
+        self.unplaced_cost = unplaced_cost
+        flow = network.flow
+        self.flows = solution.flows
+        self.reduced = np.stack(
+            [
+                np.asarray(c, np.int64) + p[flow.tails] - p[flow.heads]
+                for c, p in zip(level_costs, solution.level_potentials, strict=True)
+            ]
+        )
+        n_opt = network.n_options
+        self.current = np.arange(n_opt, n_opt + n_children, dtype=np.int64)  # unplaced arcs
+        used = np.nonzero(self.flows[:n_opt] > 0)[0]
+        self.current[network.arcs.child[used]] = used
+        self._edges = self._collapsed_edges()
+        self._distances: dict[int, npt.NDArray[np.int64]] = {}
+        self.force_exact_search = False
+
+    def _collapsed_edges(self) -> tuple[IntArray, IntArray, IntArray]:
+        """(u, v, reduced-cost vectors) of the residual graph with children collapsed out."""
+        net, flow, n = self.network, self.network.flow, self.n
+        n_opt = net.n_options
+        child_of = np.concatenate([net.arcs.child.astype(np.int64), np.arange(n)])
+        arc_ids = np.arange(n_opt + n)
+        moves = arc_ids[arc_ids != self.current[child_of]]
+        cur = self.current[child_of[moves]]
+        u = flow.heads[cur]
+        v = flow.heads[moves]
+        w = self.reduced[:, moves] - self.reduced[:, cur]
+        cap = np.arange(n_opt + n, len(flow.tails))
+        fwd = cap[self.flows[cap] < flow.capacities[cap]]
+        bwd = cap[self.flows[cap] > 0]
+        u = np.concatenate([u, flow.tails[fwd], flow.heads[bwd]])
+        v = np.concatenate([v, flow.heads[fwd], flow.tails[bwd]])
+        w = np.concatenate([w, self.reduced[:, fwd], -self.reduced[:, bwd]], axis=1)
+        keep = u != v
+        u, v, w = u[keep] - n, v[keep] - n, w[:, keep]
+        # Keep the lexicographically cheapest edge between each pair of places.
+        order = np.lexsort((*w[::-1], v, u))
+        u, v, w = u[order], v[order], w[:, order]
+        first = np.ones(len(u), bool)
+        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
+        return u[first], v[first], w[:, first]
+
+    def distances_to(self, node: int) -> npt.NDArray[np.int64]:
+        """Lexicographic residual distance (levels × places) from every place to ``node``.
+
+        Unreachable places hold the int64 maximum.
+        """
+        target = node - self.n
+        if target not in self._distances:
+            u, v, w = self._edges
+            n_places = self.network.flow.n_nodes - self.n
+            found = None
+            if not self.force_exact_search:
+                found = _lexicographic_distances(u, v, w, n_places, target)
+            if found is None:
+                found = _exact_distances(u, v, w, n_places, target)
+            self._distances[target] = found
+        return self._distances[target]
+
+    def marginal(self, option: int) -> MarginalCost | None:
+        """The cost of forcing ``option`` (an option arc); None where it cannot be forced."""
+        flow = self.network.flow
+        child = int(self.network.arcs.child[option])
+        cur = int(self.current[child])
+        if cur == option:
+            return MarginalCost(0, 0, 0.0, 0)
+        dist = self.distances_to(int(flow.heads[cur]))[:, int(flow.heads[option]) - self.n]
+        if np.any(dist == np.iinfo(np.int64).max):
+            return None
+        delta = self.reduced[:, option] - self.reduced[:, cur] + dist
+        return self._as_marginal([int(d) for d in delta])
+
+    def _as_marginal(self, delta: list[int]) -> MarginalCost:
+        children, ranks = split_level_one(delta[0], self.unplaced_cost)
+        by_name = dict(zip(self.order, delta[1:], strict=True))
+        return MarginalCost(children, ranks, by_name["travel"] / 10.0, by_name["cost"])
+
+
+def _lexicographic_distances(
+    u: IntArray, v: IntArray, w: IntArray, n_places: int, target: int
+) -> npt.NDArray[np.int64] | None:
+    """One Dijkstra per level towards ``target``, each on the previous level's tight edges.
+
+    Level k uses ``r_k + M_k·ψ_k`` where ψ_k sums the earlier levels' weights: ψ telescopes
+    along tight paths (a constant to subtract) and is ≥ 1 on any edge positive at an earlier
+    level, so with M_k > max |r_k| every weight is non-negative. None if float64 could not hold
+    the sums exactly.
+    """
+    levels = w.shape[0]
+    out = np.empty((levels, n_places), np.int64)
+    live = np.ones(len(u), bool)
+    psi = np.zeros(len(u), np.float64)
+    offset_sum = np.zeros(n_places, np.float64)
+    for k in range(levels):
+        m_k = float(np.abs(w[k]).max(initial=0) + 1) if k else 0.0
+        weight = w[k].astype(np.float64) + m_k * psi
+        if np.any(np.abs(weight[live]) >= _EXACT_LIMIT):
+            return None
+        graph = sp.csr_matrix((weight[live], (v[live], u[live])), shape=(n_places, n_places))
+        dist = dijkstra(graph, indices=target)
+        finite = np.isfinite(dist)
+        if np.any(np.abs(dist[finite]) >= _EXACT_LIMIT):
+            return None
+        value = np.where(finite, dist - m_k * offset_sum, np.inf)
+        out[k] = np.where(finite, np.rint(value), 0).astype(np.int64)
+        out[k][~finite] = np.iinfo(np.int64).max
+        live &= finite[u] & finite[v]
+        live &= np.where(live, dist[u] == weight + dist[v], False)
+        offset_sum = offset_sum + np.where(finite, dist, 0.0)
+        psi = psi + weight
+    return out
+
+
+def _exact_distances(
+    u: IntArray, v: IntArray, w: IntArray, n_places: int, target: int
+) -> npt.NDArray[np.int64]:
+    """Dijkstra on tuples of Python ints: exact at any size, and slower."""
+    into: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in range(n_places)]
+    for a, b, weight in zip(u.tolist(), v.tolist(), w.T.tolist(), strict=True):
+        into[b].append((a, tuple(weight)))
+    big = np.iinfo(np.int64).max
+    best: dict[int, tuple[int, ...]] = {target: (0,) * w.shape[0]}
+    heap: list[tuple[tuple[int, ...], int]] = [(best[target], target)]
+    done: set[int] = set()
+    while heap:
+        d, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        done.add(node)
+        for prev, weight in into[node]:
+            cand = tuple(x + y for x, y in zip(d, weight, strict=True))
+            if prev not in best or cand < best[prev]:
+                best[prev] = cand
+                heapq.heappush(heap, (cand, prev))
+    out = np.full((w.shape[0], n_places), big, np.int64)
+    for node, d in best.items():
+        out[:, node] = d
+    return out
+
+
+def forced_level_objectives(
+    network: PlacementNetwork, level_costs: Sequence[IntArray], option: int
+) -> tuple[int, ...] | None:
+    """The lexicographic optimum with ``option`` forced, by re-solving: the check on duals.
+
+    None where no plan can use the option (its places are all gone).
+    """
+    flow = network.flow
+    child, head = int(flow.tails[option]), int(flow.heads[option])
+    supplies = flow.supplies.copy()
+    supplies[child] -= 1
+    supplies[head] += 1
+    capacities = flow.capacities.copy()
+    capacities[option] = 0
+    forced = FlowNetwork(flow.n_nodes, flow.tails, flow.heads, capacities, supplies)
+    try:
+        solved = solve_lexicographic(forced, level_costs)
+    except FlowError:
+        return None
+    return tuple(
+        obj + int(np.asarray(c)[option])
+        for obj, c in zip(solved.level_objectives, level_costs, strict=True)
+    )
