@@ -91,8 +91,10 @@ class SystemPrices:
         used = np.nonzero(self.flows[:n_opt] > 0)[0]
         self.current[network.arcs.child[used]] = used
         self._edges = self._collapsed_edges()
+        self._n_places = flow.n_nodes - n_children
+        self._search = _LexicographicSearch(*self._edges, self._n_places)
         self._distances: dict[int, npt.NDArray[np.int64]] = {}
-        self.force_exact_search = False
+        self.force_exact_search = not self._search.exact
 
     def _collapsed_edges(self) -> tuple[IntArray, IntArray, IntArray]:
         """(u, v, reduced-cost vectors) of the residual graph with children collapsed out."""
@@ -113,8 +115,9 @@ class SystemPrices:
         w = np.concatenate([w, self.reduced[:, fwd], -self.reduced[:, bwd]], axis=1)
         keep = u != v
         u, v, w = u[keep] - n, v[keep] - n, w[:, keep]
-        # Keep the lexicographically cheapest edge between each pair of places.
-        order = np.lexsort((*w[::-1], v, u))
+        # Keep the lexicographically cheapest edge between each pair of places; sorted by
+        # (v, u), the CSR order of the transposed graph the searches run on.
+        order = np.lexsort((*w[::-1], u, v))
         u, v, w = u[order], v[order], w[:, order]
         first = np.ones(len(u), bool)
         first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
@@ -127,15 +130,29 @@ class SystemPrices:
         """
         target = node - self.n
         if target not in self._distances:
-            u, v, w = self._edges
-            n_places = self.network.flow.n_nodes - self.n
-            found = None
-            if not self.force_exact_search:
-                found = _lexicographic_distances(u, v, w, n_places, target)
+            found = None if self.force_exact_search else self._search.distances(target)
             if found is None:
-                found = _exact_distances(u, v, w, n_places, target)
+                found = _exact_distances(*self._edges, self._n_places, target)
             self._distances[target] = found
         return self._distances[target]
+
+    def warm(self, children: Sequence[int], chunk: int = 256) -> None:
+        """Price every option of these children ahead, sharing first-level searches."""
+        heads = self.network.flow.heads[self.current[np.asarray(children, np.int64)]]
+        targets = np.unique(heads - self.n)
+        targets = targets[[t not in self._distances for t in targets.tolist()]]
+        if self.force_exact_search:
+            for t in targets.tolist():
+                self.distances_to(t + self.n)
+            return
+        for start in range(0, len(targets), chunk):
+            block = targets[start : start + chunk]
+            firsts = self._search.first_level(block)
+            for t, first in zip(block.tolist(), firsts, strict=True):
+                found = self._search.distances(t, first)
+                if found is None:
+                    found = _exact_distances(*self._edges, self._n_places, t)
+                self._distances[t] = found
 
     def marginal(self, option: int) -> MarginalCost | None:
         """The cost of forcing ``option`` (an option arc); None where it cannot be forced."""
@@ -156,39 +173,66 @@ class SystemPrices:
         return MarginalCost(children, ranks, by_name["travel"] / 10.0, by_name["cost"])
 
 
-def _lexicographic_distances(
-    u: IntArray, v: IntArray, w: IntArray, n_places: int, target: int
-) -> npt.NDArray[np.int64] | None:
-    """One Dijkstra per level towards ``target``, each on the previous level's tight edges.
+class _LexicographicSearch:
+    """Lexicographic distances to any target: one Dijkstra per level on the tight edges.
 
-    Level k uses ``r_k + M_k·ψ_k`` where ψ_k sums the earlier levels' weights: ψ telescopes
-    along tight paths (a constant to subtract) and is ≥ 1 on any edge positive at an earlier
-    level, so with M_k > max |r_k| every weight is non-negative. None if float64 could not hold
-    the sums exactly.
+    Level k uses weights ``r_k + M_k·ψ_k`` where ψ_k sums the earlier levels' weights: ψ
+    telescopes along tight paths (a constant to subtract) and is ≥ 1 on any edge positive at an
+    earlier level, so with M_k > max |r_k| every tight weight is non-negative. The weights do
+    not depend on the target, so they are made once; per target only the tight set changes,
+    and edges off it get an infinite weight rather than a new matrix.
+
+    ``u``/``v`` must be sorted by (v, u): the transposed graph's CSR order.
     """
-    levels = w.shape[0]
-    out = np.empty((levels, n_places), np.int64)
-    live = np.ones(len(u), bool)
-    psi = np.zeros(len(u), np.float64)
-    offset_sum = np.zeros(n_places, np.float64)
-    for k in range(levels):
-        m_k = float(np.abs(w[k]).max(initial=0) + 1) if k else 0.0
-        weight = w[k].astype(np.float64) + m_k * psi
-        if np.any(np.abs(weight[live]) >= _EXACT_LIMIT):
-            return None
-        graph = sp.csr_matrix((weight[live], (v[live], u[live])), shape=(n_places, n_places))
-        dist = dijkstra(graph, indices=target)
-        finite = np.isfinite(dist)
-        if np.any(np.abs(dist[finite]) >= _EXACT_LIMIT):
-            return None
-        value = np.where(finite, dist - m_k * offset_sum, np.inf)
-        out[k] = np.where(finite, np.rint(value), 0).astype(np.int64)
-        out[k][~finite] = np.iinfo(np.int64).max
-        live &= finite[u] & finite[v]
-        live &= np.where(live, dist[u] == weight + dist[v], False)
-        offset_sum = offset_sum + np.where(finite, dist, 0.0)
-        psi = psi + weight
-    return out
+
+    def __init__(self, u: IntArray, v: IntArray, w: IntArray, n_places: int) -> None:
+        self.u, self.v, self.n_places = u, v, n_places
+        self.indptr = np.searchsorted(v, np.arange(n_places + 1))
+        self.weights: list[npt.NDArray[np.float64]] = []
+        self.multipliers: list[float] = []
+        psi = np.zeros(len(u), np.float64)
+        for k in range(w.shape[0]):
+            m_k = float(np.abs(w[k]).max(initial=0) + 1) if k else 0.0
+            weight = w[k].astype(np.float64) + m_k * psi
+            self.weights.append(weight)
+            self.multipliers.append(m_k)
+            psi = psi + weight
+        # Every relaxation adds a weight to a settled distance: both below 2^52 keeps it exact
+        # in float64. Weights are checked here, distances per target.
+        biggest = max((float(np.abs(x).max(initial=0)) for x in self.weights), default=0.0)
+        self.exact = biggest < _EXACT_LIMIT
+        # The first level needs no tight set: one call serves many targets.
+        self.first = sp.csr_matrix((self.weights[0], u, self.indptr), shape=(n_places, n_places))
+
+    def distances(
+        self, target: int, first: npt.NDArray[np.float64] | None = None
+    ) -> IntArray | None:
+        """Distances (levels × places) to ``target``; None where float64 might have rounded."""
+        u, v = self.u, self.v
+        levels = len(self.weights)
+        out = np.empty((levels, self.n_places), np.int64)
+        live = np.ones(len(u), bool)
+        offset_sum = np.zeros(self.n_places, np.float64)
+        for k, (weight, m_k) in enumerate(zip(self.weights, self.multipliers, strict=True)):
+            if k == 0:
+                dist = dijkstra(self.first, indices=target) if first is None else first
+            else:
+                data = np.where(live, weight, np.inf)
+                graph = sp.csr_matrix((data, u, self.indptr), shape=(self.n_places,) * 2)
+                dist = dijkstra(graph, indices=target)
+            finite = np.isfinite(dist)
+            if np.any(np.abs(dist[finite]) >= _EXACT_LIMIT):
+                return None
+            out[k] = np.rint(np.where(finite, dist - m_k * offset_sum, 0.0)).astype(np.int64)
+            out[k][~finite] = np.iinfo(np.int64).max
+            if k < levels - 1:
+                live &= finite[u] & finite[v]
+                live[live] = dist[u[live]] == weight[live] + dist[v[live]]
+                offset_sum += np.where(finite, dist, 0.0)
+        return out
+
+    def first_level(self, targets: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
+        return np.atleast_2d(dijkstra(self.first, indices=targets))
 
 
 def _exact_distances(

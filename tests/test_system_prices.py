@@ -74,12 +74,16 @@ def test_the_plans_own_choice_costs_nothing() -> None:
 def test_fast_lexicographic_search_equals_exact_search(
     instance: tuple[list[Child], list[Setting], TravelTimeMatrix],
 ) -> None:
-    from matcher.system_prices import _exact_distances, _lexicographic_distances
+    from matcher.system_prices import _exact_distances, _LexicographicSearch
 
     prices, _levels, _base = _prices(*instance, ("travel", "cost"))
     u, v, w = prices._edges
     n_places = prices.network.flow.n_nodes - prices.n
+    search = _LexicographicSearch(u, v, w, n_places)
+    assert search.exact
+    firsts = search.first_level(np.arange(n_places))
     for target in range(n_places):
-        fast = _lexicographic_distances(u, v, w, n_places, target)
+        fast = search.distances(target)
         assert fast is not None
         assert np.array_equal(fast, _exact_distances(u, v, w, n_places, target))
+        assert np.array_equal(fast, search.distances(target, firsts[target]))
