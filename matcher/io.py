@@ -62,6 +62,30 @@ UK_LONGITUDE = (-8.8, 2.0)
 BNG_EASTING = (0.0, 700_000.0)
 BNG_NORTHING = (0.0, 1_300_000.0)
 
+
+@dataclass(frozen=True)
+class Area:
+    """A latitude/longitude box where homes and settings may also lie, besides the UK.
+
+    Points are checked against the UK because a point outside it is almost always a data-entry
+    slip. A road network given for the run (``sendmatch place --osm``) is the other place
+    a point can rightly be: the demo's sample network is central Helsinki, for instance.
+    ``name`` completes "outside the UK and outside ...".
+    """
+
+    name: str
+    latitude: tuple[float, float]
+    longitude: tuple[float, float]
+
+    def contains(self, latitude: float, longitude: float) -> bool:
+        return (
+            self.latitude[0] <= latitude <= self.latitude[1]
+            and self.longitude[0] <= longitude <= self.longitude[1]
+        )
+
+
+UK = Area("the UK", UK_LATITUDE, UK_LONGITUDE)
+
 PLACEMENT_COLUMNS: tuple[str, ...] = (
     "child_id",
     "setting_urn",
@@ -531,9 +555,10 @@ def _plain_error(err: Mapping[str, Any]) -> str:
 class _RowCheck:
     """Parses one row's cells, collecting every problem rather than stopping at the first."""
 
-    def __init__(self, file: str, row: _Row) -> None:
+    def __init__(self, file: str, row: _Row, extra_areas: Sequence[Area] = ()) -> None:
         self.file = file
         self.row = row
+        self.extra_areas = tuple(extra_areas)
         self.problems: list[InputProblem] = []
         self.failed: set[str] = set()  # model fields whose cells already produced a problem
 
@@ -602,7 +627,7 @@ class _RowCheck:
                 name = str(err["loc"][0]) if err["loc"] else column
                 self.problem(name, _plain_error(err), "location")
             return None
-        outside = location_problem(location)
+        outside = location_problem(location, self.extra_areas)
         if outside:
             message = f"easting/northing converts to {outside}" if converted else outside
             self.problem(column, message, "location")
@@ -641,17 +666,20 @@ def _bng_to_wgs84(easting: float, northing: float) -> tuple[float, float]:
     return float(lon), float(lat)
 
 
-def location_problem(location: Location) -> str | None:
-    """Why a point cannot be an English child's home or school, or None if it can."""
+def location_problem(location: Location, extra_areas: Sequence[Area] = ()) -> str | None:
+    """Why a point cannot be a child's home or a setting, or None if it can.
+
+    A point must lie in the UK or in one of ``extra_areas`` (the road network's area).
+    """
     lat, lon = location.latitude, location.longitude
-
-    def in_uk(la: float, lo: float) -> bool:
-        return UK_LATITUDE[0] <= la <= UK_LATITUDE[1] and UK_LONGITUDE[0] <= lo <= UK_LONGITUDE[1]
-
-    if in_uk(lat, lon):
+    areas = (UK, *extra_areas)
+    if any(area.contains(lat, lon) for area in areas):
         return None
-    hint = "; are latitude and longitude swapped?" if in_uk(lon, lat) else ""
-    return f"latitude {lat:g}, longitude {lon:g} is outside the UK{hint}"
+    hint = (
+        "; are latitude and longitude swapped?" if any(a.contains(lon, lat) for a in areas) else ""
+    )
+    where = " and outside ".join(area.name for area in areas)
+    return f"latitude {lat:g}, longitude {lon:g} is outside {where}{hint}"
 
 
 def _duplicate(
@@ -710,13 +738,15 @@ def _preference_columns(columns: Sequence[str]) -> list[str]:
     return [c for _, c in sorted(numbered)]
 
 
-def load_children(path: Path | str, year_start: date | None = None) -> list[Child]:
+def load_children(
+    path: Path | str, year_start: date | None = None, *, extra_areas: Sequence[Area] = ()
+) -> list[Child]:
     """Read a caseload file (CSV or XLSX) into children, or raise InputError with every problem.
 
     ``year_start`` is the first day of the school year being planned for; it turns a
     ``date_of_birth`` into an NC year (default: the next 1 September). A row's ``nc_year``, when
     given, wins over its date of birth, because children with SEND are often educated out of
-    their chronological year group.
+    their chronological year group. Homes must be in the UK or in one of ``extra_areas``.
     """
     table = _read_table(path)
     year_start = year_start or next_september()
@@ -746,7 +776,7 @@ def load_children(path: Path | str, year_start: date | None = None) -> list[Chil
         dup = _duplicate(table.file, "child_id", row.get("child_id"), row.number, first_rows)
         if dup:
             problems.append(dup)
-        child = _child_from_row(table.file, row, year_start, pref_columns, problems)
+        child = _child_from_row(table.file, row, year_start, pref_columns, problems, extra_areas)
         if child is not None:
             children.append(child)
     _raise_if(problems)
@@ -759,8 +789,9 @@ def _child_from_row(
     year_start: date,
     pref_columns: Sequence[str],
     problems: list[InputProblem],
+    extra_areas: Sequence[Area] = (),
 ) -> Child | None:
-    check = _RowCheck(file, row)
+    check = _RowCheck(file, row, extra_areas)
     nc_year = check.parse("nc_year", parse_nc_year)
     if nc_year is None and "nc_year" not in check.failed:
         born = check.parse("date_of_birth", _parse_date, model_field="nc_year")
@@ -862,8 +893,11 @@ SETTING_COLUMNS = {
 } | {f"{p}_{s}" for p in _PROVISION_PREFIXES for s in ("needs", "places", "on_roll")}
 
 
-def load_settings(path: Path | str) -> list[Setting]:
-    """Read a settings file (CSV or XLSX), or raise InputError with every problem in it."""
+def load_settings(path: Path | str, *, extra_areas: Sequence[Area] = ()) -> list[Setting]:
+    """Read a settings file (CSV or XLSX), or raise InputError with every problem in it.
+
+    Settings must be in the UK or in one of ``extra_areas``.
+    """
     table = _read_table(path)
     _raise_if(
         _check_columns(
@@ -881,15 +915,17 @@ def load_settings(path: Path | str) -> list[Setting]:
         dup = _duplicate(table.file, "urn", row.get("urn"), row.number, first_rows)
         if dup:
             problems.append(dup)
-        setting = _setting_from_row(table.file, row, problems)
+        setting = _setting_from_row(table.file, row, problems, extra_areas)
         if setting is not None:
             settings.append(setting)
     _raise_if(problems)
     return settings
 
 
-def _setting_from_row(file: str, row: _Row, problems: list[InputProblem]) -> Setting | None:
-    check = _RowCheck(file, row)
+def _setting_from_row(
+    file: str, row: _Row, problems: list[InputProblem], extra_areas: Sequence[Area] = ()
+) -> Setting | None:
+    check = _RowCheck(file, row, extra_areas)
     location, location_column = check.location()
     provisions: list[dict[str, Any]] = []
     prefixes: list[str] = []
@@ -1033,6 +1069,7 @@ def check_references(
     children_file: Path | str,
     *,
     tariffs: Sequence[TariffBand] | None = None,
+    extra_areas: Sequence[Area] = (),
 ) -> list[InputProblem]:
     """Problems that only show when files are read together; an empty list if there are none.
 
@@ -1059,7 +1096,7 @@ def check_references(
         for rank, urn in enumerate(child.preferences, start=1):
             if urn not in urns:
                 found.append((child.child_id, "preferences", f"preference {rank}: {unknown(urn)}"))
-        outside = location_problem(child.home)
+        outside = location_problem(child.home, extra_areas)
         if outside:
             found.append((child.child_id, "latitude", f"no usable home location: {outside}"))
         if bands is not None and child.top_up_band is not None and child.top_up_band not in bands:
@@ -1094,21 +1131,24 @@ def load_round(
     settings_file: Path | str,
     tariffs_file: Path | str | None = None,
     year_start: date | None = None,
+    *,
+    extra_areas: Sequence[Area] = (),
 ) -> RoundInputs:
     """Load and cross-check all inputs of a round; InputError lists the problems of every file.
 
     Every entry point (CLI, API) uses this, so that a user sees all that is wrong at once.
+    Locations must be in the UK or in one of ``extra_areas`` (the road network's area).
     """
     problems: list[InputProblem] = []
     children: list[Child] | None = None
     settings: list[Setting] | None = None
     tariffs: list[TariffBand] | None = None
     try:
-        children = load_children(children_file, year_start)
+        children = load_children(children_file, year_start, extra_areas=extra_areas)
     except InputError as exc:
         problems.extend(exc.problems)
     try:
-        settings = load_settings(settings_file)
+        settings = load_settings(settings_file, extra_areas=extra_areas)
     except InputError as exc:
         problems.extend(exc.problems)
     if tariffs_file is not None:
@@ -1117,7 +1157,11 @@ def load_round(
         except InputError as exc:
             problems.extend(exc.problems)
     if children is not None and settings is not None:
-        problems.extend(check_references(children, settings, children_file, tariffs=tariffs))
+        problems.extend(
+            check_references(
+                children, settings, children_file, tariffs=tariffs, extra_areas=extra_areas
+            )
+        )
     if problems or children is None or settings is None:
         raise InputError(problems)
     return RoundInputs(children, settings, tariffs or [])

