@@ -18,9 +18,10 @@ from __future__ import annotations
 import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -286,34 +287,31 @@ def _resolve_cache_dir(cache_dir: Path | None) -> Path:
     return default_cache_dir() if cache_dir is None else cache_dir
 
 
-def run_round(
-    children: Path,
-    settings: Path,
-    outs: Sequence[Path],
-    *,
-    tariffs: Path | None = None,
-    year_start: date | None = None,
-    primary_limit: float = 45.0,
-    secondary_limit: float = 75.0,
-    la_code: str | None = None,
-    osm: Path | None = None,
-    cache_dir: Path | None = None,
-    console: Console,
-    errors: Console,
-) -> PlacementResult:
-    """Check, estimate travel, place, write every file in ``outs``, print the summary.
+@dataclass(frozen=True)
+class RoundOptions:
+    """What every command that solves a round needs to know, from its options."""
 
-    The whole of ``sendmatch place``, and what ``sendmatch demo`` runs on its written files.
-    With ``osm``, the road network is loaded first, because it decides where points may lie
-    (:func:`network_area`); the input files are then checked in full.
+    children: Path
+    settings: Path
+    tariffs: Path | None = None
+    year_start: date | None = None
+    primary_limit: float = 45.0
+    secondary_limit: float = 75.0
+    la_code: str | None = None
+    osm: Path | None = None
+    cache_dir: Path | None = None
 
-    Raises
-    ------
-    typer.Exit
-        :data:`EXIT_INPUT_PROBLEM` for a problem with the files or options (every problem is
-        listed, nothing is written), :data:`EXIT_FAILED` if an output cannot be written.
-    """
-    inputs_given = [p for p in (children, settings, tariffs) if p is not None]
+
+@dataclass(frozen=True)
+class PreparedRound:
+    inputs: io.RoundInputs
+    config: PlacementConfig
+    travel: TravelEstimate
+    start: date
+
+
+def _check_outputs(options: RoundOptions, outs: Sequence[Path], errors: Console) -> None:
+    inputs_given = [p for p in (options.children, options.settings, options.tariffs) if p]
     for out in outs:
         out_problem = io.check_output_path(out, inputs_given)
         if out_problem:
@@ -322,76 +320,123 @@ def run_round(
             )
             raise typer.Exit(EXIT_INPUT_PROBLEM)
 
-    start: date = year_start or io.next_september()
+
+def _fail(stage: _Stages, progress: Progress, errors: Console, message: str, code: int) -> None:
+    stage.done("[red]failed[/]")
+    progress.stop()
+    errors.print(message, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def prepare_round(
+    options: RoundOptions, stage: _Stages, progress: Progress, errors: Console
+) -> PreparedRound:
+    """Load the road network (if any), check every input file, and time every journey.
+
+    With ``osm``, the road network is loaded first, because it decides where points may lie
+    (:func:`network_area`); the input files are then checked in full.
+    """
+    start: date = options.year_start or io.next_september()
+    network: RoadNetwork | None = None
+    extra_areas: list[io.Area] = []
+    if options.osm is not None:
+        from geodata.network import NetworkError, load_drive_network
+
+        stage(f"loading the road network from {options.osm.name}")
+        try:
+            network = load_drive_network(options.osm, _resolve_cache_dir(options.cache_dir))
+        except NetworkError as exc:
+            _fail(
+                stage,
+                progress,
+                errors,
+                f"[bold red]Cannot use the road network:[/] {escape(str(exc).rstrip('.'))}. "
+                "Nothing was written.",
+                EXIT_INPUT_PROBLEM,
+            )
+            raise  # unreachable: _fail raises
+        extra_areas.append(network_area(network, options.osm.name))
+
+    stage("reading and checking the input files")
+    try:
+        inputs = io.load_round(
+            options.children,
+            options.settings,
+            options.tariffs,
+            year_start=start,
+            extra_areas=extra_areas,
+        )
+    except io.InputError as exc:
+        stage.done("[red]problems found[/]")
+        progress.stop()
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+
+    config = PlacementConfig(
+        eligibility=EligibilityConfig(
+            primary_limit_minutes=options.primary_limit,
+            secondary_limit_minutes=options.secondary_limit,
+        ),
+        tariffs=Tariffs.from_bands(inputs.tariffs),
+        home_la_code=options.la_code,
+    )
+    stage(
+        "estimating travel times on the road network"
+        if network is not None
+        else "estimating travel times (straight-line estimate: no --osm road network given)"
+    )
+    travel = build_travel_matrix(
+        inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
+    )
+    return PreparedRound(inputs, config, travel, start)
+
+
+def _write_or_fail(
+    write: Callable[[], object], out: Path, stage: _Stages, progress: Progress, errors: Console
+) -> None:
+    stage(f"writing {out.name}")
+    try:
+        write()
+    except OSError as exc:
+        _fail(
+            stage,
+            progress,
+            errors,
+            f"[bold red]Could not write {escape(str(out))}:[/] "
+            f"{escape(exc.strerror or str(exc))}. If the file is open in Excel, close "
+            f"it and run again. {escape(out.name)} was not written.",
+            EXIT_FAILED,
+        )
+
+
+def run_round(
+    options: RoundOptions, outs: Sequence[Path], *, console: Console, errors: Console
+) -> PlacementResult:
+    """Check, estimate travel, place, write every file in ``outs``, print the summary.
+
+    The whole of ``sendmatch place``, and what ``sendmatch demo`` runs on its written files.
+
+    Raises
+    ------
+    typer.Exit
+        :data:`EXIT_INPUT_PROBLEM` for a problem with the files or options (every problem is
+        listed, nothing is written), :data:`EXIT_FAILED` if an output cannot be written.
+    """
+    _check_outputs(options, outs, errors)
     with _progress(errors) as progress:
         stage = _Stages(progress)
-        network: RoadNetwork | None = None
-        extra_areas: list[io.Area] = []
-        if osm is not None:
-            from geodata.network import NetworkError, load_drive_network
-
-            stage(f"loading the road network from {osm.name}")
-            try:
-                network = load_drive_network(osm, _resolve_cache_dir(cache_dir))
-            except NetworkError as exc:
-                stage.done("[red]failed[/]")
-                progress.stop()
-                errors.print(
-                    f"[bold red]Cannot use the road network:[/] {escape(str(exc).rstrip('.'))}. "
-                    "Nothing was written.",
-                    soft_wrap=True,
-                )
-                raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-            extra_areas.append(network_area(network, osm.name))
-
-        stage("reading and checking the input files")
-        try:
-            inputs = io.load_round(
-                children, settings, tariffs, year_start=start, extra_areas=extra_areas
-            )
-        except io.InputError as exc:
-            stage.done("[red]problems found[/]")
-            progress.stop()
-            _print_problems(errors, exc.problems)
-            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-
-        config = PlacementConfig(
-            eligibility=EligibilityConfig(
-                primary_limit_minutes=primary_limit, secondary_limit_minutes=secondary_limit
-            ),
-            tariffs=Tariffs.from_bands(inputs.tariffs),
-            home_la_code=la_code,
-        )
-        stage(
-            "estimating travel times on the road network"
-            if network is not None
-            else "estimating travel times (straight-line estimate: no --osm road network given)"
-        )
-        travel = build_travel_matrix(
-            inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
-        )
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs, travel = prepared.inputs, prepared.travel
         result = placement.place(
-            inputs.children, inputs.settings, travel.matrix, config, progress=stage
+            inputs.children, inputs.settings, travel.matrix, prepared.config, progress=stage
         )
         for out in outs:
-            stage(f"writing {out.name}")
-            try:
-                io.write_placements(result, out)
-            except OSError as exc:
-                stage.done("[red]failed[/]")
-                progress.stop()
-                errors.print(
-                    f"[bold red]Could not write {escape(str(out))}:[/] "
-                    f"{escape(exc.strerror or str(exc))}. If the file is open in Excel, close "
-                    f"it and run again. {escape(out.name)} was not written.",
-                    soft_wrap=True,
-                )
-                raise typer.Exit(EXIT_FAILED) from None
+            _write_or_fail(partial(io.write_placements, result, out), out, stage, progress, errors)
         stage.done()
 
     console.print(
         f"{len(inputs.children):,} children, {len(inputs.settings):,} settings; "
-        f"school year starting {start.isoformat()}."
+        f"school year starting {prepared.start.isoformat()}."
     )
     if travel.snap is not None:
         _warn_far_points(errors, travel.snap, inputs.children, inputs.settings)
@@ -421,75 +466,70 @@ _PLACE_HELP = (
 )
 
 
-@app.command("place", help=_PLACE_HELP)
-def place_command(
-    children: Annotated[
-        Path,
-        typer.Option(
-            "--children", metavar="FILE", help="Caseload: one row per child (.csv or .xlsx)."
-        ),
-    ],
-    settings: Annotated[
-        Path,
-        typer.Option(
-            "--settings", metavar="FILE", help="Schools and other settings (.csv or .xlsx)."
-        ),
-    ],
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", metavar="FILE", help="Where to write the placements (.csv or .xlsx)."
-        ),
-    ],
-    tariffs: Annotated[
-        Path | None,
-        typer.Option("--tariffs", metavar="FILE", help="The LA's banding framework (optional)."),
-    ] = None,
-    year_start: Annotated[
-        datetime | None,
-        typer.Option(
-            "--year-start",
-            formats=["%Y-%m-%d"],
-            metavar="DATE",
-            help="First day of the school year being planned for, e.g. 2026-09-01; turns "
-            "dates of birth into NC years. Default: the next 1 September.",
-            show_default=False,
-        ),
-    ] = None,
-    primary_limit: Annotated[
-        float,
-        typer.Option("--primary-limit", min=1, help="Longest journey for primary age, minutes."),
-    ] = 45.0,
-    secondary_limit: Annotated[
-        float,
-        typer.Option(
-            "--secondary-limit", min=1, help="Longest journey for secondary age, minutes."
-        ),
-    ] = 75.0,
-    la_code: Annotated[
-        str | None,
-        typer.Option(
-            "--la-code",
-            help="Your LA code (e.g. 935), for children whose record has no home_la_code; "
-            "decides which placements are out of area.",
-        ),
-    ] = None,
-    osm: Annotated[
-        Path | None,
-        typer.Option(
-            "--osm",
-            metavar="FILE",
-            help="OpenStreetMap extract covering your area (.osm.pbf, .osm, .osm.xml or "
-            ".osm.bz2): travel times on its road network. Without it, a straight-line estimate.",
-        ),
-    ] = None,
-    cache_dir: CacheDirOption = None,
-) -> None:
-    """``sendmatch place``: load and check, estimate travel, place, write, summarise."""
-    run_round(
+ChildrenOption = Annotated[
+    Path,
+    typer.Option("--children", metavar="FILE", help="Caseload: one row per child (.csv or .xlsx)."),
+]
+SettingsOption = Annotated[
+    Path,
+    typer.Option("--settings", metavar="FILE", help="Schools and other settings (.csv or .xlsx)."),
+]
+TariffsOption = Annotated[
+    Path | None,
+    typer.Option("--tariffs", metavar="FILE", help="The LA's banding framework (optional)."),
+]
+YearStartOption = Annotated[
+    datetime | None,
+    typer.Option(
+        "--year-start",
+        formats=["%Y-%m-%d"],
+        metavar="DATE",
+        help="First day of the school year being planned for, e.g. 2026-09-01; turns "
+        "dates of birth into NC years. Default: the next 1 September.",
+        show_default=False,
+    ),
+]
+PrimaryLimitOption = Annotated[
+    float,
+    typer.Option("--primary-limit", min=1, help="Longest journey for primary age, minutes."),
+]
+SecondaryLimitOption = Annotated[
+    float,
+    typer.Option("--secondary-limit", min=1, help="Longest journey for secondary age, minutes."),
+]
+LaCodeOption = Annotated[
+    str | None,
+    typer.Option(
+        "--la-code",
+        help="Your LA code (e.g. 935), for children whose record has no home_la_code; "
+        "decides which placements are out of area.",
+    ),
+]
+OsmOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--osm",
+        metavar="FILE",
+        help="OpenStreetMap extract covering your area (.osm.pbf, .osm, .osm.xml or "
+        ".osm.bz2): travel times on its road network. Without it, a straight-line estimate.",
+    ),
+]
+
+
+def _round_options(
+    children: Path,
+    settings: Path,
+    tariffs: Path | None,
+    year_start: datetime | None,
+    primary_limit: float,
+    secondary_limit: float,
+    la_code: str | None,
+    osm: Path | None,
+    cache_dir: Path | None,
+) -> RoundOptions:
+    return RoundOptions(
         children,
         settings,
-        [out],
         tariffs=tariffs,
         year_start=year_start.date() if year_start else None,
         primary_limit=primary_limit,
@@ -497,9 +537,132 @@ def place_command(
         la_code=la_code,
         osm=osm,
         cache_dir=cache_dir,
-        console=Console(),
-        errors=Console(stderr=True),
     )
+
+
+@app.command("place", help=_PLACE_HELP)
+def place_command(
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out", metavar="FILE", help="Where to write the placements (.csv or .xlsx)."
+        ),
+    ],
+    tariffs: TariffsOption = None,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    la_code: LaCodeOption = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch place``: load and check, estimate travel, place, write, summarise."""
+    options = _round_options(
+        children,
+        settings,
+        tariffs,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        la_code,
+        osm,
+        cache_dir,
+    )
+    run_round(options, [out], console=Console(), errors=Console(stderr=True))
+
+
+_LISTS_HELP = (
+    "Write each child's tailored list: the suitable settings across mainstream, resourced "
+    "provision, special, independent and AP, each with its journey, places left, annual cost "
+    "and its marginal system cost (what naming it would do to the LA-wide optimal plan: "
+    "children left unplaced, other children's preferences, minutes, pounds); every excluded "
+    "setting within reach with its reasons; and, for each parental preference the plan does "
+    "not meet, its section 39 ground and the evidence.\n\n"
+    "XLSX: sheets Options, Excluded, Preferences. CSV: three files (FILE, FILE_excluded.csv, "
+    "FILE_preferences.csv)."
+)
+
+
+@app.command("tailored-lists", help=_LISTS_HELP)
+def tailored_lists_command(
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[Path, typer.Option("--out", metavar="FILE", help="Where to write the lists.")],
+    child: Annotated[
+        str | None,
+        typer.Option("--child", metavar="ID", help="Only this child's list (pseudonymous id)."),
+    ] = None,
+    max_options: Annotated[
+        int,
+        typer.Option(
+            "--max-options",
+            min=1,
+            help="Settings listed besides the proposed one and every parental preference.",
+        ),
+    ] = 8,
+    max_minutes: Annotated[
+        float | None,
+        typer.Option(
+            "--max-minutes",
+            min=1,
+            help="Only list settings within this journey (preferences are always listed).",
+        ),
+    ] = None,
+    tariffs: TariffsOption = None,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    la_code: LaCodeOption = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch tailored-lists``: solve the round, price every option, write the lists."""
+    from matcher.tailored import TailoredListConfig, TailoredListModel
+
+    console, errors = Console(), Console(stderr=True)
+    options = RoundOptions(
+        children, settings, tariffs=tariffs, la_code=la_code, osm=osm, cache_dir=cache_dir
+    )
+    _check_outputs(options, [out], errors)
+    list_config = TailoredListConfig(max_options=max_options, max_minutes=max_minutes)
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs = prepared.inputs
+        model = TailoredListModel(
+            inputs.children, inputs.settings, prepared.travel.matrix, prepared.config, stage
+        )
+        if child is not None and child not in model.index:
+            _fail(
+                stage,
+                progress,
+                errors,
+                f"[bold red]No child with id {escape(child)!r}[/] in "
+                f"{escape(children.name)}. Nothing was written.",
+                EXIT_INPUT_PROBLEM,
+            )
+        wanted = [model.index[child]] if child is not None else None
+        lists = model.lists(wanted, list_config, progress=stage)
+        written: list[Path] = []
+        _write_or_fail(
+            lambda: written.extend(io.write_tailored_lists(lists, out)),
+            out,
+            stage,
+            progress,
+            errors,
+        )
+        stage.done()
+    options_listed = sum(len(tl.options) for tl in lists)
+    unmet = sum(1 for tl in lists for p in tl.preferences if not p.met and p.ground != "not needed")
+    console.print(
+        f"Tailored lists for {len(lists):,} children: {options_listed:,} options listed, "
+        f"{unmet:,} parental preferences not met, each with its ground. "
+        f"Travel-time model: {escape(prepared.travel.matrix.model)}.",
+        soft_wrap=True,
+    )
+    console.print("Written: " + ", ".join(escape(str(p)) for p in written), soft_wrap=True)
 
 
 _DOWNLOAD_HELP = (
@@ -611,15 +774,8 @@ def demo_command(
     )
 
     outs = [out / "placements.csv", out / "placements.xlsx"]
-    run_round(
-        children_file,
-        settings_file,
-        outs,
-        osm=la.osm_path,
-        cache_dir=cache_dir,
-        console=console,
-        errors=errors,
-    )
+    options = RoundOptions(children_file, settings_file, osm=la.osm_path, cache_dir=cache_dir)
+    run_round(options, outs, console=console, errors=errors)
     # As the user started it (``make demo`` runs .venv/bin/sendmatch), so it can be pasted.
     program = sys.argv[0] if Path(sys.argv[0]).name == "sendmatch" else "sendmatch"
     rerun = " ".join(

@@ -50,6 +50,7 @@ from matcher.needs import PrimaryNeed, parse_need
 
 if TYPE_CHECKING:  # only for annotations: reading files must not load the solver
     from matcher.placement import PlacementResult, PlacementSummary
+    from matcher.tailored import TailoredList
 
 FileFormat = Literal["csv", "xlsx"]
 SUPPORTED_SUFFIXES: dict[str, FileFormat] = {".csv": "csv", ".xlsx": "xlsx"}
@@ -1281,36 +1282,81 @@ def write_placements(result: PlacementResult, path: Path | str) -> None:
 
     CSV is written as UTF-8 with a byte-order mark so that Excel shows £ and accents correctly.
     """
+    summary = [
+        {"Measure": item.label, "Value": item.value} for item in summary_rows(result.summary)
+    ]
+    value_formats = [_SUMMARY_FORMATS[item.unit] for item in summary_rows(result.summary)]
+    write_tables(
+        path,
+        [
+            Table("Placements", PLACEMENT_COLUMNS, placement_records(result)),
+            Table("Summary", ("Measure", "Value"), summary, row_formats=value_formats),
+        ],
+        csv_tables=1,
+    )
+
+
+@dataclass(frozen=True)
+class Table:
+    """One sheet of an output workbook (or one CSV file)."""
+
+    name: str
+    columns: Sequence[str]
+    records: Sequence[Mapping[str, Cell]]
+    # Per-row number format for the last column (e.g. a measure/value sheet), else by column.
+    row_formats: Sequence[str | None] | None = None
+
+
+def write_tables(path: Path | str, tables: Sequence[Table], csv_tables: int | None = None) -> None:
+    """Write tables as sheets of one XLSX, or as CSV files: the first at ``path``, the others
+    beside it as ``<stem>_<sheet>.csv``. ``csv_tables`` limits how many go to CSV (a summary
+    sheet has no place in a CSV). Each file is written atomically."""
     path = Path(path)
-    kind = file_format(path)
-    records = placement_records(result)
-    with atomic_path(path) as tmp:
-        if kind == "csv":
-            _write_csv(records, tmp)
-        else:
-            _write_xlsx(records, summary_rows(result.summary), tmp)
+    if file_format(path) == "xlsx":
+        with atomic_path(path) as tmp:
+            _write_xlsx(tables, tmp)
+        return
+    for n, table in enumerate(tables[:csv_tables]):
+        target = path if n == 0 else path.with_name(f"{path.stem}_{_slug(table.name)}.csv")
+        with atomic_path(target) as tmp:
+            _write_csv(table, tmp)
+
+
+def csv_companions(path: Path | str, tables: Sequence[str]) -> list[Path]:
+    """The files :func:`write_tables` writes for these sheet names at ``path``."""
+    path = Path(path)
+    if file_format(path) == "xlsx":
+        return [path]
+    return [path] + [path.with_name(f"{path.stem}_{_slug(t)}.csv") for t in tables[1:]]
+
+
+def _slug(name: str) -> str:
+    return "_".join(name.lower().split())
 
 
 def _csv_text(column: str, value: Cell) -> str:
     if value is None:
         return ""
-    if column == "travel_minutes":
-        return f"{float(value):.1f}"
+    if isinstance(value, float):
+        return f"{value:.1f}"
     return str(value)
 
 
-def _write_csv(records: Sequence[Mapping[str, Cell]], path: Path) -> None:
+def _write_csv(table: Table, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
-        writer.writerow(PLACEMENT_COLUMNS)
-        for record in records:
-            writer.writerow([_csv_text(c, record[c]) for c in PLACEMENT_COLUMNS])
+        writer.writerow(table.columns)
+        for record in table.records:
+            writer.writerow([_csv_text(c, record.get(c)) for c in table.columns])
 
 
 _NUMBER_FORMATS = {
     "travel_minutes": "0.0",
     "placement_cost": "£#,##0",
     "transport_cost": "£#,##0",
+    "annual_cost": "£#,##0",
+    "marginal_minutes": "0.0",
+    "marginal_pounds": "£#,##0",
 }
 _SUMMARY_FORMATS: dict[str, str | None] = {
     "percent": '0.0"%"',
@@ -1319,6 +1365,7 @@ _SUMMARY_FORMATS: dict[str, str | None] = {
     "count": "#,##0",
     "text": None,
 }
+_WIDTHS = {"setting_name": 36, "reason": 60, "reasons": 70, "evidence": 70, "Measure": 52}
 
 
 def _xlsx_row(sheet: Any, values: Sequence[Cell], formats: Sequence[str | None]) -> list[Any]:
@@ -1355,32 +1402,140 @@ def _xlsx_header(sheet: Any, names: Sequence[str]) -> list[Any]:
     return cells
 
 
-def _write_xlsx(
-    records: Sequence[Mapping[str, Cell]], summary: Sequence[SummaryRow], path: Path
-) -> None:
+def _write_xlsx(tables: Sequence[Table], path: Path) -> None:
     # Write-only mode streams rows: a whole LA's caseload is written in seconds, not minutes.
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("Placements")
-    widths = {"setting_name": 36, "reason": 60}
-    for j, column in enumerate(PLACEMENT_COLUMNS):
-        sheet.column_dimensions[_column_letter(j)].width = widths.get(column, len(column) + 4)
-    sheet.freeze_panes = "B2"
-    sheet.append(_xlsx_header(sheet, PLACEMENT_COLUMNS))
-    formats = [_NUMBER_FORMATS.get(c) for c in PLACEMENT_COLUMNS]
-    for record in records:
-        sheet.append(_xlsx_row(sheet, [record[c] for c in PLACEMENT_COLUMNS], formats))
-
-    sheet = workbook.create_sheet("Summary")
-    sheet.column_dimensions["A"].width = 52
-    sheet.column_dimensions["B"].width = 30
-    sheet.append(_xlsx_header(sheet, ["Measure", "Value"]))
-    for item in summary:
-        sheet.append(
-            _xlsx_row(sheet, [item.label, item.value], [None, _SUMMARY_FORMATS[item.unit]])
-        )
+    for table in tables:
+        sheet = workbook.create_sheet(table.name)
+        for j, column in enumerate(table.columns):
+            sheet.column_dimensions[_column_letter(j)].width = _WIDTHS.get(
+                column, max(len(column) + 4, 12)
+            )
+        sheet.freeze_panes = "B2"
+        sheet.append(_xlsx_header(sheet, table.columns))
+        formats = [_NUMBER_FORMATS.get(c) for c in table.columns]
+        for n, record in enumerate(table.records):
+            if table.row_formats is not None:
+                formats[-1] = table.row_formats[n]
+            values = [record.get(c) for c in table.columns]
+            sheet.append(_xlsx_row(sheet, values, formats))
     workbook.save(path)
+
+
+TAILORED_SHEETS = ("Options", "Excluded", "Preferences")
+OPTION_COLUMNS = (
+    "child_id",
+    "rank",
+    "setting_urn",
+    "setting_name",
+    "setting_type",
+    "placement_kind",
+    "provision",
+    "needs_matched",
+    "travel_minutes",
+    "places_left",
+    "placement_cost",
+    "transport_cost",
+    "annual_cost",
+    "preference_rank",
+    "proposed",
+    "marginal_children_unplaced",
+    "marginal_preference_ranks",
+    "marginal_minutes",
+    "marginal_pounds",
+    "marginal_system_cost",
+    "why_listed",
+)
+EXCLUDED_COLUMNS = (
+    "child_id",
+    "setting_urn",
+    "setting_name",
+    "setting_type",
+    "travel_minutes",
+    "preference_rank",
+    "reasons",
+)
+PREFERENCE_COLUMNS = (
+    "child_id",
+    "rank",
+    "setting_urn",
+    "setting_name",
+    "met",
+    "ground",
+    "evidence",
+)
+
+
+def tailored_list_tables(lists: Sequence[TailoredList]) -> list[Table]:
+    """Options, exclusions and preference statements: one row each, child by child."""
+    options: list[dict[str, Cell]] = []
+    excluded: list[dict[str, Cell]] = []
+    preferences: list[dict[str, Cell]] = []
+    for tl in lists:
+        for n, o in enumerate(tl.options, start=1):
+            m = o.marginal
+            options.append(
+                {
+                    "child_id": tl.child_id,
+                    "rank": n,
+                    "setting_urn": o.urn,
+                    "setting_name": o.name,
+                    "setting_type": o.setting_type,
+                    "placement_kind": o.placement_kind.value,
+                    "provision": o.provision,
+                    "needs_matched": ";".join(o.needs_matched) or None,
+                    "travel_minutes": round(o.minutes, 1),
+                    "places_left": o.places_left,
+                    "placement_cost": o.placement_cost,
+                    "transport_cost": o.transport_cost,
+                    "annual_cost": o.placement_cost + o.transport_cost,
+                    "preference_rank": o.preference_rank,
+                    "proposed": "yes" if o.proposed else "no",
+                    "marginal_children_unplaced": m.children_unplaced if m else None,
+                    "marginal_preference_ranks": m.preference_ranks if m else None,
+                    "marginal_minutes": m.minutes if m else None,
+                    "marginal_pounds": m.pounds if m else None,
+                    "marginal_system_cost": o.marginal_text,
+                    "why_listed": o.why_listed,
+                }
+            )
+        for e in tl.excluded:
+            excluded.append(
+                {
+                    "child_id": tl.child_id,
+                    "setting_urn": e.urn,
+                    "setting_name": e.name,
+                    "setting_type": e.setting_type,
+                    "travel_minutes": None if e.minutes is None else round(e.minutes, 1),
+                    "preference_rank": e.preference_rank,
+                    "reasons": "; ".join(e.reasons),
+                }
+            )
+        for p in tl.preferences:
+            preferences.append(
+                {
+                    "child_id": tl.child_id,
+                    "rank": p.rank,
+                    "setting_urn": p.urn,
+                    "setting_name": p.name,
+                    "met": "yes" if p.met else "no",
+                    "ground": p.ground,
+                    "evidence": p.evidence,
+                }
+            )
+    return [
+        Table(TAILORED_SHEETS[0], OPTION_COLUMNS, options),
+        Table(TAILORED_SHEETS[1], EXCLUDED_COLUMNS, excluded),
+        Table(TAILORED_SHEETS[2], PREFERENCE_COLUMNS, preferences),
+    ]
+
+
+def write_tailored_lists(lists: Sequence[TailoredList], path: Path | str) -> list[Path]:
+    """Write the lists (XLSX: three sheets; CSV: three files); return the paths written."""
+    write_tables(path, tailored_list_tables(lists))
+    return csv_companions(path, TAILORED_SHEETS)
 
 
 def check_output_path(path: Path | str, inputs: Sequence[Path | str] = ()) -> str | None:

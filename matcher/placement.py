@@ -345,8 +345,8 @@ class _Explainer:
     ) -> None:
         self.children, self.settings, self.network, self.full = children, settings, network, full
         arcs = network.arcs
-        self.options = _group_by(arcs.child, len(children))
-        self.excluded = _group_by(arcs.excluded_child, len(children))
+        self.options = group_by(arcs.child, len(children))
+        self.excluded = group_by(arcs.excluded_child, len(children))
         self.urn_index = {s.urn: j for j, s in enumerate(settings)}
 
     def _full_level(self, option: int) -> str:
@@ -414,7 +414,8 @@ def _ground(reasons: int) -> str:
     return "journey: " + "; ".join(describe(reasons))
 
 
-def _group_by(keys: npt.NDArray[np.int32], n: int) -> list[npt.NDArray[np.int64]]:
+def group_by(keys: npt.NDArray[np.int32], n: int) -> list[npt.NDArray[np.int64]]:
+    """Indices of ``keys`` grouped by key value 0..n-1 (e.g. each child's arcs)."""
     order = np.argsort(keys, kind="stable")
     bounds = np.searchsorted(keys[order], np.arange(n + 1))
     return [order[bounds[i] : bounds[i + 1]] for i in range(n)]

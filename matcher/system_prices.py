@@ -56,11 +56,14 @@ class MarginalCost:
         if self.children_unplaced:
             parts.append(f"{self.children_unplaced:+d} children left unplaced")
         if self.preference_ranks:
-            parts.append(f"{self.preference_ranks:+d} preference ranks for other children")
+            parts.append(
+                f"{self.preference_ranks:+d} preference ranks across all children (this one too)"
+            )
         if self.minutes:
             parts.append(f"{self.minutes:+.1f} minutes of travel")
         if self.pounds:
-            parts.append(f"{self.pounds:+,d} £ a year")
+            sign = "+" if self.pounds > 0 else "-"
+            parts.append(f"{sign}£{abs(self.pounds):,} a year")
         return "; ".join(parts)
 
 
@@ -136,7 +139,7 @@ class SystemPrices:
             self._distances[target] = found
         return self._distances[target]
 
-    def warm(self, children: Sequence[int], chunk: int = 256) -> None:
+    def warm(self, children: Sequence[int] | npt.NDArray[np.integer], chunk: int = 256) -> None:
         """Price every option of these children ahead, sharing first-level searches."""
         heads = self.network.flow.heads[self.current[np.asarray(children, np.int64)]]
         targets = np.unique(heads - self.n)
@@ -156,16 +159,28 @@ class SystemPrices:
 
     def marginal(self, option: int) -> MarginalCost | None:
         """The cost of forcing ``option`` (an option arc); None where it cannot be forced."""
+        return self.marginals(np.array([option]))[0]
+
+    def marginals(self, options: npt.NDArray[np.int64]) -> list[MarginalCost | None]:
+        """:meth:`marginal` for many options at once, grouped by the place each child leaves."""
         flow = self.network.flow
-        child = int(self.network.arcs.child[option])
-        cur = int(self.current[child])
-        if cur == option:
-            return MarginalCost(0, 0, 0.0, 0)
-        dist = self.distances_to(int(flow.heads[cur]))[:, int(flow.heads[option]) - self.n]
-        if np.any(dist == np.iinfo(np.int64).max):
-            return None
-        delta = self.reduced[:, option] - self.reduced[:, cur] + dist
-        return self._as_marginal([int(d) for d in delta])
+        options = np.asarray(options, np.int64)
+        cur = self.current[self.network.arcs.child[options]]
+        target = flow.heads[cur]
+        self.warm(np.unique(self.network.arcs.child[options]))
+        delta = self.reduced[:, options] - self.reduced[:, cur]
+        feasible = np.ones(len(options), bool)
+        for t in np.unique(target).tolist():
+            rows = np.nonzero(target == t)[0]
+            dist = self.distances_to(t)[:, flow.heads[options[rows]] - self.n]
+            feasible[rows] = ~np.any(dist == np.iinfo(np.int64).max, axis=0)
+            delta[:, rows] += np.where(feasible[rows], dist, 0)
+        delta[:, options == cur] = 0
+        feasible[options == cur] = True
+        return [
+            self._as_marginal(delta[:, i].tolist()) if ok else None
+            for i, ok in enumerate(feasible.tolist())
+        ]
 
     def _as_marginal(self, delta: list[int]) -> MarginalCost:
         children, ranks = split_level_one(delta[0], self.unplaced_cost)
@@ -211,14 +226,17 @@ class _LexicographicSearch:
         u, v = self.u, self.v
         levels = len(self.weights)
         out = np.empty((levels, self.n_places), np.int64)
-        live = np.ones(len(u), bool)
+        live = np.arange(len(u))  # the edges tight at every level so far
         offset_sum = np.zeros(self.n_places, np.float64)
         for k, (weight, m_k) in enumerate(zip(self.weights, self.multipliers, strict=True)):
             if k == 0:
                 dist = dijkstra(self.first, indices=target) if first is None else first
             else:
-                data = np.where(live, weight, np.inf)
-                graph = sp.csr_matrix((data, u, self.indptr), shape=(self.n_places,) * 2)
+                # Tight edges are few: a small matrix of them beats masking every edge.
+                indptr = np.searchsorted(v[live], np.arange(self.n_places + 1))
+                graph = sp.csr_matrix(
+                    (weight[live], u[live], indptr), shape=(self.n_places, self.n_places)
+                )
                 dist = dijkstra(graph, indices=target)
             finite = np.isfinite(dist)
             if np.any(np.abs(dist[finite]) >= _EXACT_LIMIT):
@@ -226,8 +244,10 @@ class _LexicographicSearch:
             out[k] = np.rint(np.where(finite, dist - m_k * offset_sum, 0.0)).astype(np.int64)
             out[k][~finite] = np.iinfo(np.int64).max
             if k < levels - 1:
-                live &= finite[u] & finite[v]
-                live[live] = dist[u[live]] == weight[live] + dist[v[live]]
+                lu, lv = u[live], v[live]
+                ok = finite[lu] & finite[lv]
+                ok[ok] = dist[lu[ok]] == weight[live][ok] + dist[lv[ok]]
+                live = live[ok]
                 offset_sum += np.where(finite, dist, 0.0)
         return out
 

@@ -527,3 +527,77 @@ def test_osm_download_offline_for_real_is_a_clear_message(
     assert result.exit_code == cli.EXIT_INPUT_PROBLEM, result.output
     assert "the server could not be reached" in result.output
     assert "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# tailored lists
+
+
+def run_lists(folder: Path, *extra: str, out: str = "lists.xlsx") -> tuple[int, str]:
+    args = [
+        "tailored-lists",
+        "--children",
+        str(folder / "children.csv"),
+        "--settings",
+        str(folder / "settings.csv"),
+        "--out",
+        str(folder / out),
+        *extra,
+    ]
+    result = runner.invoke(cli.app, args)
+    assert "Traceback" not in result.output
+    return result.exit_code, result.output
+
+
+def test_tailored_lists_write_options_exclusions_and_preference_grounds(files: Path) -> None:
+    code, output = run_lists(files)
+    assert code == 0, output
+    workbook = load_workbook(files / "lists.xlsx")
+    assert workbook.sheetnames == ["Options", "Excluded", "Preferences"]
+    options = list(workbook["Options"].iter_rows(values_only=True))
+    header = options[0]
+    rows = [dict(zip(header, r, strict=True)) for r in options[1:]]
+    children = {r["child_id"] for r in rows}
+    placements = {r.child_id: r for r in io_place(files).placements}
+    for child_id, placed in placements.items():
+        proposed = [r for r in rows if r["child_id"] == child_id and r["proposed"] == "yes"]
+        assert [r["setting_urn"] for r in proposed] == (
+            [placed.setting_urn] if placed.setting_urn else []
+        )
+    assert children
+    excluded = list(workbook["Excluded"].iter_rows(min_row=2, values_only=True))
+    assert all(row[-1] for row in excluded), "every exclusion has its reasons"
+    grounds = list(workbook["Preferences"].iter_rows(min_row=2, values_only=True))
+    assert all(g[5] and g[6] for g in grounds)
+
+
+def io_place(folder: Path) -> placement.PlacementResult:
+    """The plan the lists are built on, computed directly: they must agree."""
+    inputs = io.load_round(folder / "children.csv", folder / "settings.csv")
+    travel = cli.build_travel_matrix(inputs.children, inputs.settings, 75.0).matrix
+    return placement.place(inputs.children, inputs.settings, travel)
+
+
+def test_tailored_list_for_one_child_as_csv_files(files: Path) -> None:
+    code, output = run_lists(files, "--child", "C003", out="one.csv")
+    assert code == 0, output
+    with (files / "one.csv").open(encoding="utf-8-sig") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows and {r["child_id"] for r in rows} == {"C003"}
+    assert (files / "one_excluded.csv").exists()
+    assert (files / "one_preferences.csv").exists()
+
+
+def test_tailored_list_unknown_child_exits_2_and_writes_nothing(files: Path) -> None:
+    code, output = run_lists(files, "--child", "NOBODY")
+    assert code == 2
+    assert "NOBODY" in output
+    assert not (files / "lists.xlsx").exists()
+
+
+def test_tailored_lists_bad_rows_exit_2(files: Path) -> None:
+    replace_cell(files / "children.csv", 3, "primary_need", "AUT")
+    code, output = run_lists(files)
+    assert code == 2
+    assert "row 3" in output and "primary_need" in output
+    assert not (files / "lists.xlsx").exists()

@@ -1,0 +1,333 @@
+"""Tailored lists: each child's suitable settings, priced against the whole LA's optimal plan.
+
+The SEND and AP Improvement Plan asks LAs to give families a tailored list from which to express
+an informed preference. Here the list is the child's eligible options (every kind of place the
+EHCP allows), each with its journey, places left, annual cost, and its marginal system cost:
+what naming it would do to the LA-wide optimum (children left unplaced, other children's
+preferences, minutes, pounds). Every excluded setting within reach keeps its reasons, and every
+parental preference the plan does not meet gets its section 39 ground in words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from matcher.eligibility import KIND_ORDER, Exclusion, describe
+from matcher.models import Child, PlacementKind, Setting
+from matcher.placement import (
+    PlacementConfig,
+    PlacementResult,
+    ProgressCallback,
+    explain_solution,
+    group_by,
+    level_costs,
+    solve_flow,
+    unplaced_cost,
+)
+from matcher.system_prices import MarginalCost, SystemPrices
+from matcher.travel import TravelTimeMatrix
+
+_TRAVEL_ONLY = Exclusion.OVER_TRAVEL_LIMIT | Exclusion.NO_ROUTE
+
+
+@dataclass(frozen=True)
+class TailoredListConfig:
+    """How long a list is and what it must contain; the defaults are documented in README."""
+
+    max_options: int = 8  # besides the proposed placement and every parental preference
+    max_minutes: float | None = None  # None: the eligibility journey limits alone
+    one_of_each_kind: bool = True  # the best mainstream, resourced, special... option each
+
+    def __post_init__(self) -> None:
+        if self.max_options < 1:
+            raise ValueError("max_options must be at least 1")
+
+
+@dataclass(frozen=True)
+class ListedOption:
+    urn: str
+    name: str
+    setting_type: str
+    placement_kind: PlacementKind
+    provision: str | None
+    needs_matched: tuple[str, ...]
+    minutes: float
+    places_left: int
+    placement_cost: int
+    transport_cost: int
+    preference_rank: int | None
+    proposed: bool
+    marginal: MarginalCost | None  # None: no place can be made there this round
+    why_listed: str
+
+    @property
+    def marginal_text(self) -> str:
+        if self.marginal is None:
+            return "no place can be made there this round: all its places are committed"
+        return self.marginal.describe()
+
+
+@dataclass(frozen=True)
+class ExcludedSetting:
+    urn: str
+    name: str
+    setting_type: str
+    minutes: float | None
+    preference_rank: int | None
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PreferenceStatement:
+    rank: int
+    urn: str
+    name: str
+    met: bool
+    ground: str  # the Children and Families Act 2014 s.39 ground, or "named"
+    evidence: str
+
+
+@dataclass(frozen=True)
+class TailoredList:
+    child_id: str
+    proposed_urn: str | None
+    options: tuple[ListedOption, ...]
+    excluded: tuple[ExcludedSetting, ...]
+    preferences: tuple[PreferenceStatement, ...]
+
+
+class TailoredListModel:
+    """A solved LA: the optimal plan and its prices, ready to list options for any child."""
+
+    def __init__(
+        self,
+        children: Sequence[Child],
+        settings: Sequence[Setting],
+        travel: TravelTimeMatrix,
+        config: PlacementConfig | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> None:
+        self.children, self.settings = list(children), list(settings)
+        self.config = config or PlacementConfig()
+        report = progress or (lambda _stage: None)
+        network, solution = solve_flow(children, settings, travel, self.config, report)
+        self.network = network
+        order = self.config.objective_order
+        levels = level_costs(network, len(children), order)
+        k = max(int(network.arcs.preference_rank.max(initial=0)), 1)
+        report("pricing options against the LA-wide plan")
+        self.prices = SystemPrices(
+            network, solution, levels, order, len(children), unplaced_cost(len(children), k)
+        )
+        self.plan: PlacementResult = explain_solution(
+            children, settings, network, solution.flows, travel.model, self.config
+        )
+        self.index = {c.child_id: i for i, c in enumerate(children)}
+        arcs = network.arcs
+        self._options = group_by(arcs.child, len(children))
+        self._excluded = group_by(arcs.excluded_child, len(children))
+        self._places_left = self._option_places_left()
+
+    def _option_places_left(self) -> np.ndarray:
+        """Places left before the round on each option's path: its pool and its setting."""
+        flow, net = self.network.flow, self.network
+        n = len(self.children)
+        first_cap = net.n_options + n
+        cap_of = np.full(flow.n_nodes, np.iinfo(np.int64).max, np.int64)
+        next_of = np.full(flow.n_nodes, -1, np.int64)
+        cap_of[flow.tails[first_cap:]] = flow.capacities[first_cap:]
+        next_of[flow.tails[first_cap:]] = flow.heads[first_cap:]
+        head = net.option_head
+        left = cap_of[head]
+        up = next_of[head]
+        has_setting = (up >= 0) & (up != net.sink)
+        left[has_setting] = np.minimum(left[has_setting], cap_of[up[has_setting]])
+        return left
+
+    def for_child(self, child_id: str, config: TailoredListConfig | None = None) -> TailoredList:
+        if child_id not in self.index:
+            raise KeyError(f"no child with id {child_id!r} in this caseload")
+        return self.lists([self.index[child_id]], config)[0]
+
+    def lists(
+        self,
+        children: Sequence[int] | None = None,
+        config: TailoredListConfig | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> list[TailoredList]:
+        config = config or TailoredListConfig()
+        wanted = list(range(len(self.children))) if children is None else list(children)
+        if progress:
+            progress(f"pricing {len(wanted)} children's options against the LA-wide plan")
+        options = np.concatenate([self._options[i] for i in wanted] or [np.empty(0, np.int64)])
+        priced = dict(zip(options.tolist(), self.prices.marginals(options), strict=True))
+        if progress:
+            progress("writing the lists")
+        return [self._list(i, priced, config) for i in wanted]
+
+    def _list(
+        self, i: int, priced: dict[int, MarginalCost | None], config: TailoredListConfig
+    ) -> TailoredList:
+        child = self.children[i]
+        row = self.plan.placements[i]
+        options = [self._listed(i, int(a), priced[int(a)]) for a in self._options[i]]
+        chosen = _choose(options, config)
+        excluded = self._excluded_settings(i)
+        return TailoredList(
+            child_id=child.child_id,
+            proposed_urn=row.setting_urn,
+            options=tuple(chosen),
+            excluded=excluded,
+            preferences=self._preference_statements(i, options, excluded),
+        )
+
+    def _listed(self, i: int, a: int, marginal: MarginalCost | None) -> ListedOption:
+        arcs, child = self.network.arcs, self.children[i]
+        s = self.settings[int(arcs.setting[a])]
+        p = int(arcs.provision[a])
+        designated = s.provisions[p].designated_needs if p >= 0 else s.designated_needs
+        needs = [child.primary_need, *sorted(child.secondary_needs)]
+        rank = int(arcs.preference_rank[a])
+        proposed = int(self.prices.current[i]) == a
+        return ListedOption(
+            urn=s.urn,
+            name=s.name,
+            setting_type=s.setting_type.value,
+            placement_kind=KIND_ORDER[int(arcs.kind[a])],
+            provision=s.provisions[p].kind.value if p >= 0 else None,
+            needs_matched=tuple(n.value for n in needs if n in designated),
+            minutes=float(arcs.minutes[a]),
+            places_left=int(self._places_left[a]),
+            placement_cost=int(self.network.placement_cost[a]),
+            transport_cost=int(self.network.transport_cost[a]),
+            preference_rank=rank or None,
+            proposed=proposed,
+            marginal=marginal,
+            why_listed="",
+        )
+
+    def _excluded_settings(self, i: int) -> tuple[ExcludedSetting, ...]:
+        arcs = self.network.arcs
+        ranks = {urn: r for r, urn in enumerate(self.children[i].preferences, start=1)}
+        rows = []
+        for e in self._excluded[i].tolist():
+            s = self.settings[int(arcs.excluded_setting[e])]
+            minutes = float(arcs.excluded_minutes[e])
+            rows.append(
+                ExcludedSetting(
+                    urn=s.urn,
+                    name=s.name,
+                    setting_type=s.setting_type.value,
+                    minutes=None if np.isnan(minutes) else minutes,
+                    preference_rank=ranks.get(s.urn),
+                    reasons=tuple(describe(int(arcs.excluded_reasons[e]))),
+                )
+            )
+        rows.sort(key=lambda r: (r.minutes is None, r.minutes or 0.0, r.urn))
+        return tuple(rows)
+
+    def _preference_statements(
+        self,
+        i: int,
+        options: list[ListedOption],
+        excluded: tuple[ExcludedSetting, ...],
+    ) -> tuple[PreferenceStatement, ...]:
+        child = self.children[i]
+        met_rank = self.plan.placements[i].preference_rank
+        by_urn = {s.urn: s for s in self.settings}
+        out = []
+        for rank, urn in enumerate(child.preferences, start=1):
+            name = by_urn[urn].name if urn in by_urn else urn
+            if met_rank == rank:
+                out.append(PreferenceStatement(rank, urn, name, True, "named", "named in the plan"))
+                continue
+            if met_rank is not None and rank > met_rank:
+                ground, evidence = "not needed", f"a higher preference ({met_rank}) is named"
+            else:
+                ground, evidence = _ground(urn, options, excluded, by_urn)
+            out.append(PreferenceStatement(rank, urn, name, False, ground, evidence))
+        return tuple(out)
+
+
+def _ground(
+    urn: str,
+    options: list[ListedOption],
+    excluded: tuple[ExcludedSetting, ...],
+    by_urn: dict[str, Setting],
+) -> tuple[str, str]:
+    """The s.39 ground and its evidence, in words a panel can read aloud."""
+    if urn not in by_urn:
+        return "not a known setting", f"URN {urn} is not in the settings file"
+    mine = [o for o in options if o.urn == urn]
+    if mine:
+        best = min(mine, key=_order_key)
+        m = best.marginal
+        if m is None:
+            return (
+                "incompatible with the efficient education of others",
+                "no capacity: every place there is committed this round",
+            )
+        if m.children_unplaced > 0:
+            return (
+                "incompatible with the efficient education of others",
+                f"no capacity: naming it would leave {m.children_unplaced} other child(ren) "
+                "without a place",
+            )
+        if m.preference_ranks > 0:
+            return (
+                "incompatible with the efficient education of others",
+                "no capacity: its places go to children for whom it is a higher preference; "
+                f"naming it would move other children {m.preference_ranks} preference rank(s) "
+                "down in total",
+            )
+        return (
+            "incompatible with the efficient use of resources",
+            f"naming it would cost the LA-wide plan {m.describe()}",
+        )
+    why = [e for e in excluded if e.urn == urn]
+    if why:
+        reasons = why[0].reasons
+        suitability = [r for r in reasons if r not in describe(_TRAVEL_ONLY)]
+        if suitability:
+            return "unsuitable for the child's age, ability, aptitude or SEN", "; ".join(
+                suitability
+            )
+        return "incompatible with the efficient use of resources", "; ".join(reasons)
+    return "incompatible with the efficient use of resources", describe(Exclusion.NO_ROUTE)[0]
+
+
+def _order_key(o: ListedOption) -> tuple[bool, tuple[int, int, float, int], float]:
+    key = o.marginal.key if o.marginal is not None else (0, 0, 0.0, 0)
+    return (o.marginal is None, key, o.minutes)
+
+
+def _choose(options: list[ListedOption], config: TailoredListConfig) -> list[ListedOption]:
+    """Proposed and preferred first; then the best of each kind; then the cheapest to the LA."""
+    ranked = sorted(options, key=_order_key)
+    chosen: dict[int, str] = {}
+    for n, o in enumerate(ranked):
+        if o.proposed:
+            chosen[n] = "proposed placement"
+        elif o.preference_rank:
+            chosen[n] = f"parental preference {o.preference_rank}"
+    within = [
+        n
+        for n, o in enumerate(ranked)
+        if config.max_minutes is None or o.minutes <= config.max_minutes
+    ]
+    if config.one_of_each_kind:
+        for kind in PlacementKind:
+            best = next((n for n in within if ranked[n].placement_kind is kind), None)
+            if best is not None and best not in chosen:
+                chosen[best] = f"best {kind.value.replace('_', ' ')} option"
+    extra = sum(1 for why in chosen.values() if not why.startswith(("proposed", "parental")))
+    for n in within:
+        if extra >= config.max_options:
+            break
+        if n not in chosen:
+            chosen[n] = "low cost to the LA-wide plan"
+            extra += 1
+    return [replace(ranked[n], why_listed=chosen[n]) for n in sorted(chosen)]
