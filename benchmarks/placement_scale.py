@@ -459,10 +459,10 @@ def table(rows: Sequence[Row]) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str, path: Path = RESULTS) -> None:
-    """Replace (or append) this benchmark's section, leaving every other section as it is."""
+def write_section(text: str, path: Path = RESULTS, section: str = SECTION) -> None:
+    """Replace (or append) one benchmark's section, leaving every other section as it is."""
     current = path.read_text() if path.exists() else "# Benchmark results\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
     block = text.rstrip() + "\n\n"
     if pattern.search(current):
         updated = pattern.sub(lambda _m: block, current, count=1)

@@ -16,6 +16,7 @@ them, so that ``sendmatch --help`` and a straight-line run start quickly.
 from __future__ import annotations
 
 import math
+import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -610,6 +611,16 @@ def tailored_lists_command(
             help="Only list settings within this journey (preferences are always listed).",
         ),
     ] = None,
+    max_excluded: Annotated[
+        int | None,
+        typer.Option(
+            "--max-excluded",
+            min=0,
+            help="Excluded settings listed per child, nearest first (the rest are counted by "
+            "reason). Default: 25 for a whole caseload, all with --child.",
+            show_default=False,
+        ),
+    ] = None,
     tariffs: TariffsOption = None,
     year_start: YearStartOption = None,
     primary_limit: PrimaryLimitOption = 45.0,
@@ -626,7 +637,14 @@ def tailored_lists_command(
         children, settings, tariffs=tariffs, la_code=la_code, osm=osm, cache_dir=cache_dir
     )
     _check_outputs(options, [out], errors)
-    list_config = TailoredListConfig(max_options=max_options, max_minutes=max_minutes)
+    if max_excluded is None:
+        max_excluded = None if child is not None else 25
+    list_config = TailoredListConfig(
+        max_options=max_options,
+        max_minutes=max_minutes,
+        max_excluded=max_excluded,
+        workers=min(os.cpu_count() or 1, 4),
+    )
     with _progress(errors) as progress:
         stage = _Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)

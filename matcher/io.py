@@ -1513,6 +1513,14 @@ def tailored_list_tables(lists: Sequence[TailoredList]) -> list[Table]:
                     "reasons": "; ".join(e.reasons),
                 }
             )
+        if tl.excluded_not_shown:
+            excluded.append(
+                {
+                    "child_id": tl.child_id,
+                    "setting_name": f"({tl.excluded_not_shown} further settings not shown)",
+                    "reasons": "; ".join(f"{t} ({n})" for t, n in tl.excluded_not_shown_reasons),
+                }
+            )
         for p in tl.preferences:
             preferences.append(
                 {

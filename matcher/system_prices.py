@@ -16,6 +16,7 @@ Python search takes over if float64 could lose a unit.
 from __future__ import annotations
 
 import heapq
+import multiprocessing
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -133,56 +134,106 @@ class SystemPrices:
         """
         target = node - self.n
         if target not in self._distances:
-            found = None if self.force_exact_search else self._search.distances(target)
-            if found is None:
-                found = _exact_distances(*self._edges, self._n_places, target)
-            self._distances[target] = found
+            self._distances[target] = self._search_target(target, None)
         return self._distances[target]
 
-    def warm(self, children: Sequence[int] | npt.NDArray[np.integer], chunk: int = 256) -> None:
-        """Price every option of these children ahead, sharing first-level searches."""
-        heads = self.network.flow.heads[self.current[np.asarray(children, np.int64)]]
-        targets = np.unique(heads - self.n)
-        targets = targets[[t not in self._distances for t in targets.tolist()]]
-        if self.force_exact_search:
-            for t in targets.tolist():
-                self.distances_to(t + self.n)
-            return
+    def _search_target(self, target: int, first: npt.NDArray[np.float64] | None) -> IntArray:
+        found = None if self.force_exact_search else self._search.distances(target, first)
+        if found is None:
+            found = _exact_distances(*self._edges, self._n_places, target)
+        return found
+
+    def _columns(
+        self, targets: list[int], heads: list[npt.NDArray[np.int64]], chunk: int = 256
+    ) -> list[IntArray]:
+        """Distances from ``heads[k]`` to ``targets[k]``, sharing first-level searches."""
+        out: list[IntArray] = []
         for start in range(0, len(targets), chunk):
             block = targets[start : start + chunk]
-            firsts = self._search.first_level(block)
-            for t, first in zip(block.tolist(), firsts, strict=True):
-                found = self._search.distances(t, first)
-                if found is None:
-                    found = _exact_distances(*self._edges, self._n_places, t)
-                self._distances[t] = found
+            firsts: Sequence[npt.NDArray[np.float64] | None] = [None] * len(block)
+            if not self.force_exact_search:
+                firsts = list(self._search.first_level(np.asarray(block, np.int64)))
+            for k, (t, first) in enumerate(zip(block, firsts, strict=True)):
+                out.append(self._search_target(t, first)[:, heads[start + k]])
+        return out
 
-    def marginal(self, option: int) -> MarginalCost | None:
-        """The cost of forcing ``option`` (an option arc); None where it cannot be forced."""
-        return self.marginals(np.array([option]))[0]
+    def marginal_deltas(
+        self, options: npt.NDArray[np.int64], workers: int = 1
+    ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+        """Level-by-level objective change of forcing each option, and whether it can be.
 
-    def marginals(self, options: npt.NDArray[np.int64]) -> list[MarginalCost | None]:
-        """:meth:`marginal` for many options at once, grouped by the place each child leaves."""
+        Options are grouped by the place their child leaves (one search each). With
+        ``workers`` > 1 the searches are shared out to forked processes: they dominate the
+        time of a whole LA's lists.
+        """
         flow = self.network.flow
         options = np.asarray(options, np.int64)
         cur = self.current[self.network.arcs.child[options]]
-        target = flow.heads[cur]
-        self.warm(np.unique(self.network.arcs.child[options]))
+        target = flow.heads[cur] - self.n
         delta = self.reduced[:, options] - self.reduced[:, cur]
+        order = np.argsort(target, kind="stable")
+        targets, starts = np.unique(target[order], return_index=True)
+        groups = np.split(order, starts[1:]) if len(order) else []
+        heads = [flow.heads[options[g]] - self.n for g in groups]
+        cached = [t in self._distances for t in targets.tolist()]
+        todo = [k for k, hit in enumerate(cached) if not hit]
+        columns: dict[int, IntArray] = {
+            k: self._distances[int(targets[k])][:, heads[k]] for k, hit in enumerate(cached) if hit
+        }
+        computed = self._parallel_columns(
+            [int(targets[k]) for k in todo], [heads[k] for k in todo], workers
+        )
+        columns.update(zip(todo, computed, strict=True))
+        big = np.iinfo(np.int64).max
         feasible = np.ones(len(options), bool)
-        for t in np.unique(target).tolist():
-            rows = np.nonzero(target == t)[0]
-            dist = self.distances_to(t)[:, flow.heads[options[rows]] - self.n]
-            feasible[rows] = ~np.any(dist == np.iinfo(np.int64).max, axis=0)
-            delta[:, rows] += np.where(feasible[rows], dist, 0)
-        delta[:, options == cur] = 0
-        feasible[options == cur] = True
+        for k, g in enumerate(groups):
+            dist = columns[k]
+            ok = ~np.any(dist == big, axis=0)
+            feasible[g] = ok
+            delta[:, g] += np.where(ok, dist, 0)
+        own = options == cur
+        delta[:, own] = 0
+        feasible[own] = True
+        return delta, feasible
+
+    def _parallel_columns(
+        self, targets: list[int], heads: list[npt.NDArray[np.int64]], workers: int
+    ) -> list[IntArray]:
+        if workers <= 1 or len(targets) < 4 * workers:
+            return self._columns(targets, heads)
+        global _FORKED
+        _FORKED = self
+        try:
+            context = multiprocessing.get_context("fork")
+        except ValueError:  # no fork on this platform: one process it is
+            return self._columns(targets, heads)
+        parts = np.array_split(np.arange(len(targets)), workers * 4)
+        jobs = [([targets[k] for k in part], [heads[k] for k in part]) for part in parts]
+        try:
+            with context.Pool(workers) as pool:
+                results = pool.map(_columns_in_worker, jobs)
+        finally:
+            _FORKED = None
+        return [col for part in results for col in part]
+
+    def marginal(self, option: int) -> MarginalCost | None:
+        """The cost of forcing ``option`` (an option arc); None where it cannot be forced."""
+        self.distances_to(
+            int(self.network.flow.heads[self.current[self.network.arcs.child[option]]])
+        )
+        return self.marginals(np.array([option]))[0]
+
+    def marginals(
+        self, options: npt.NDArray[np.int64], workers: int = 1
+    ) -> list[MarginalCost | None]:
+        """:meth:`marginal` for many options at once."""
+        delta, feasible = self.marginal_deltas(options, workers)
         return [
-            self._as_marginal(delta[:, i].tolist()) if ok else None
+            self.as_marginal(delta[:, i].tolist()) if ok else None
             for i, ok in enumerate(feasible.tolist())
         ]
 
-    def _as_marginal(self, delta: list[int]) -> MarginalCost:
+    def as_marginal(self, delta: list[int]) -> MarginalCost:
         children, ranks = split_level_one(delta[0], self.unplaced_cost)
         by_name = dict(zip(self.order, delta[1:], strict=True))
         return MarginalCost(children, ranks, by_name["travel"] / 10.0, by_name["cost"])
@@ -253,6 +304,16 @@ class _LexicographicSearch:
 
     def first_level(self, targets: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
         return np.atleast_2d(dijkstra(self.first, indices=targets))
+
+
+_FORKED: SystemPrices | None = None  # the model a forked worker prices against
+
+
+def _columns_in_worker(
+    job: tuple[list[int], list[npt.NDArray[np.int64]]],
+) -> list[IntArray]:
+    assert _FORKED is not None, "workers are forked from a process holding the model"
+    return _FORKED._columns(*job)
 
 
 def _exact_distances(

@@ -11,11 +11,12 @@ parental preference the plan does not meet gets its section 39 ground in words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
-from matcher.eligibility import KIND_ORDER, Exclusion, describe
+from matcher.eligibility import EXCLUSION_TEXT, KIND_ORDER, EligibleArcs, Exclusion, describe
 from matcher.models import Child, PlacementKind, Setting
 from matcher.placement import (
     PlacementConfig,
@@ -40,10 +41,14 @@ class TailoredListConfig:
     max_options: int = 8  # besides the proposed placement and every parental preference
     max_minutes: float | None = None  # None: the eligibility journey limits alone
     one_of_each_kind: bool = True  # the best mainstream, resourced, special... option each
+    max_excluded: int | None = 25  # nearest exclusions shown (None: all); the rest counted
+    workers: int = 1  # processes pricing options (a whole LA's lists: use the cores)
 
     def __post_init__(self) -> None:
         if self.max_options < 1:
             raise ValueError("max_options must be at least 1")
+        if self.max_excluded is not None and self.max_excluded < 0:
+            raise ValueError("max_excluded must not be negative")
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ class TailoredList:
     options: tuple[ListedOption, ...]
     excluded: tuple[ExcludedSetting, ...]
     preferences: tuple[PreferenceStatement, ...]
+    excluded_not_shown: int = 0
+    excluded_not_shown_reasons: tuple[tuple[str, int], ...] = ()
 
 
 class TailoredListModel:
@@ -126,6 +133,7 @@ class TailoredListModel:
             children, settings, network, solution.flows, travel.model, self.config
         )
         self.index = {c.child_id: i for i, c in enumerate(children)}
+        self.setting_index = {s.urn: j for j, s in enumerate(settings)}
         arcs = network.arcs
         self._options = group_by(arcs.child, len(children))
         self._excluded = group_by(arcs.excluded_child, len(children))
@@ -161,37 +169,63 @@ class TailoredListModel:
         config = config or TailoredListConfig()
         wanted = list(range(len(self.children))) if children is None else list(children)
         if progress:
-            progress(f"pricing {len(wanted)} children's options against the LA-wide plan")
+            progress(f"pricing {len(wanted):,} children's options against the LA-wide plan")
         options = np.concatenate([self._options[i] for i in wanted] or [np.empty(0, np.int64)])
-        priced = dict(zip(options.tolist(), self.prices.marginals(options), strict=True))
+        delta, feasible = self.prices.marginal_deltas(options, workers=config.workers)
         if progress:
             progress("writing the lists")
-        return [self._list(i, priced, config) for i in wanted]
+        arcs = self.network.arcs
+        # Within each child: feasible first, then by the levels of the objective, then minutes.
+        order = np.lexsort((arcs.minutes[options], *delta[::-1], ~feasible, arcs.child[options]))
+        counts = np.array([len(self._options[i]) for i in wanted], np.int64)
+        child_sorted = arcs.child[options[order]]
+        bounds = np.searchsorted(child_sorted, np.asarray(sorted(wanted), np.int64))
+        start_of = dict(zip(sorted(wanted), bounds.tolist(), strict=True))
+        out = []
+        for i, n_options in zip(wanted, counts.tolist(), strict=True):
+            mine = order[start_of[i] : start_of[i] + n_options]
+            out.append(self._list(i, options[mine], delta[:, mine], feasible[mine], config))
+        return out
 
     def _list(
-        self, i: int, priced: dict[int, MarginalCost | None], config: TailoredListConfig
+        self,
+        i: int,
+        options: npt.NDArray[np.int64],
+        delta: npt.NDArray[np.int64],
+        feasible: npt.NDArray[np.bool_],
+        config: TailoredListConfig,
     ) -> TailoredList:
-        child = self.children[i]
-        row = self.plan.placements[i]
-        options = [self._listed(i, int(a), priced[int(a)]) for a in self._options[i]]
-        chosen = _choose(options, config)
-        excluded = self._excluded_settings(i)
+        """``options`` come ranked; only the chosen few become rows."""
+        chosen = _choose(self.network.arcs, options, int(self.prices.current[i]), config)
+        rows = tuple(
+            self._listed(
+                i,
+                int(options[k]),
+                self.prices.as_marginal(delta[:, k].tolist()) if feasible[k] else None,
+                why,
+            )
+            for k, why in chosen
+        )
+        excluded, hidden, hidden_reasons = self._excluded_settings(i, config.max_excluded)
         return TailoredList(
-            child_id=child.child_id,
-            proposed_urn=row.setting_urn,
-            options=tuple(chosen),
+            child_id=self.children[i].child_id,
+            proposed_urn=self.plan.placements[i].setting_urn,
+            options=rows,
             excluded=excluded,
-            preferences=self._preference_statements(i, options, excluded),
+            preferences=self._preference_statements(i, list(rows), excluded),
+            excluded_not_shown=hidden,
+            excluded_not_shown_reasons=hidden_reasons,
         )
 
-    def _listed(self, i: int, a: int, marginal: MarginalCost | None) -> ListedOption:
+    def _listed(
+        self, i: int, a: int, marginal: MarginalCost | None, why_listed: str
+    ) -> ListedOption:
         arcs, child = self.network.arcs, self.children[i]
         s = self.settings[int(arcs.setting[a])]
         p = int(arcs.provision[a])
         designated = s.provisions[p].designated_needs if p >= 0 else s.designated_needs
         needs = [child.primary_need, *sorted(child.secondary_needs)]
         rank = int(arcs.preference_rank[a])
-        proposed = int(self.prices.current[i]) == a
         return ListedOption(
             urn=s.urn,
             name=s.name,
@@ -204,30 +238,48 @@ class TailoredListModel:
             placement_cost=int(self.network.placement_cost[a]),
             transport_cost=int(self.network.transport_cost[a]),
             preference_rank=rank or None,
-            proposed=proposed,
+            proposed=int(self.prices.current[i]) == a,
             marginal=marginal,
-            why_listed="",
+            why_listed=why_listed,
         )
 
-    def _excluded_settings(self, i: int) -> tuple[ExcludedSetting, ...]:
+    def _excluded_settings(
+        self, i: int, limit: int | None
+    ) -> tuple[tuple[ExcludedSetting, ...], int, tuple[tuple[str, int], ...]]:
+        """The nearest ``limit`` exclusions (all if None) and every preference; the rest are
+        counted by reason, so a whole LA's lists stay readable and fit a spreadsheet."""
         arcs = self.network.arcs
+        rows = self._excluded[i]
         ranks = {urn: r for r, urn in enumerate(self.children[i].preferences, start=1)}
-        rows = []
-        for e in self._excluded[i].tolist():
+        pref_settings = {self.setting_index[u] for u in ranks if u in self.setting_index}
+        minutes = arcs.excluded_minutes[rows]
+        order = rows[np.lexsort((arcs.excluded_setting[rows], np.nan_to_num(minutes, nan=1e9)))]
+        preferred = np.isin(arcs.excluded_setting[order], list(pref_settings))
+        shown_mask = np.zeros(len(order), bool)
+        shown_mask[: len(order) if limit is None else limit] = True
+        shown_mask |= preferred
+        shown = []
+        for e in order[shown_mask].tolist():
             s = self.settings[int(arcs.excluded_setting[e])]
-            minutes = float(arcs.excluded_minutes[e])
-            rows.append(
+            m = float(arcs.excluded_minutes[e])
+            shown.append(
                 ExcludedSetting(
                     urn=s.urn,
                     name=s.name,
                     setting_type=s.setting_type.value,
-                    minutes=None if np.isnan(minutes) else minutes,
+                    minutes=None if np.isnan(m) else m,
                     preference_rank=ranks.get(s.urn),
                     reasons=tuple(describe(int(arcs.excluded_reasons[e]))),
                 )
             )
-        rows.sort(key=lambda r: (r.minutes is None, r.minutes or 0.0, r.urn))
-        return tuple(rows)
+        hidden = order[~shown_mask]
+        reasons = arcs.excluded_reasons[hidden]
+        counts = tuple(
+            (text, int(np.count_nonzero(reasons & int(flag))))
+            for flag, text in EXCLUSION_TEXT.items()
+            if np.any(reasons & int(flag))
+        )
+        return tuple(shown), len(hidden), counts
 
     def _preference_statements(
         self,
@@ -263,7 +315,7 @@ def _ground(
         return "not a known setting", f"URN {urn} is not in the settings file"
     mine = [o for o in options if o.urn == urn]
     if mine:
-        best = min(mine, key=_order_key)
+        best = mine[0]  # rows come best first
         m = best.marginal
         if m is None:
             return (
@@ -299,28 +351,28 @@ def _ground(
     return "incompatible with the efficient use of resources", describe(Exclusion.NO_ROUTE)[0]
 
 
-def _order_key(o: ListedOption) -> tuple[bool, tuple[int, int, float, int], float]:
-    key = o.marginal.key if o.marginal is not None else (0, 0, 0.0, 0)
-    return (o.marginal is None, key, o.minutes)
-
-
-def _choose(options: list[ListedOption], config: TailoredListConfig) -> list[ListedOption]:
-    """Proposed and preferred first; then the best of each kind; then the cheapest to the LA."""
-    ranked = sorted(options, key=_order_key)
+def _choose(
+    arcs: EligibleArcs, ranked: npt.NDArray[np.int64], proposed: int, config: TailoredListConfig
+) -> list[tuple[int, str]]:
+    """Positions in ``ranked`` (best first) to list, with why: proposed and preferred first;
+    then the best of each kind of place; then the cheapest to the LA-wide plan."""
     chosen: dict[int, str] = {}
-    for n, o in enumerate(ranked):
-        if o.proposed:
+    ranks = arcs.preference_rank[ranked].tolist()
+    for n, a in enumerate(ranked.tolist()):
+        if a == proposed:
             chosen[n] = "proposed placement"
-        elif o.preference_rank:
-            chosen[n] = f"parental preference {o.preference_rank}"
+        elif ranks[n]:
+            chosen[n] = f"parental preference {ranks[n]}"
+    minutes = arcs.minutes[ranked]
     within = [
         n
-        for n, o in enumerate(ranked)
-        if config.max_minutes is None or o.minutes <= config.max_minutes
+        for n in range(len(ranked))
+        if config.max_minutes is None or minutes[n] <= config.max_minutes
     ]
+    kinds = arcs.kind[ranked].tolist()
     if config.one_of_each_kind:
-        for kind in PlacementKind:
-            best = next((n for n in within if ranked[n].placement_kind is kind), None)
+        for k, kind in enumerate(KIND_ORDER):
+            best = next((n for n in within if kinds[n] == k), None)
             if best is not None and best not in chosen:
                 chosen[best] = f"best {kind.value.replace('_', ' ')} option"
     extra = sum(1 for why in chosen.values() if not why.startswith(("proposed", "parental")))
@@ -330,4 +382,4 @@ def _choose(options: list[ListedOption], config: TailoredListConfig) -> list[Lis
         if n not in chosen:
             chosen[n] = "low cost to the LA-wide plan"
             extra += 1
-    return [replace(ranked[n], why_listed=chosen[n]) for n in sorted(chosen)]
+    return sorted(chosen.items())

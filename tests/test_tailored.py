@@ -100,3 +100,37 @@ def test_unknown_child_is_a_clear_error() -> None:
     model = TailoredListModel(kids, sets, matrix(kids, sets, np.array([[5.0]])))
     with pytest.raises(KeyError, match="no child with id 'zz'"):
         model.for_child("zz")
+
+
+def test_exclusions_beyond_the_limit_are_counted_by_reason_but_preferences_always_shown() -> None:
+    kids = [child("a", preferences=("9",))]
+    sets = [setting(str(j), sex_admitted="girls") for j in range(1, 10)]
+    minutes = np.arange(1.0, 10.0)[None, :]
+    model = TailoredListModel(kids, sets, matrix(kids, sets, minutes))
+    tl = model.lists(config=TailoredListConfig(max_excluded=3))[0]
+    shown = [e.urn for e in tl.excluded]
+    assert shown == ["1", "2", "3", "9"]  # nearest three, and the preference however far
+    assert tl.excluded_not_shown == 5
+    assert tl.excluded_not_shown_reasons == (
+        ("single-sex setting does not admit the child's sex", 5),
+    )
+    everything = model.lists(config=TailoredListConfig(max_excluded=None))[0]
+    assert len(everything.excluded) == 9 and everything.excluded_not_shown == 0
+
+
+def test_parallel_pricing_equals_serial() -> None:
+    kids = [child(f"c{i}", preferences=(str(i % 5 + 1),)) for i in range(40)]
+    sets = [setting(str(j), total_places=6) for j in range(1, 9)]
+    rng = np.random.default_rng(3)
+    travel = matrix(kids, sets, rng.integers(1, 70, size=(40, 8)).astype(float))
+    serial = TailoredListModel(kids, sets, travel).lists(config=TailoredListConfig(workers=1))
+    model = TailoredListModel(kids, sets, travel)
+    options = np.arange(model.network.n_options)
+    places_left = model.network.flow.heads[model.prices.current]
+    assert len(np.unique(places_left)) >= 4 * 2, "enough searches to share out to 2 workers"
+    model.prices._distances.clear()
+    delta_1, ok_1 = model.prices.marginal_deltas(options, workers=1)
+    delta_2, ok_2 = model.prices.marginal_deltas(options, workers=2)
+    assert np.array_equal(delta_1, delta_2) and np.array_equal(ok_1, ok_2)
+    parallel = model.lists(config=TailoredListConfig(workers=2))
+    assert parallel == serial
