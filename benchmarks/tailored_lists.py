@@ -119,8 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "Solve + prices: the lexicographic flow and the warm pricing model "
             "(`TailoredListModel`). All lists: every child's options priced by the exact "
             "marginal system cost (searches shared out to one forked process per core) and the "
-            "lists built, with the nearest 25 exclusions each. One child: `for_child` on a warm model "
-            f"for {SINGLE_CHILD_SAMPLE} random children whose searches were not cached. "
+            "lists built, with the nearest 10 exclusions each. One child: `for_child` on a warm "
+            f"model for {SINGLE_CHILD_SAMPLE} random children whose searches were not cached. "
             "Peak MB is the process's maximum resident set.\n\n" + table(rows) + "\n" + verdict,
             RESULTS,
         )

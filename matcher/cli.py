@@ -309,6 +309,7 @@ class PreparedRound:
     config: PlacementConfig
     travel: TravelEstimate
     start: date
+    network: RoadNetwork | None = None  # the --osm road network, for outputs that draw it
 
 
 def _check_outputs(options: RoundOptions, outs: Sequence[Path], errors: Console) -> None:
@@ -389,7 +390,7 @@ def prepare_round(
     travel = build_travel_matrix(
         inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
     )
-    return PreparedRound(inputs, config, travel, start)
+    return PreparedRound(inputs, config, travel, start, network)
 
 
 def _write_or_fail(
@@ -617,7 +618,7 @@ def tailored_lists_command(
             "--max-excluded",
             min=0,
             help="Excluded settings listed per child, nearest first (the rest are counted by "
-            "reason). Default: 25 for a whole caseload, all with --child.",
+            "reason). Default: 10 for a whole caseload, all with --child.",
             show_default=False,
         ),
     ] = None,
@@ -638,7 +639,7 @@ def tailored_lists_command(
     )
     _check_outputs(options, [out], errors)
     if max_excluded is None:
-        max_excluded = None if child is not None else 25
+        max_excluded = None if child is not None else 10
     list_config = TailoredListConfig(
         max_options=max_options,
         max_minutes=max_minutes,

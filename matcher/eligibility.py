@@ -90,9 +90,9 @@ _SEX_CODE = {Sex.MALE: 1, Sex.FEMALE: 2, Sex.UNKNOWN: 3}
 _ADMITS_CODE = {SexAdmitted.MIXED: 0, SexAdmitted.BOYS: 1, SexAdmitted.GIRLS: 2}
 
 
-def describe(reasons: int) -> list[str]:
+def describe(reasons: int) -> tuple[str, ...]:
     """Plain-English reasons, in a fixed order, for a panel to read aloud."""
-    return list(_describe(int(reasons)))
+    return _describe(int(reasons))
 
 
 @cache

@@ -1546,15 +1546,27 @@ def write_tailored_lists(lists: Sequence[TailoredList], path: Path | str) -> lis
     return csv_companions(path, TAILORED_SHEETS)
 
 
-def check_output_path(path: Path | str, inputs: Sequence[Path | str] = ()) -> str | None:
-    """Why ``path`` cannot take the output, or None: checked before any work is done."""
+def check_output_path(
+    path: Path | str, inputs: Sequence[Path | str] = (), suffixes: Sequence[str] | None = None
+) -> str | None:
+    """Why ``path`` cannot take the output, or None: checked before any work is done.
+
+    ``suffixes`` (lower case, with the dot) are the endings the output may have; by default a
+    table's, ``.csv`` or ``.xlsx``. Other outputs, such as the HTML panel pack, name theirs.
+    """
     path = Path(path)
-    try:
-        file_format(path)
-    except ValueError as exc:
-        return str(exc)
+    if suffixes is None:
+        wanted = ".csv or .xlsx"
+        try:
+            file_format(path)
+        except ValueError as exc:
+            return str(exc)
+    else:
+        wanted = " or ".join(suffixes)
+        if path.suffix.lower() not in suffixes:
+            return f"{path.name}: the file name must end in {wanted} (got {path.suffix!r})"
     if path.is_dir():
-        return f"{path} is a folder; give a file name ending in .csv or .xlsx"
+        return f"{path} is a folder; give a file name ending in {wanted}"
     if not path.parent.is_dir():
         return f"the folder {path.parent} does not exist"
     resolved = path.resolve()

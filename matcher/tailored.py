@@ -41,7 +41,7 @@ class TailoredListConfig:
     max_options: int = 8  # besides the proposed placement and every parental preference
     max_minutes: float | None = None  # None: the eligibility journey limits alone
     one_of_each_kind: bool = True  # the best mainstream, resourced, special... option each
-    max_excluded: int | None = 25  # nearest exclusions shown (None: all); the rest counted
+    max_excluded: int | None = 10  # nearest exclusions shown (None: all); the rest counted
     workers: int = 1  # processes pricing options (a whole LA's lists: use the cores)
 
     def __post_init__(self) -> None:
@@ -134,6 +134,8 @@ class TailoredListModel:
         )
         self.index = {c.child_id: i for i, c in enumerate(children)}
         self.setting_index = {s.urn: j for j, s in enumerate(settings)}
+        self.setting_by_urn = {s.urn: s for s in settings}
+        self._type_text = [s.setting_type.value for s in settings]
         arcs = network.arcs
         self._options = group_by(arcs.child, len(children))
         self._excluded = group_by(arcs.excluded_child, len(children))
@@ -181,10 +183,13 @@ class TailoredListModel:
         child_sorted = arcs.child[options[order]]
         bounds = np.searchsorted(child_sorted, np.asarray(sorted(wanted), np.int64))
         start_of = dict(zip(sorted(wanted), bounds.tolist(), strict=True))
+        exclusions = _Exclusions(self, config.max_excluded)
         out = []
         for i, n_options in zip(wanted, counts.tolist(), strict=True):
             mine = order[start_of[i] : start_of[i] + n_options]
-            out.append(self._list(i, options[mine], delta[:, mine], feasible[mine], config))
+            out.append(
+                self._list(i, options[mine], delta[:, mine], feasible[mine], config, exclusions)
+            )
         return out
 
     def _list(
@@ -194,6 +199,7 @@ class TailoredListModel:
         delta: npt.NDArray[np.int64],
         feasible: npt.NDArray[np.bool_],
         config: TailoredListConfig,
+        exclusions: _Exclusions,
     ) -> TailoredList:
         """``options`` come ranked; only the chosen few become rows."""
         chosen = _choose(self.network.arcs, options, int(self.prices.current[i]), config)
@@ -206,7 +212,7 @@ class TailoredListModel:
             )
             for k, why in chosen
         )
-        excluded, hidden, hidden_reasons = self._excluded_settings(i, config.max_excluded)
+        excluded, hidden, hidden_reasons = exclusions.for_child(i)
         return TailoredList(
             child_id=self.children[i].child_id,
             proposed_urn=self.plan.placements[i].setting_urn,
@@ -229,7 +235,7 @@ class TailoredListModel:
         return ListedOption(
             urn=s.urn,
             name=s.name,
-            setting_type=s.setting_type.value,
+            setting_type=self._type_text[int(arcs.setting[a])],
             placement_kind=KIND_ORDER[int(arcs.kind[a])],
             provision=s.provisions[p].kind.value if p >= 0 else None,
             needs_matched=tuple(n.value for n in needs if n in designated),
@@ -243,44 +249,6 @@ class TailoredListModel:
             why_listed=why_listed,
         )
 
-    def _excluded_settings(
-        self, i: int, limit: int | None
-    ) -> tuple[tuple[ExcludedSetting, ...], int, tuple[tuple[str, int], ...]]:
-        """The nearest ``limit`` exclusions (all if None) and every preference; the rest are
-        counted by reason, so a whole LA's lists stay readable and fit a spreadsheet."""
-        arcs = self.network.arcs
-        rows = self._excluded[i]
-        ranks = {urn: r for r, urn in enumerate(self.children[i].preferences, start=1)}
-        pref_settings = {self.setting_index[u] for u in ranks if u in self.setting_index}
-        minutes = arcs.excluded_minutes[rows]
-        order = rows[np.lexsort((arcs.excluded_setting[rows], np.nan_to_num(minutes, nan=1e9)))]
-        preferred = np.isin(arcs.excluded_setting[order], list(pref_settings))
-        shown_mask = np.zeros(len(order), bool)
-        shown_mask[: len(order) if limit is None else limit] = True
-        shown_mask |= preferred
-        shown = []
-        for e in order[shown_mask].tolist():
-            s = self.settings[int(arcs.excluded_setting[e])]
-            m = float(arcs.excluded_minutes[e])
-            shown.append(
-                ExcludedSetting(
-                    urn=s.urn,
-                    name=s.name,
-                    setting_type=s.setting_type.value,
-                    minutes=None if np.isnan(m) else m,
-                    preference_rank=ranks.get(s.urn),
-                    reasons=tuple(describe(int(arcs.excluded_reasons[e]))),
-                )
-            )
-        hidden = order[~shown_mask]
-        reasons = arcs.excluded_reasons[hidden]
-        counts = tuple(
-            (text, int(np.count_nonzero(reasons & int(flag))))
-            for flag, text in EXCLUSION_TEXT.items()
-            if np.any(reasons & int(flag))
-        )
-        return tuple(shown), len(hidden), counts
-
     def _preference_statements(
         self,
         i: int,
@@ -289,7 +257,7 @@ class TailoredListModel:
     ) -> tuple[PreferenceStatement, ...]:
         child = self.children[i]
         met_rank = self.plan.placements[i].preference_rank
-        by_urn = {s.urn: s for s in self.settings}
+        by_urn = self.setting_by_urn
         out = []
         for rank, urn in enumerate(child.preferences, start=1):
             name = by_urn[urn].name if urn in by_urn else urn
@@ -302,6 +270,65 @@ class TailoredListModel:
                 ground, evidence = _ground(urn, options, excluded, by_urn)
             out.append(PreferenceStatement(rank, urn, name, False, ground, evidence))
         return tuple(out)
+
+
+class _Exclusions:
+    """Every child's excluded settings, ranked nearest first in one pass over all of them.
+
+    A child shows the nearest ``limit`` (all if None) and every preference; the rest are
+    counted by reason, so a whole LA's lists stay readable and fit a spreadsheet.
+    """
+
+    def __init__(self, model: TailoredListModel, limit: int | None) -> None:
+        self.model, self.limit = model, limit
+        arcs = model.network.arcs
+        far = np.nan_to_num(arcs.excluded_minutes, nan=np.inf)
+        self.order = np.lexsort((arcs.excluded_setting, far, arcs.excluded_child))
+        child = arcs.excluded_child[self.order]
+        self.bounds = np.searchsorted(child, np.arange(len(model.children) + 1))
+        self.rank_in_child = np.arange(len(child)) - self.bounds[child]
+
+    def for_child(
+        self, i: int
+    ) -> tuple[tuple[ExcludedSetting, ...], int, tuple[tuple[str, int], ...]]:
+        model, arcs = self.model, self.model.network.arcs
+        rows = self.order[self.bounds[i] : self.bounds[i + 1]]
+        ranks = {urn: r for r, urn in enumerate(model.children[i].preferences, start=1)}
+        shown_mask = np.ones(len(rows), bool)
+        if self.limit is not None:
+            shown_mask = self.rank_in_child[self.bounds[i] : self.bounds[i + 1]] < self.limit
+            wanted = [model.setting_index[u] for u in ranks if u in model.setting_index]
+            if wanted:
+                shown_mask |= np.isin(arcs.excluded_setting[rows], wanted)
+        shown = []
+        for e in rows[shown_mask].tolist():
+            j = int(arcs.excluded_setting[e])
+            s = model.settings[j]
+            m = float(arcs.excluded_minutes[e])
+            shown.append(
+                ExcludedSetting(
+                    urn=s.urn,
+                    name=s.name,
+                    setting_type=model._type_text[j],
+                    minutes=None if m != m else m,  # NaN: no route
+                    preference_rank=ranks.get(s.urn),
+                    reasons=describe(int(arcs.excluded_reasons[e])),
+                )
+            )
+        hidden = rows[~shown_mask]
+        if not len(hidden):
+            return tuple(shown), 0, ()
+        counts = np.bincount(
+            np.nonzero(_BITS & arcs.excluded_reasons[hidden][:, None])[1], minlength=len(_BITS)
+        )
+        reasons = tuple(
+            (text, int(n)) for text, n in zip(_BIT_TEXT, counts.tolist(), strict=True) if n
+        )
+        return tuple(shown), len(hidden), reasons
+
+
+_BITS = np.array([int(flag) for flag in EXCLUSION_TEXT], np.int32)
+_BIT_TEXT = tuple(EXCLUSION_TEXT.values())
 
 
 def _ground(
