@@ -273,7 +273,7 @@ class TailoredListModel:
 
 
 class _Exclusions:
-    """Every child's excluded settings, ranked nearest first in one pass over all of them.
+    """Every child's excluded settings, nearest first.
 
     A child shows the nearest ``limit`` (all if None) and every preference; the rest are
     counted by reason, so a whole LA's lists stay readable and fit a spreadsheet.
@@ -281,22 +281,18 @@ class _Exclusions:
 
     def __init__(self, model: TailoredListModel, limit: int | None) -> None:
         self.model, self.limit = model, limit
-        arcs = model.network.arcs
-        far = np.nan_to_num(arcs.excluded_minutes, nan=np.inf)
-        self.order = np.lexsort((arcs.excluded_setting, far, arcs.excluded_child))
-        child = arcs.excluded_child[self.order]
-        self.bounds = np.searchsorted(child, np.arange(len(model.children) + 1))
-        self.rank_in_child = np.arange(len(child)) - self.bounds[child]
 
     def for_child(
         self, i: int
     ) -> tuple[tuple[ExcludedSetting, ...], int, tuple[tuple[str, int], ...]]:
         model, arcs = self.model, self.model.network.arcs
-        rows = self.order[self.bounds[i] : self.bounds[i + 1]]
+        rows = model._excluded[i]
+        far = np.nan_to_num(arcs.excluded_minutes[rows], nan=np.inf)
+        rows = rows[np.lexsort((arcs.excluded_setting[rows], far))]
         ranks = {urn: r for r, urn in enumerate(model.children[i].preferences, start=1)}
         shown_mask = np.ones(len(rows), bool)
         if self.limit is not None:
-            shown_mask = self.rank_in_child[self.bounds[i] : self.bounds[i + 1]] < self.limit
+            shown_mask = np.arange(len(rows)) < self.limit
             wanted = [model.setting_index[u] for u in ranks if u in model.setting_index]
             if wanted:
                 shown_mask |= np.isin(arcs.excluded_setting[rows], wanted)
