@@ -634,8 +634,16 @@ def tailored_lists_command(
     from matcher.tailored import TailoredListConfig, TailoredListModel
 
     console, errors = Console(), Console(stderr=True)
-    options = RoundOptions(
-        children, settings, tariffs=tariffs, la_code=la_code, osm=osm, cache_dir=cache_dir
+    options = _round_options(
+        children,
+        settings,
+        tariffs,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        la_code,
+        osm,
+        cache_dir,
     )
     _check_outputs(options, [out], errors)
     if max_excluded is None:
@@ -682,6 +690,168 @@ def tailored_lists_command(
         soft_wrap=True,
     )
     console.print("Written: " + ", ".join(escape(str(p)) for p in written), soft_wrap=True)
+
+
+_PACK_HELP = (
+    "Write the panel pack: one page per child, ready to project or print in a placement panel "
+    "meeting. Each page has the child's needs, the proposed setting and why, the tailored "
+    "list of options with their costs, the parents' preferences with their section 39 "
+    "grounds, the settings ruled out and why, and a map of home and options on the road "
+    "network.\n\n"
+    "One self-contained HTML file (FILE.html): it opens in any browser, offline, and prints "
+    "one child per A4 landscape page. With --pdf, also FILE.pdf, if Chromium or Google Chrome "
+    "is installed. The pack holds special-category data: every page is marked "
+    "OFFICIAL-SENSITIVE."
+)
+#: A pack longer than this is more than a panel meets on: the command suggests --child.
+PANEL_PACK_PAGES_WARNING = 200
+
+
+@app.command("panel-pack", help=_PACK_HELP)
+def panel_pack_command(
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="Where to write the pack (.html).")
+    ],
+    child: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--child",
+            metavar="ID",
+            help="Only this child (pseudonymous id); repeat for each child on the panel's "
+            "agenda. Default: every child in the file.",
+            show_default=False,
+        ),
+    ] = None,
+    pdf: Annotated[
+        bool,
+        typer.Option(
+            "--pdf",
+            help="Also print the pack to FILE.pdf with Chromium or Google Chrome, if one is "
+            "installed (nothing is installed or downloaded).",
+        ),
+    ] = False,
+    max_options: Annotated[
+        int,
+        typer.Option(
+            "--max-options",
+            min=1,
+            help="Settings listed besides the proposed one and every parental preference.",
+        ),
+    ] = 8,
+    tariffs: TariffsOption = None,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    la_code: LaCodeOption = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch panel-pack``: solve the round, list each child's options, lay out pages."""
+    from matcher.panel_pack import (
+        CHROMIUM_NAMES,
+        MAX_EXCLUDED_SHOWN,
+        find_chromium,
+        html_to_pdf,
+        render_panel_pack,
+        write_panel_pack,
+    )
+    from matcher.tailored import TailoredListConfig, TailoredListModel
+
+    console, errors = Console(), Console(stderr=True)
+    options = _round_options(
+        children,
+        settings,
+        tariffs,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        la_code,
+        osm,
+        cache_dir,
+    )
+    pdf_out = out.with_suffix(".pdf")
+    # _check_outputs knows only table files (.csv, .xlsx); the pack is HTML (and PDF).
+    inputs_given = [p for p in (children, settings, tariffs) if p]
+    for path, suffixes in [(out, (".html", ".htm")), *([(pdf_out, (".pdf",))] if pdf else [])]:
+        problem = io.check_output_path(path, inputs_given, suffixes)
+        if problem:
+            errors.print(f"[bold red]Cannot write the output:[/] {escape(problem)}", soft_wrap=True)
+            raise typer.Exit(EXIT_INPUT_PROBLEM)
+    wanted_ids = list(dict.fromkeys(child or []))
+    list_config = TailoredListConfig(
+        max_options=max_options,
+        max_excluded=MAX_EXCLUDED_SHOWN,
+        workers=min(os.cpu_count() or 1, 4),
+    )
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs = prepared.inputs
+        known = {c.child_id for c in inputs.children}
+        unknown = [c for c in wanted_ids if c not in known]
+        if unknown:
+            _fail(
+                stage,
+                progress,
+                errors,
+                f"[bold red]No child with id {escape(', '.join(map(repr, unknown)))}[/] in "
+                f"{escape(children.name)}. Give ids from its child_id column. Nothing was "
+                "written.",
+                EXIT_INPUT_PROBLEM,
+            )
+        model = TailoredListModel(
+            inputs.children, inputs.settings, prepared.travel.matrix, prepared.config, stage
+        )
+        wanted = [model.index[c] for c in wanted_ids] if wanted_ids else None
+        lists = model.lists(wanted, list_config, progress=stage)
+        stage(f"laying out {len(lists):,} pages")
+        page_text = render_panel_pack(
+            lists,
+            inputs.children,
+            inputs.settings,
+            prepared.network,
+            prepared.travel.matrix.model,
+            plan=model.plan,
+        )
+        _write_or_fail(partial(write_panel_pack, page_text, out), out, stage, progress, errors)
+        chromium = find_chromium() if pdf else None
+        pdf_made = False
+        if chromium is not None:
+            stage(f"printing {pdf_out.name} with {Path(chromium).name}")
+            pdf_made = html_to_pdf(out, pdf_out)
+        stage.done()
+
+    unmet = sum(1 for tl in lists for p in tl.preferences if not p.met and p.ground != "not needed")
+    console.print(
+        f"Panel pack for {len(lists):,} children ({unmet:,} parental preferences not met, each "
+        f"with its ground) written to [bold]{escape(str(out))}[/]. Open it in a browser; it "
+        f"prints one child per page. Travel-time model: {escape(prepared.travel.matrix.model)}.",
+        soft_wrap=True,
+    )
+    if pdf and pdf_made:
+        console.print(f"PDF written to [bold]{escape(str(pdf_out))}[/].", soft_wrap=True)
+    elif pdf:
+        why = (
+            f"{Path(chromium).name} could not print it"
+            if chromium is not None
+            else "no Chromium or Google Chrome was found on this computer (looked for "
+            + ", ".join(CHROMIUM_NAMES)
+            + ")"
+        )
+        errors.print(
+            f"[bold yellow]No PDF was made:[/] {escape(why)}. Open {escape(out.name)} in a "
+            "browser and print it to PDF (landscape) instead.",
+            soft_wrap=True,
+        )
+    if len(lists) > PANEL_PACK_PAGES_WARNING:
+        errors.print(
+            f"[bold yellow]Warning:[/] the pack has {len(lists):,} pages, one per child. For a "
+            "panel meeting, give the children on its agenda with --child ID (repeat it for "
+            "each child).",
+            soft_wrap=True,
+        )
 
 
 _DOWNLOAD_HELP = (

@@ -49,6 +49,7 @@ from matcher.models import (
 from matcher.needs import PrimaryNeed, parse_need
 
 if TYPE_CHECKING:  # only for annotations: reading files must not load the solver
+    from matcher.fair_access import FairAccessResult
     from matcher.placement import PlacementResult, PlacementSummary
     from matcher.tailored import TailoredList
 
@@ -1544,6 +1545,134 @@ def write_tailored_lists(lists: Sequence[TailoredList], path: Path | str) -> lis
     """Write the lists (XLSX: three sheets; CSV: three files); return the paths written."""
     write_tables(path, tailored_list_tables(lists))
     return csv_companions(path, TAILORED_SHEETS)
+
+
+FAIR_ACCESS_SHEETS = ("Allocations", "Alternatives", "Excluded", "Schools", "Solver")
+
+
+def fair_access_tables(result: FairAccessResult) -> list[Table]:
+    """Allocations, ranked alternatives, exclusions, school loads, and the solver's proof."""
+    allocations: list[dict[str, Cell]] = []
+    alternatives: list[dict[str, Cell]] = []
+    excluded: list[dict[str, Cell]] = []
+    for a in result.allocations:
+        allocations.append(
+            {
+                "child_id": a.child_id,
+                "school_urn": a.school_urn,
+                "school_name": a.school_name,
+                "travel_minutes": None if a.minutes is None else round(a.minutes, 1),
+                "load_before": a.load_before,
+                "load_after": a.load_after,
+                "reason": a.reason,
+            }
+        )
+        for n, o in enumerate(a.alternatives, start=1):
+            alternatives.append(
+                {
+                    "child_id": a.child_id,
+                    "rank": n,
+                    "school_urn": o.urn,
+                    "school_name": o.name,
+                    "travel_minutes": round(o.minutes, 1),
+                    "load_before": o.load_before,
+                    "load_after": o.load_after,
+                    "places_left": o.places_left,
+                    "note": o.note,
+                }
+            )
+        for e in a.excluded:
+            excluded.append(
+                {
+                    "child_id": a.child_id,
+                    "school_urn": e.urn,
+                    "school_name": e.name,
+                    "travel_minutes": None if e.minutes is None else round(e.minutes, 1),
+                    "reasons": "; ".join(e.reasons),
+                }
+            )
+    schools = [
+        {
+            "school_urn": s.urn,
+            "school_name": s.name,
+            "size": s.size,
+            "history": s.history,
+            "cap": s.cap,
+            "new": s.new,
+            "load_before": s.load_before,
+            "load_after": s.load_after,
+        }
+        for s in result.schools
+    ]
+    solver: list[dict[str, Cell]] = [
+        {
+            "item": level.name,
+            "status": level.status,
+            "objective": level.objective,
+            "best_bound": level.best_bound,
+            "gap": round(level.gap, 6),
+        }
+        for level in result.levels
+    ]
+    solver += [{"item": "note", "status": note} for note in result.notes]
+    solver.append({"item": "method", "status": result.method})
+    solver.append({"item": "travel-time model", "status": result.travel_model})
+    return [
+        Table(
+            "Allocations",
+            (
+                "child_id",
+                "school_urn",
+                "school_name",
+                "travel_minutes",
+                "load_before",
+                "load_after",
+                "reason",
+            ),
+            allocations,
+        ),
+        Table(
+            "Alternatives",
+            (
+                "child_id",
+                "rank",
+                "school_urn",
+                "school_name",
+                "travel_minutes",
+                "load_before",
+                "load_after",
+                "places_left",
+                "note",
+            ),
+            alternatives,
+        ),
+        Table(
+            "Excluded",
+            ("child_id", "school_urn", "school_name", "travel_minutes", "reasons"),
+            excluded,
+        ),
+        Table(
+            "Schools",
+            (
+                "school_urn",
+                "school_name",
+                "size",
+                "history",
+                "cap",
+                "new",
+                "load_before",
+                "load_after",
+            ),
+            schools,
+        ),
+        Table("Solver", ("item", "status", "objective", "best_bound", "gap"), solver),
+    ]
+
+
+def write_fair_access(result: FairAccessResult, path: Path | str) -> list[Path]:
+    """Write the allocation (XLSX: five sheets; CSV: five files); return the paths written."""
+    write_tables(path, fair_access_tables(result))
+    return csv_companions(path, FAIR_ACCESS_SHEETS)
 
 
 def check_output_path(

@@ -35,7 +35,7 @@ import numpy.typing as npt
 from matcher.io import atomic_path
 from matcher.models import Child, Location, PlacementKind, PrimaryNeed, Setting, SettingType
 from matcher.needs import NEED_DESCRIPTIONS
-from matcher.tailored import ExcludedSetting, ListedOption, PreferenceStatement, TailoredList
+from matcher.tailored import ListedOption, PreferenceStatement, TailoredList
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
@@ -46,11 +46,14 @@ FloatArray = npt.NDArray[np.float64]
 #: Excluded settings shown per child, nearest first; the rest are counted (parental
 #: preferences among them are always shown, since the panel must answer for them).
 MAX_EXCLUDED_SHOWN = 15
-#: Road segments drawn per map. Beyond it the fastest roads are kept: a map spanning a county
-#: is read by its main roads, and every residential street would make the file huge.
+#: Road segments drawn per map. Beyond it only the faster bands of road are drawn: a map
+#: spanning a county is read by its main roads, and every street would make the file huge.
 MAX_ROAD_SEGMENTS = 3000
 #: Roads at least this fast (km/h) are drawn a little heavier, as main roads.
 MAIN_ROAD_KMH = 45.0
+#: Speed bands (km/h, straight length over time) dropped slowest first when a map has too many
+#: roads: about residential, unclassified, tertiary and secondary, primary and trunk roads.
+_ROAD_BANDS_KMH = (28.0, 40.0, 55.0, 80.0)
 #: Browsers Chromium ships as, looked for on PATH in this order.
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 MARKING = "OFFICIAL-SENSITIVE"
@@ -339,7 +342,7 @@ def _child_page(
 <h3>Options on the tailored list</h3>
 {_options_table(tl)}
 <h3>Settings within reach that cannot be named</h3>
-{_excluded(tl.excluded)}
+{_excluded(tl)}
 {footer}
 </section>"""
 
@@ -443,7 +446,7 @@ def _options_table(tl: TailoredList) -> str:
             f'<td class="num">{_minutes(o.minutes)}</td>'
             f'<td class="num">{places}</td>'
             f'<td class="num">£{o.placement_cost + o.transport_cost:,}'
-            f'<span class="sub">placement £{o.placement_cost:,}<br>'
+            f'<span class="sub cost-split">placement £{o.placement_cost:,}<br>'
             f"transport £{o.transport_cost:,}</span></td>"
             f"<td>{_ordinal(o.preference_rank) if o.preference_rank else '–'}</td>"
             f"<td>{escape(o.marginal_text)}</td>"
@@ -470,14 +473,12 @@ def _preferences(
         row_of.setdefault(o.urn, k)
     rows = []
     for p in preferences:
-        met = (
-            '<span class="met">Yes</span>'
-            if p.met
-            else (
-                '<span class="not-needed">Not needed</span>' if p.ground == "not needed" else "No"
-            )
-        )
-        ground = "named in the plan" if p.met else p.ground
+        if p.met:
+            met, ground = '<span class="met">Yes</span>', "–"
+        elif p.ground == "not needed":
+            met, ground = '<span class="not-needed">Not needed</span>', "–"
+        else:
+            met, ground = "No", escape(p.ground)
         listed = f" (option {row_of[p.urn]})" if p.urn in row_of else ""
         rows.append(
             f'<tr><th scope="row">{_ordinal(p.rank)}</th>'
@@ -493,13 +494,25 @@ def _preferences(
     )
 
 
-def _excluded(excluded: Sequence[ExcludedSetting]) -> str:
-    if not excluded:
+def _excluded(tl: TailoredList) -> str:
+    """The nearest exclusions with every reason, every excluded preference, the rest counted.
+
+    The list may arrive capped already (``TailoredListConfig.max_excluded``), with the rest
+    counted by reason; a longer one is capped here to :data:`MAX_EXCLUDED_SHOWN`, so a page
+    stays one page, and what is cut is counted the same way.
+    """
+    excluded = tl.excluded
+    total = len(excluded) + tl.excluded_not_shown
+    if not total:
         return '<p class="empty">None: every setting within reach is open to this child.</p>'
-    shown = [
-        e for k, e in enumerate(excluded) if k < MAX_EXCLUDED_SHOWN or e.preference_rank is not None
-    ]
-    rest = len(excluded) - len(shown)
+    keep = [k < MAX_EXCLUDED_SHOWN or e.preference_rank is not None for k, e in enumerate(excluded)]
+    shown = [e for e, kept in zip(excluded, keep, strict=True) if kept]
+    cut = [e for e, kept in zip(excluded, keep, strict=True) if not kept]
+    counts = dict(tl.excluded_not_shown_reasons)
+    for e in cut:
+        for reason in e.reasons:
+            counts[reason] = counts.get(reason, 0) + 1
+    rest = total - len(shown)
     rows = [
         f'<tr><th scope="row">{_setting_name(e.name, e.urn)}</th>'
         f'<td class="num">{"no route" if e.minutes is None else _minutes(e.minutes)}</td>'
@@ -507,21 +520,27 @@ def _excluded(excluded: Sequence[ExcludedSetting]) -> str:
         f"<td>{escape('; '.join(e.reasons))}</td></tr>"
         for e in shown
     ]
-    more = (
-        f'<p class="more">… and {rest:,} more {"setting" if rest == 1 else "settings"} further '
-        "away that cannot be named. Every one, with its reasons, is in the tailored lists "
-        "(<code>sendmatch tailored-lists</code>).</p>"
-        if rest
-        else ""
-    )
-    nearest = f"the nearest {len(shown)} of {len(excluded)}" if rest else f"all {len(excluded)}"
-    return (
+    more = ""
+    if rest:
+        why = "; ".join(f"{escape(reason)} ({n:,})" for reason, n in counts.items())
+        more = (
+            f'<p class="more">… and {rest:,} more {"setting" if rest == 1 else "settings"} '
+            "further away that cannot be named"
+            + (f". Their reasons: {why}" if why else "")
+            + ". <code>sendmatch tailored-lists --child "
+            f"{escape(tl.child_id)}</code> lists every one.</p>"
+        )
+    nearest = f"the nearest {len(shown)} of {total}" if rest else f"all {total}"
+    table = (
         f'<table class="excluded"><caption>Settings within reach that cannot be named, '
         f"{nearest}, nearest first, with every reason.</caption>"
         '<thead><tr><th scope="col">Setting</th><th scope="col" class="num">Journey (min)</th>'
         '<th scope="col">Parents\' preference</th><th scope="col">Why it cannot be named</th>'
-        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}"
+        f"</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        if shown
+        else ""
     )
+    return table + more
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,7 +583,7 @@ class RoadSegments:
         return cls(lon, lat, kmh)
 
     def within(self, frame: _Frame) -> tuple[npt.NDArray[np.int64], bool]:
-        """Segments touching the frame (fastest first if over the budget), and if thinned."""
+        """Segments touching the frame, only the faster bands if too many; and if thinned."""
         lon_min, lon_max, lat_min, lat_max = frame.bounds
         inside = (
             (self.lon.max(axis=1) >= lon_min)
@@ -575,8 +594,18 @@ class RoadSegments:
         found = np.flatnonzero(inside)
         if len(found) <= MAX_ROAD_SEGMENTS:
             return found, False
-        fastest = np.argsort(-self.kmh[found], kind="stable")[:MAX_ROAD_SEGMENTS]
-        return np.sort(found[fastest]), True
+        # Whole bands of speed (roughly road classes), fastest kept: cutting at an exact speed
+        # would draw an arbitrary patch of a class's streets and none of the rest.
+        kmh = self.kmh[found]
+        kept = found
+        for cut in _ROAD_BANDS_KMH:
+            faster = found[kmh >= cut]
+            if not len(faster):
+                break
+            kept = faster
+            if len(kept) <= MAX_ROAD_SEGMENTS:
+                return kept, True
+        return kept[:: -(-len(kept) // MAX_ROAD_SEGMENTS)], True  # still too many: a sample
 
 
 @dataclass(frozen=True)
@@ -596,6 +625,13 @@ class _Frame:
         return _KM_PER_DEGREE * self.units_per_km
 
     def xy(self, lon: float, lat: float) -> tuple[float, float]:
+        return (
+            _MAP_W / 2 + (lon - self.lon0) * self._x_per_degree,
+            _MAP_H / 2 - (lat - self.lat0) * self._y_per_degree,
+        )
+
+    def project(self, lon: FloatArray, lat: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """:meth:`xy` for arrays."""
         return (
             _MAP_W / 2 + (lon - self.lon0) * self._x_per_degree,
             _MAP_H / 2 - (lat - self.lat0) * self._y_per_degree,
@@ -719,10 +755,14 @@ def _map(
     )
     legend = [
         '<li><span class="key key-home" aria-hidden="true"></span>Home (the child\'s address is '
-        "not shown in words)</li>",
-        '<li><span class="key key-option" aria-hidden="true">2</span>Listed option, numbered as '
-        "in the options table</li>",
+        "not shown in words)</li>"
     ]
+    if located:
+        legend.append(
+            '<li><span class="key key-option" aria-hidden="true">2</span>Listed option, '
+            "numbered as in the options table; a line leads from a marker moved apart from "
+            "another to its place</li>"
+        )
     if proposed_row is not None:
         legend.append(
             '<li><span class="key key-proposed" aria-hidden="true">'
@@ -749,44 +789,43 @@ def _map(
 def _road_paths(roads: RoadSegments, frame: _Frame) -> tuple[str, bool]:
     """Two SVG paths (main roads heavier), coordinates rounded and duplicates dropped."""
     found, thinned = roads.within(frame)
-    main: dict[tuple[float, float, float, float], None] = {}
-    minor: dict[tuple[float, float, float, float], None] = {}
-    for i in found.tolist():
-        x1, y1 = frame.xy(float(roads.lon[i, 0]), float(roads.lat[i, 0]))
-        x2, y2 = frame.xy(float(roads.lon[i, 1]), float(roads.lat[i, 1]))
-        seg = (round(x1, 1), round(y1, 1), round(x2, 1), round(y2, 1))
-        if seg[:2] == seg[2:]:
-            continue
-        (main if roads.kmh[i] >= MAIN_ROAD_KMH else minor)[seg] = None
+    x, y = frame.project(roads.lon[found], roads.lat[found])
+    ends = np.round(np.column_stack([x[:, 0], y[:, 0], x[:, 1], y[:, 1]]), 1)
+    main = roads.kmh[found] >= MAIN_ROAD_KMH
+    drawn = np.any(ends[:, :2] != ends[:, 2:], axis=1)  # a segment shorter than 0.05 units
     out = []
-    for css, segs in (("road", minor), ("road road-main", main)):
-        if segs:
-            d = "".join(f"M{a:g} {b:g}L{c:g} {e:g}" for a, b, c, e in segs)
+    for css, rows in (("road", drawn & ~main), ("road road-main", drawn & main)):
+        segments = dict.fromkeys(map(tuple, ends[rows].tolist()))
+        if segments:
+            d = "".join(f"M{a:g} {b:g}L{c:g} {e:g}" for a, b, c, e in segments)
             out.append(f'<path class="{css}" d="{d}"/>')
     return "".join(out), thinned
 
 
 def _spread(markers: list[_Marker]) -> None:
     """Nudge overlapping markers apart so every number stays readable; home never moves."""
+    radii = [m.radius for m in markers]
+    pairs = [(i, j) for i in range(len(markers)) for j in range(i + 1, len(markers))]
     for _ in range(60):
         moved = False
-        for i, a in enumerate(markers):
-            for b in markers[i + 1 :]:
-                dx, dy = b.x - a.x, b.y - a.y
-                dist = math.hypot(dx, dy)
-                gap = a.radius + b.radius + 3.0
-                if dist >= gap:
-                    continue
-                if dist < 1e-6:
-                    dx, dy, dist = 0.6, -0.8, 1.0  # same point: move apart up and to the right
-                push = (gap - dist) / dist
-                share_a = 0.0 if a.fixed else (1.0 if b.fixed else 0.5)
-                share_b = 0.0 if b.fixed else 1.0 - share_a
-                a.x, a.y = a.x - dx * push * share_a, a.y - dy * push * share_a
-                b.x, b.y = b.x + dx * push * share_b, b.y + dy * push * share_b
-                moved = True
-        for m in markers:
-            r = m.radius
+        for i, j in pairs:
+            a, b = markers[i], markers[j]
+            dx, dy = b.x - a.x, b.y - a.y
+            gap = radii[i] + radii[j] + 3.0
+            if abs(dx) >= gap or abs(dy) >= gap:
+                continue
+            dist = math.hypot(dx, dy)
+            if dist >= gap:
+                continue
+            if dist < 1e-6:
+                dx, dy, dist = 0.6, -0.8, 1.0  # same point: move apart up and to the right
+            push = (gap - dist) / dist
+            share_a = 0.0 if a.fixed else (1.0 if b.fixed else 0.5)
+            share_b = 0.0 if b.fixed else 1.0 - share_a
+            a.x, a.y = a.x - dx * push * share_a, a.y - dy * push * share_a
+            b.x, b.y = b.x + dx * push * share_b, b.y + dy * push * share_b
+            moved = True
+        for m, r in zip(markers, radii, strict=True):
             m.x = min(max(m.x, r + 2), _MAP_W - r - 2)
             m.y = min(max(m.y, r + 2), _MAP_H - r - 2)
         if not moved:
@@ -1053,8 +1092,8 @@ abbr { text-decoration: none; }
 @media (max-width: 1000px) { .top, .facts { grid-template-columns: minmax(0, 1fr); } }
 @page { size: A4 landscape; margin: 9mm 10mm; }
 @media print {
-  html { font-size: 7.6pt; }
-  body { print-color-adjust: exact; -webkit-print-color-adjust: exact; }
+  html { font-size: 7.2pt; }
+  body { line-height: 1.22; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
   .page { max-width: none; padding: 0; border: 0; page-break-after: always;
     break-after: page; }
   main > .page:last-child { page-break-after: auto; break-after: auto; }
@@ -1063,8 +1102,11 @@ abbr { text-decoration: none; }
   h3 { margin: 0.6rem 0 0.2rem; }
   .top { grid-template-columns: minmax(0, 1.15fr) minmax(0, 0.85fr); gap: 0 1.2rem; }
   .facts { grid-template-columns: repeat(3, minmax(0, 1fr)); }
-  .map-svg { max-height: 72mm; }
-  th, td { padding: 0.15rem 0.35rem; }
+  .map-svg { max-height: 62mm; }
+  th, td { padding: 0.1rem 0.3rem; }
+  .sub { display: inline; }
+  .cost-split { display: none; }
+  .legend li { margin: 0; }
   tr { break-inside: avoid; page-break-inside: avoid; }
   .index { columns: 5; }
   a { color: var(--text); text-decoration: none; }

@@ -601,3 +601,22 @@ def test_tailored_lists_bad_rows_exit_2(files: Path) -> None:
     assert code == 2
     assert "row 3" in output and "primary_need" in output
     assert not (files / "lists.xlsx").exists()
+
+
+def test_tailored_lists_pass_the_journey_limits_through(
+    files: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[cli.RoundOptions] = []
+    real = cli.prepare_round
+
+    def spy(options: cli.RoundOptions, *args: object, **kwargs: object) -> object:
+        seen.append(options)
+        return real(options, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(cli, "prepare_round", spy)
+    code, output = run_lists(
+        files, "--primary-limit", "30", "--secondary-limit", "50", "--year-start", "2026-09-01"
+    )
+    assert code == 0, output
+    assert seen[0].primary_limit == 30 and seen[0].secondary_limit == 50
+    assert str(seen[0].year_start) == "2026-09-01"
