@@ -20,7 +20,7 @@ import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from functools import partial
 from pathlib import Path
@@ -38,6 +38,11 @@ from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
 from matcher.models import Child, Setting
 from matcher.placement import PlacementConfig, PlacementResult, PlacementSummary
+from matcher.side_constraints import (
+    ConstrainedPlacement,
+    SideConstraints,
+    place_with_side_constraints,
+)
 from matcher.travel import TravelTimeMatrix
 
 if TYPE_CHECKING:
@@ -412,7 +417,12 @@ def _write_or_fail(
 
 
 def run_round(
-    options: RoundOptions, outs: Sequence[Path], *, console: Console, errors: Console
+    options: RoundOptions,
+    outs: Sequence[Path],
+    *,
+    console: Console,
+    errors: Console,
+    side: SideConstraints | None = None,
 ) -> PlacementResult:
     """Check, estimate travel, place, write every file in ``outs``, print the summary.
 
@@ -429,9 +439,26 @@ def run_round(
         stage = _Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, travel = prepared.inputs, prepared.travel
-        result = placement.place(
-            inputs.children, inputs.settings, travel.matrix, prepared.config, progress=stage
-        )
+        constrained = None
+        if side is not None and side.any:
+            try:
+                constrained = place_with_side_constraints(
+                    inputs.children,
+                    inputs.settings,
+                    travel.matrix,
+                    side,
+                    prepared.config,
+                    progress=stage,
+                )
+            except ValueError as exc:
+                message = f"[bold red]{escape(str(exc))}[/]"
+                _fail(stage, progress, errors, message, EXIT_INPUT_PROBLEM)
+                raise  # unreachable: _fail raises
+            result = constrained.result
+        else:
+            result = placement.place(
+                inputs.children, inputs.settings, travel.matrix, prepared.config, progress=stage
+            )
         for out in outs:
             _write_or_fail(partial(io.write_placements, result, out), out, stage, progress, errors)
         stage.done()
@@ -443,7 +470,22 @@ def run_round(
     if travel.snap is not None:
         _warn_far_points(errors, travel.snap, inputs.children, inputs.settings)
     _print_summary(console, result.summary, outs, travel.snap)
+    if constrained is not None:
+        _print_side_constraints(console, constrained)
     return result
+
+
+def _print_side_constraints(console: Console, out: ConstrainedPlacement) -> None:
+    """Each level's value and proven bound: how close to optimal the constrained plan is."""
+    table = Table(title="Side constraints (CP-SAT, warm-started from the flow)")
+    for column in ("Level", "Without constraints", "With constraints", "Best bound", "Gap"):
+        table.add_column(column, justify="left" if column == "Level" else "right")
+    for level, free in zip(out.levels, out.flow_levels, strict=True):
+        gap = "proven optimal" if level.proven_optimal else f"{level.gap:.2%}"
+        table.add_row(level.name, f"{free:,}", f"{level.objective:,}", f"{level.best_bound:,}", gap)
+    console.print(table)
+    for note in out.notes:
+        console.print(f"Note: {escape(note)}", soft_wrap=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -559,6 +601,35 @@ def place_command(
     la_code: LaCodeOption = None,
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
+    siblings_together: Annotated[
+        bool,
+        typer.Option(
+            "--siblings-together",
+            help="Place each sibling group at one setting where one setting suits them all.",
+        ),
+    ] = False,
+    max_need_share: Annotated[
+        float | None,
+        typer.Option(
+            "--max-need-share",
+            min=0.01,
+            max=1.0,
+            help="At most this share (0-1) of a setting's places in the round for any one "
+            "primary need.",
+        ),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            "--budget", min=0, help="Annual budget cap in £ for placements plus transport."
+        ),
+    ] = None,
+    time_limit: Annotated[
+        float,
+        typer.Option(
+            "--time-limit", min=1, help="Seconds for the side-constraint solver (CP-SAT)."
+        ),
+    ] = 60.0,
 ) -> None:
     """``sendmatch place``: load and check, estimate travel, place, write, summarise."""
     options = _round_options(
@@ -572,7 +643,13 @@ def place_command(
         osm,
         cache_dir,
     )
-    run_round(options, [out], console=Console(), errors=Console(stderr=True))
+    side = SideConstraints(
+        keep_siblings_together=siblings_together,
+        max_need_share=max_need_share,
+        budget_cap=budget,
+        time_limit_seconds=time_limit,
+    )
+    run_round(options, [out], console=Console(), errors=Console(stderr=True), side=side)
 
 
 _LISTS_HELP = (
@@ -897,6 +974,189 @@ def osm_download_command(
     errors.print(
         f"Use it with: sendmatch place ... --osm {escape(shlex.quote(str(path)))}", soft_wrap=True
     )
+
+
+_FAIR_ACCESS_HELP = (
+    "Allocate in-year, hard-to-place children to mainstream schools for a fair access panel, "
+    "so that no school takes a disproportionate share: CP-SAT minimises the highest load "
+    "(fair access placements in the last 12 months plus this round's, per place of school "
+    "size) after placing as many children as possible, then the total journey time, within "
+    "the journey limits.\n\n"
+    "Each child gets a proposed school and ranked alternatives, and every school within reach "
+    "that was excluded, with its reasons. XLSX: sheets Allocations, Alternatives, Excluded, "
+    "Schools, Solver (with the proven bound of every level); CSV: one file each."
+)
+
+
+@app.command("fair-access", help=_FAIR_ACCESS_HELP)
+def fair_access_command(
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="Where to write the allocation.")
+    ],
+    history: Annotated[
+        Path | None,
+        typer.Option(
+            "--history",
+            metavar="FILE",
+            help="Fair access placements per school in the last 12 months (columns urn, "
+            "placements_last_12_months). Without it, every school starts at zero.",
+        ),
+    ] = None,
+    max_per_school: Annotated[
+        int | None,
+        typer.Option("--max-per-school", min=1, help="At most this many per school this round."),
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=1, help="Seconds for CP-SAT.")
+    ] = 10.0,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch fair-access``: check the files, time the journeys, allocate, write."""
+    from matcher.fair_access import FairAccessConfig, allocate_fair_access, load_fap_history
+
+    console, errors = Console(), Console(stderr=True)
+    options = _round_options(
+        children,
+        settings,
+        None,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        None,
+        osm,
+        cache_dir,
+    )
+    _check_outputs(options, [out], errors)
+    loads: dict[str, int] = {}
+    if history is not None:
+        try:
+            loads = load_fap_history(history)
+        except io.InputError as exc:
+            _print_problems(errors, exc.problems)
+            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs = prepared.inputs
+        config = FairAccessConfig(
+            eligibility=replace(
+                prepared.config.eligibility, preferences_exempt_from_travel_limit=False
+            ),
+            max_per_school=max_per_school,
+            time_limit_seconds=time_limit,
+        )
+        stage("allocating (CP-SAT: children placed, then the highest load, then travel)")
+        result = allocate_fair_access(
+            inputs.children, inputs.settings, prepared.travel.matrix, loads, config
+        )
+        written: list[Path] = []
+        _write_or_fail(
+            lambda: written.extend(io.write_fair_access(result, out)),
+            out,
+            stage,
+            progress,
+            errors,
+        )
+        stage.done()
+    console.print(
+        f"Fair access: {result.placed:,} of {len(result.allocations):,} children allocated; "
+        f"highest load {result.max_load:.1f} per 1,000 places "
+        f"({'proven optimal' if all(lv.proven_optimal for lv in result.levels) else 'best found'}"
+        f"); total journeys {result.total_minutes:,.0f} minutes.",
+        soft_wrap=True,
+    )
+    for note in result.notes:
+        console.print(f"Note: {escape(note)}", soft_wrap=True)
+    console.print("Written: " + ", ".join(escape(str(p)) for p in written), soft_wrap=True)
+
+
+gias_app = typer.Typer(
+    help="Import settings from the DfE's Get Information About Schools (GIAS) data.",
+    no_args_is_help=True,
+)
+app.add_typer(gias_app, name="gias")
+
+
+@gias_app.command("import")
+def gias_import_command(
+    extract: Annotated[
+        Path,
+        typer.Argument(help="A GIAS establishment extract (edubasealldata*.csv).", metavar="FILE"),
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="The settings file to write (.csv).")
+    ],
+    la: Annotated[
+        list[str] | None,
+        typer.Option("--la", help="Keep this LA (3-digit LA code or GSS code); repeat for more."),
+    ] = None,
+    neighbour_km: Annotated[
+        float | None,
+        typer.Option(
+            "--neighbour-km",
+            min=0,
+            help="Also keep settings in other LAs within this distance of the chosen LAs.",
+        ),
+    ] = None,
+    independent_fee: Annotated[
+        int,
+        typer.Option(
+            "--independent-fee",
+            min=0,
+            help="Annual £ fee for independent settings (GIAS has no fees; edit the file "
+            "with real fees before a panel relies on them).",
+        ),
+    ] = 60_000,
+) -> None:
+    """``sendmatch gias import``: GIAS → a settings file for ``sendmatch place``."""
+    from geodata.gias import GiasFormatError, import_gias
+    from matcher.input_writers import write_settings
+
+    console, errors = Console(), Console(stderr=True)
+    if out.suffix.lower() != ".csv":
+        errors.print(f"[bold red]Cannot write the output:[/] {escape(out.name)} must end in .csv")
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    if not extract.is_file():
+        errors.print(f"[bold red]No such file:[/] {escape(str(extract))}")
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    try:
+        imported = import_gias(
+            extract,
+            la_codes=la or None,
+            neighbour_radius_km=neighbour_km,
+            default_independent_fee=independent_fee,
+        )
+    except (GiasFormatError, UnicodeDecodeError) as exc:
+        errors.print(f"[bold red]Cannot read {escape(extract.name)}:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    for problem in imported.problems:
+        errors.print(
+            f"  • {escape(problem.file)}, row {problem.row}, {escape(problem.field)}: "
+            f"{escape(problem.message)}",
+            soft_wrap=True,
+        )
+    if not imported.settings:
+        errors.print("[bold red]No settings imported[/]; nothing was written.")
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    try:
+        write_settings(imported.settings, out)
+    except OSError as exc:
+        errors.print(f"[bold red]Could not write {escape(str(out))}:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_FAILED) from None
+    console.print(escape(imported.summary()), soft_wrap=True)
+    if imported.problems:
+        console.print(
+            f"{len(imported.problems)} problems above: those rows were not imported; fix them in "
+            "the extract, or add the settings to the file by hand.",
+            soft_wrap=True,
+        )
+    console.print(f"Written: {escape(str(out))} ({len(imported.settings):,} settings)")
 
 
 _DEMO_HELP = (

@@ -620,3 +620,93 @@ def test_tailored_lists_pass_the_journey_limits_through(
     assert code == 0, output
     assert seen[0].primary_limit == 30 and seen[0].secondary_limit == 50
     assert str(seen[0].year_start) == "2026-09-01"
+
+
+# --------------------------------------------------------------------------------------------
+# side constraints, fair access, GIAS import
+
+FAIR_ACCESS = Path(__file__).parent / "data" / "fair_access"
+GIAS = Path(__file__).parent / "data" / "gias" / "edubasealldata_sample.csv"
+
+
+def test_place_with_side_constraints_reports_bounds_and_keeps_the_budget(files: Path) -> None:
+    code, free_output = run(files, out="free.xlsx")
+    assert code == 0, free_output
+    free = dict(
+        load_workbook(files / "free.xlsx")["Summary"].iter_rows(min_row=2, values_only=True)
+    )
+    spend = free["Total placement cost (£ a year)"] + free["Total transport cost (£ a year)"]
+    budget = int(spend * 0.6)
+    code, output = run(
+        files, "--siblings-together", "--budget", str(budget), "--time-limit", "20", out="c.xlsx"
+    )
+    assert code == 0, output
+    assert "Side constraints" in output and "Best bound" in output
+    summary = dict(
+        load_workbook(files / "c.xlsx")["Summary"].iter_rows(min_row=2, values_only=True)
+    )
+    assert (
+        summary["Total placement cost (£ a year)"] + summary["Total transport cost (£ a year)"]
+        <= budget
+    )
+    assert summary["Placed"] < free["Placed"]
+
+
+def test_fair_access_writes_allocations_with_alternatives_and_loads(files: Path) -> None:
+    args = [
+        "fair-access",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--history",
+        str(FAIR_ACCESS / "history.csv"),
+        "--out",
+        str(files / "fap.xlsx"),
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    workbook = load_workbook(files / "fap.xlsx")
+    assert workbook.sheetnames == ["Allocations", "Alternatives", "Excluded", "Schools", "Solver"]
+    schools = {r[0]: r for r in workbook["Schools"].iter_rows(min_row=2, values_only=True)}
+    assert schools["990003"][3] == 4  # history from the file
+    allocations = list(workbook["Allocations"].iter_rows(min_row=2, values_only=True))
+    assert len(allocations) == 12
+    assert all(row[6] for row in allocations), "every allocation has its reason"
+
+
+def test_fair_access_bad_history_exits_2_naming_rows(files: Path) -> None:
+    args = [
+        "fair-access",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--history",
+        str(FAIR_ACCESS / "history_bad.csv"),
+        "--out",
+        str(files / "fap.xlsx"),
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 2
+    assert "row 3" in result.output
+    assert not (files / "fap.xlsx").exists()
+
+
+def test_gias_import_writes_a_settings_file_place_can_read(tmp_path: Path) -> None:
+    out = tmp_path / "settings.csv"
+    result = runner.invoke(cli.app, ["gias", "import", str(GIAS), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "row" in result.output  # the sample's bad rows are reported by row
+    settings = io.load_settings(out)
+    assert settings and len({s.urn for s in settings}) == len(settings)
+
+
+def test_gias_import_missing_file_exits_2(tmp_path: Path) -> None:
+    out = tmp_path / "settings.csv"
+    result = runner.invoke(
+        cli.app, ["gias", "import", str(tmp_path / "nope.csv"), "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert not out.exists()
