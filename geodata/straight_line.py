@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matcher.models import Location
-from matcher.travel import TravelTimeMatrix
+from matcher.travel import TravelTimeMatrix, required_pair_array
 
 EARTH_RADIUS_KM = 6371.0088
 # Road distance is typically 1.2-1.4 × the crow-fly distance in England; 1.3 is a common middle.
@@ -28,20 +28,6 @@ def haversine_km(
     p1, l1, p2, l2 = (np.radians(np.asarray(a, dtype=np.float64)) for a in (lat1, lon1, lat2, lon2))
     a = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin((l2 - l1) / 2) ** 2
     return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
-
-
-def _validated_pairs(
-    required_pairs: Iterable[tuple[int, int]], n_rows: int, n_cols: int
-) -> npt.NDArray[np.int64]:
-    pairs = np.asarray(list(required_pairs), dtype=np.int64).reshape(-1, 2)
-    if len(pairs) and (
-        pairs[:, 0].min() < 0
-        or pairs[:, 0].max() >= n_rows
-        or pairs[:, 1].min() < 0
-        or pairs[:, 1].max() >= n_cols
-    ):
-        raise ValueError("required_pairs has a (child_row, setting_col) out of range")
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
 def straight_line_matrix(
@@ -97,7 +83,7 @@ def straight_line_matrix(
         raise ValueError(f"cutoff_minutes must be positive, got {cutoff_minutes!r}")
     if detour_factor < 1 or speed_kmh <= 0:
         raise ValueError("detour_factor must be ≥ 1 and speed_kmh > 0")
-    pairs = _validated_pairs(required_pairs, len(homes), len(locations))
+    pairs = required_pair_array(required_pairs, len(homes), len(locations))
     slat = np.array([loc.latitude for loc in locations], dtype=np.float64)
     slon = np.array([loc.longitude for loc in locations], dtype=np.float64)
     hlat = np.array([loc.latitude for loc in homes], dtype=np.float64)

@@ -33,7 +33,7 @@ from scipy.sparse.csgraph import dijkstra
 
 from geodata.network import RoadNetwork
 from matcher.models import Location
-from matcher.travel import TravelTimeMatrix
+from matcher.travel import TravelTimeMatrix, required_pair_array
 
 logger = logging.getLogger(__name__)
 
@@ -146,20 +146,6 @@ class RoadTravelResult:
     matrix: TravelTimeMatrix
     snap: SnapReport
     from_cache: bool
-
-
-def _validated_pairs(
-    required_pairs: Iterable[tuple[int, int]], n_rows: int, n_cols: int
-) -> npt.NDArray[np.int64]:
-    pairs = np.asarray(list(required_pairs), dtype=np.int64).reshape(-1, 2)
-    if len(pairs) and (
-        pairs[:, 0].min() < 0
-        or pairs[:, 0].max() >= n_rows
-        or pairs[:, 1].min() < 0
-        or pairs[:, 1].max() >= n_cols
-    ):
-        raise ValueError("required_pairs has a (child_row, setting_col) out of range")
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
 
 
 def _model_label(network: RoadNetwork, snap_speed_kmh: float) -> str:
@@ -355,7 +341,7 @@ def compute_road_travel(
         raise ValueError(f"cutoff_minutes must be a positive number, got {cutoff_minutes!r}")
     if not snap_speed_kmh > 0:
         raise ValueError("snap_speed_kmh must be positive")
-    pairs = _validated_pairs(required_pairs, len(child_ids), len(setting_urns))
+    pairs = required_pair_array(required_pairs, len(child_ids), len(setting_urns))
 
     home_snap = snap_points(network, homes)
     setting_snap = snap_points(network, setting_locations)

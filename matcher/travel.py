@@ -7,7 +7,7 @@ which model made them, so every output can say so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,3 +98,19 @@ class TravelTimeMatrix:
             self.minutes[keep],
             self.model,
         )
+
+
+def required_pair_array(
+    required_pairs: Iterable[tuple[int, int]], n_rows: int, n_cols: int
+) -> npt.NDArray[np.int64]:
+    """(child row, setting column) pairs a matrix must time however far apart (parental
+    preferences), checked against the matrix's shape and deduplicated."""
+    pairs = np.asarray(list(required_pairs), dtype=np.int64).reshape(-1, 2)
+    if len(pairs) and (
+        pairs[:, 0].min() < 0
+        or pairs[:, 0].max() >= n_rows
+        or pairs[:, 1].min() < 0
+        or pairs[:, 1].max() >= n_cols
+    ):
+        raise ValueError("required_pairs has a (child_row, setting_col) out of range")
+    return np.unique(pairs, axis=0) if len(pairs) else pairs
