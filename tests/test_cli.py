@@ -9,7 +9,6 @@ sample; downloads are never made here (no network in tests): their errors are si
 from __future__ import annotations
 
 import csv
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -31,24 +30,6 @@ from matcher.travel import TravelTimeMatrix
 
 DATA = Path(__file__).parent / "data" / "io"
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def private_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """Road networks are cached in a temporary folder, never in the user's ~/.cache."""
-    folder = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("SENDMATCH_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> Path:
-    """A copy of the good fixtures, so a test may break one without touching the others."""
-    for name in ("children.csv", "settings.csv", "tariffs.csv"):
-        shutil.copy(DATA / name, tmp_path / name)
-    return tmp_path
 
 
 def run(folder: Path, *extra: str, out: str = "placements.csv") -> tuple[int, str]:

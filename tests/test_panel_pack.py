@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import stat
 from html import escape
 from pathlib import Path
@@ -35,7 +34,6 @@ from matcher.tailored import (
 )
 from tests.factories import child, matrix, setting
 
-DATA = Path(__file__).parent / "data" / "io"
 TINY_OSM = Path(__file__).parent / "data" / "tiny_drive.osm"
 runner = CliRunner()
 
@@ -43,24 +41,6 @@ runner = CliRunner()
 HOME_A = Location(latitude=53.801234, longitude=-1.551234)
 HOME_B = Location(latitude=53.797651, longitude=-1.538765)
 SCRIPT_NAME = "<script>alert('x')</script> Academy"
-
-
-@pytest.fixture(autouse=True)
-def private_cache(
-    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
-) -> Path:
-    """Road networks are cached in a temporary folder, never in the user's ~/.cache."""
-    folder = tmp_path_factory.mktemp("cache")
-    monkeypatch.setenv("SENDMATCH_CACHE_DIR", str(folder))
-    return folder
-
-
-@pytest.fixture
-def files(tmp_path: Path) -> Path:
-    """A copy of the good fixtures, so a test may break one without touching the others."""
-    for name in ("children.csv", "settings.csv", "tariffs.csv"):
-        shutil.copy(DATA / name, tmp_path / name)
-    return tmp_path
 
 
 def at(lat: float, lon: float) -> Location:
