@@ -61,6 +61,7 @@ from matcher.placement import (
     explain_solution,
     level_costs,
     place,
+    unplaced_cost,
 )
 from matcher.travel import TravelTimeMatrix
 
@@ -286,7 +287,11 @@ def run_stages(inst: Instance) -> dict[str, Any]:
     k = max(int(arcs.preference_rank.max(initial=0)), 1)
     obj = objective(network, levels, chosen)
     problems = check_feasible(network, n, chosen)
-    recomputed = (obj.preference_cost + (n - obj.placed) * (n * k + 1), obj.tenths, obj.pounds)
+    recomputed = (
+        obj.preference_cost + (n - obj.placed) * unplaced_cost(n, k),
+        obj.tenths,
+        obj.pounds,
+    )
     if tuple(solution.level_objectives) != recomputed:
         problems.append(f"level objectives {solution.level_objectives} != recomputed {recomputed}")
     return {"objective": obj, "stages": stages, "arcs": len(arcs), "problems": problems}

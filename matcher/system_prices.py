@@ -278,16 +278,16 @@ class _LexicographicSearch:
         levels = len(self.weights)
         out = np.empty((levels, self.n_places), np.int64)
         live = np.arange(len(u))  # the edges tight at every level so far
+        lu, lv = u, v  # the live edges' ends
         offset_sum = np.zeros(self.n_places, np.float64)
         for k, (weight, m_k) in enumerate(zip(self.weights, self.multipliers, strict=True)):
+            lw = weight[live] if k else weight
             if k == 0:
                 dist = dijkstra(self.first, indices=target) if first is None else first
             else:
                 # Tight edges are few: a small matrix of them beats masking every edge.
-                indptr = np.searchsorted(v[live], np.arange(self.n_places + 1))
-                graph = sp.csr_matrix(
-                    (weight[live], u[live], indptr), shape=(self.n_places, self.n_places)
-                )
+                indptr = np.searchsorted(lv, np.arange(self.n_places + 1))
+                graph = sp.csr_matrix((lw, lu, indptr), shape=(self.n_places, self.n_places))
                 dist = dijkstra(graph, indices=target)
             finite = np.isfinite(dist)
             if np.any(np.abs(dist[finite]) >= _EXACT_LIMIT):
@@ -295,10 +295,9 @@ class _LexicographicSearch:
             out[k] = np.rint(np.where(finite, dist - m_k * offset_sum, 0.0)).astype(np.int64)
             out[k][~finite] = np.iinfo(np.int64).max
             if k < levels - 1:
-                lu, lv = u[live], v[live]
                 ok = finite[lu] & finite[lv]
-                ok[ok] = dist[lu[ok]] == weight[live][ok] + dist[lv[ok]]
-                live = live[ok]
+                ok[ok] = dist[lu[ok]] == lw[ok] + dist[lv[ok]]
+                live, lu, lv = live[ok], lu[ok], lv[ok]
                 offset_sum += np.where(finite, dist, 0.0)
         return out
 
