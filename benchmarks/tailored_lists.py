@@ -123,6 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"model for {SINGLE_CHILD_SAMPLE} random children whose searches were not cached. "
             "Peak MB is the process's maximum resident set.\n\n" + table(rows) + "\n" + verdict,
             RESULTS,
+            section="## Tailored lists",
         )
     return 0
 
