@@ -45,7 +45,7 @@ FloatArray = npt.NDArray[np.float64]
 
 #: Excluded settings shown per child, nearest first; the rest are counted (parental
 #: preferences among them are always shown, since the panel must answer for them).
-MAX_EXCLUDED_SHOWN = 15
+MAX_EXCLUDED_SHOWN = 5
 #: Road segments drawn per map. Beyond it only the faster bands of road are drawn: a map
 #: spanning a county is read by its main roads, and every street would make the file huge.
 MAX_ROAD_SEGMENTS = 3000
@@ -1090,16 +1090,16 @@ abbr { text-decoration: none; }
 .visually-hidden { position: absolute; width: 1px; height: 1px; margin: -1px; padding: 0;
   overflow: hidden; clip: rect(0 0 0 0); border: 0; white-space: nowrap; }
 @media (max-width: 1000px) { .top, .facts { grid-template-columns: minmax(0, 1fr); } }
-@page { size: A4 landscape; margin: 9mm 10mm; }
+@page { size: A4 landscape; margin: 7mm 9mm; }
 @media print {
-  html { font-size: 7.2pt; }
+  html { font-size: 6.9pt; }
   body { line-height: 1.22; print-color-adjust: exact; -webkit-print-color-adjust: exact; }
   .page { max-width: none; padding: 0; border: 0; page-break-after: always;
     break-after: page; }
   main > .page:last-child { page-break-after: auto; break-after: auto; }
   h1 { font-size: 2rem; }
   h2 { font-size: 1.6rem; }
-  h3 { margin: 0.6rem 0 0.2rem; }
+  h3 { margin: 0.4rem 0 0.15rem; }
   .top { grid-template-columns: minmax(0, 1.15fr) minmax(0, 0.85fr); gap: 0 1.2rem; }
   .facts { grid-template-columns: repeat(3, minmax(0, 1fr)); }
   .map-svg { max-height: 62mm; }
@@ -1110,6 +1110,7 @@ abbr { text-decoration: none; }
   tr { break-inside: avoid; page-break-inside: avoid; }
   .index { columns: 5; }
   a { color: var(--text); text-decoration: none; }
-  .page-foot { margin-top: 0.5rem; }
+  .page-foot { margin-top: 0.2rem; font-size: 0.85em; line-height: 1.1; }
+  .map-svg { max-height: 56mm; }
 }
 """

@@ -190,7 +190,7 @@ def test_every_excluded_setting_shown_has_its_reasons_and_the_rest_are_counted()
         assert row[-1], "every excluded setting shown has its reasons"
         assert row[-1] == "; ".join(e.reasons).replace("'", "&#x27;")
 
-    # A long list: the nearest 15, any excluded preference however far, the rest counted.
+    # A long list: the nearest few, any excluded preference however far, the rest counted.
     far = [
         setting(str(100 + k), name=f"Infant {k}", low_age=4, high_age=7, location=at(53.8, -1.55))
         for k in range(20)
@@ -206,8 +206,9 @@ def test_every_excluded_setting_shown_has_its_reasons_and_the_rest_are_counted()
     assert [r[0] for r in rows][-1].startswith("Infant 19"), "the preference is shown"
     assert rows[-1][2] == "1st"
     assert all(r[-1] == "outside the setting&#x27;s age range" for r in rows)
-    assert "… and 4 more settings" in page
-    assert "outside the setting&#x27;s age range (4)" in page
+    rest = 20 - 1 - panel_pack.MAX_EXCLUDED_SHOWN  # 20 excluded, one of them the preference
+    assert f"… and {rest} more settings" in page
+    assert f"outside the setting&#x27;s age range ({rest})" in page
 
 
 def test_lists_capped_upstream_count_what_they_left_out() -> None:
