@@ -102,7 +102,6 @@ class PlacementNetwork:
     flow: FlowNetwork
     option_head: npt.NDArray[np.int64]  # the capacity node each option arc enters
     node_label: tuple[str, ...]  # for capacity nodes: "setting", "year 7", "resourced provision"
-    node_setting: npt.NDArray[np.int64]  # setting index of each capacity node, -1 otherwise
     placement_cost: npt.NDArray[np.int64]
     transport_cost: npt.NDArray[np.int64]
     sink: int
@@ -127,16 +126,14 @@ def build_network(
     n, m = len(children), len(settings)
     sink = n + m
     labels: list[str] = ["child"] * n + ["setting"] * m + ["sink"]
-    node_setting = [-1] * n + list(range(m)) + [-1]
     cap_tails: list[int] = list(range(n, n + m))
     cap_heads: list[int] = [sink] * m
     cap_caps: list[int] = [s.places_left for s in settings]
     year_node = np.full((m, MAX_NC_YEAR - MIN_NC_YEAR + 1), -1, np.int64)
     provision_node: dict[tuple[int, int], int] = {}
 
-    def add_node(label: str, setting_index: int, head: int, capacity: int) -> int:
+    def add_node(label: str, head: int, capacity: int) -> int:
         labels.append(label)
-        node_setting.append(setting_index)
         cap_tails.append(len(labels) - 1)
         cap_heads.append(head)
         cap_caps.append(capacity)
@@ -145,10 +142,10 @@ def build_network(
     for j, s in enumerate(settings):
         for year in sorted(s.year_places):
             left = s.year_places_left(year) or 0
-            year_node[j, year - MIN_NC_YEAR] = add_node(f"year {year} places", j, n + j, left)
+            year_node[j, year - MIN_NC_YEAR] = add_node(f"year {year} places", n + j, left)
         for k, p in enumerate(s.provisions):
             label = f"{p.kind.value.replace('_', ' ')} places"
-            provision_node[(j, k)] = add_node(label, j, sink, p.places_left)
+            provision_node[(j, k)] = add_node(label, sink, p.places_left)
 
     nc_year = np.array([c.nc_year for c in children], np.int64)
     setting_of = arcs.setting.astype(np.int64)
@@ -188,7 +185,6 @@ def build_network(
         flow=FlowNetwork(len(labels), tails, heads, caps, supplies),
         option_head=option_head,
         node_label=tuple(labels),
-        node_setting=np.asarray(node_setting, np.int64),
         placement_cost=placement_cost,
         transport_cost=transport_cost,
         sink=sink,

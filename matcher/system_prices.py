@@ -217,7 +217,11 @@ class SystemPrices:
         return [col for part in results for col in part]
 
     def marginal(self, option: int) -> MarginalCost | None:
-        """The cost of forcing ``option`` (an option arc); None where it cannot be forced."""
+        """The cost of forcing ``option`` (an option arc); None where it cannot be forced.
+
+        One at a time is how a panel asks ("and what about this one?"), so the search for the
+        child's place is kept: the next option of the same child costs no search.
+        """
         self.distances_to(
             int(self.network.flow.heads[self.current[self.network.arcs.child[option]]])
         )
