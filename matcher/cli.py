@@ -37,7 +37,12 @@ from matcher import io, placement
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
 from matcher.models import Child, Setting
-from matcher.placement import PlacementConfig, PlacementResult, PlacementSummary
+from matcher.placement import (
+    PlacementConfig,
+    PlacementResult,
+    PlacementSummary,
+    split_level_one,
+)
 from matcher.side_constraints import (
     ConstrainedPlacement,
     SideConstraints,
@@ -480,9 +485,26 @@ def _print_side_constraints(console: Console, out: ConstrainedPlacement) -> None
     table = Table(title="Side constraints (CP-SAT, warm-started from the flow)")
     for column in ("Level", "Without constraints", "With constraints", "Best bound", "Gap"):
         table.add_column(column, justify="left" if column == "Level" else "right")
-    for level, free in zip(out.levels, out.flow_levels, strict=True):
+
+    def shown(index: int, value: int) -> str:
+        if index:
+            return (
+                f"{value / 10:,.1f} min"
+                if out.levels[index].name == "travel time"
+                else (f"£{value:,}")
+            )
+        unplaced, ranks = split_level_one(value, out.unplaced_cost)
+        return f"{unplaced:,} unplaced, preference cost {ranks:,}"
+
+    for index, (level, free) in enumerate(zip(out.levels, out.flow_levels, strict=True)):
         gap = "proven optimal" if level.proven_optimal else f"{level.gap:.2%}"
-        table.add_row(level.name, f"{free:,}", f"{level.objective:,}", f"{level.best_bound:,}", gap)
+        table.add_row(
+            level.name,
+            shown(index, free),
+            shown(index, level.objective),
+            shown(index, level.best_bound),
+            gap,
+        )
     console.print(table)
     for note in out.notes:
         console.print(f"Note: {escape(note)}", soft_wrap=True)

@@ -27,6 +27,7 @@ from matcher.placement import (
     explain_solution,
     level_costs,
     solve_flow,
+    unplaced_cost,
 )
 from matcher.travel import TravelTimeMatrix
 
@@ -76,6 +77,7 @@ class ConstrainedPlacement:
     result: PlacementResult
     levels: tuple[LevelReport, ...]
     flow_levels: tuple[int, ...]  # the unconstrained optimum, for the price of the constraints
+    unplaced_cost: int  # level 1 = unplaced × this + preference cost (``split_level_one``)
     notes: tuple[str, ...]  # e.g. sibling groups that no setting can take together
 
 
@@ -129,7 +131,14 @@ def place_with_side_constraints(
         model.add(expr <= objective)
     flows = _full_flows(network, values, len(children))
     result = explain_solution(children, settings, network, flows, travel.model, config)
-    return ConstrainedPlacement(result, tuple(reports), flow_solution.level_objectives, notes)
+    k = max(int(network.arcs.preference_rank.max(initial=0)), 1)
+    return ConstrainedPlacement(
+        result=result,
+        levels=tuple(reports),
+        flow_levels=flow_solution.level_objectives,
+        unplaced_cost=unplaced_cost(len(children), k),
+        notes=notes,
+    )
 
 
 def _level_name(index: int, config: PlacementConfig) -> str:
