@@ -1,0 +1,363 @@
+"""Capacity-planning scenarios: edits, demand growth, errors, re-solving and comparison tables.
+
+The hand-built instance (straight-line times: 2.6 minutes a km): three children at HOME next to
+special school S1, and a cluster of four children 33 km north, beyond the 75-minute secondary
+limit from S1. Special school S2, half way, is 43 minutes from both and has three places.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from geodata.straight_line import haversine_km, straight_line_matrix
+from matcher.io import write_tables
+from matcher.models import Child, Location, PrimaryNeed, ProvisionKind, Setting, SettingType
+from matcher.placement import PlacementConfig
+from matcher.planning import (
+    METRICS,
+    NATIONAL_EHCP_GROWTH_RATE,
+    ChangePlaces,
+    Closure,
+    DemandGrowth,
+    NewResourcedProvision,
+    NewSetting,
+    Scenario,
+    ScenarioError,
+    apply_scenario,
+    compare_scenarios,
+    comparison_tables,
+    grow_demand,
+    growth_count,
+    load_scenario,
+    parse_scenario,
+    scenario_travel,
+)
+from matcher.travel import TravelTimeMatrix
+from tests.factories import HOME, child, setting
+
+DATA = Path(__file__).parent / "data" / "planning"
+CLUSTER = Location(latitude=52.5, longitude=-1.1)
+MIDWAY = Location(latitude=52.35, longitude=-1.1)
+
+
+def travel_for(children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
+    """Straight-line minutes within the secondary limit, plus every preference pair."""
+    column = {s.urn: j for j, s in enumerate(settings)}
+    pairs = [(i, column[u]) for i, c in enumerate(children) for u in c.preferences if u in column]
+    return straight_line_matrix(
+        [c.child_id for c in children],
+        [c.home for c in children],
+        [s.urn for s in settings],
+        [s.location for s in settings],
+        75.0,
+        required_pairs=pairs,
+    )
+
+
+def instance() -> tuple[list[Child], list[Setting]]:
+    special = {"setting_type": SettingType.SPECIAL, "designated_needs": frozenset({"ASD"})}
+    settings = [
+        setting("S1", location=HOME, total_places=10, **special),
+        setting("S2", location=MIDWAY, total_places=3, **special),
+        setting("M1", location=HOME, total_places=30),
+    ]
+    near = [child(f"N{i}", home=HOME, suitable_kinds=frozenset({"special"})) for i in range(3)]
+    cluster = [
+        child(f"K{i}", home=CLUSTER, suitable_kinds=frozenset({"special"})) for i in range(4)
+    ]
+    return near + cluster, settings
+
+
+FREE_SCHOOL = NewSetting(
+    name="Northern Special Free School",
+    location=CLUSTER,
+    low_age=11,
+    high_age=19,
+    designated_needs=frozenset({PrimaryNeed.ASD, PrimaryNeed.SEMH}),
+    total_places=120,
+    opening_year=2027,
+)
+
+
+def test_new_school_next_to_an_unserved_cluster_places_them_closer() -> None:
+    children, settings = instance()
+    scenario = Scenario(name="free school", edits=(FREE_SCHOOL,))
+    comparison = compare_scenarios(children, settings, [scenario], travel_for, PlacementConfig())
+    base, (new,) = comparison.base.metrics, comparison.scenarios
+    assert (base.placed, base.unplaced) == (6, 1)
+    assert base.unplaced_by_need == {PrimaryNeed.ASD: 1}
+    assert new.metrics.unplaced == 0 and new.metrics.placed == 7
+    assert new.metrics.mean_minutes is not None and base.mean_minutes is not None
+    assert new.metrics.mean_minutes < base.mean_minutes - 10
+    assert comparison.change(new, "unplaced") == -1
+    placed_at = {p.child_id: p.setting_urn for p in new.result.placements}
+    assert {placed_at[f"K{i}"] for i in range(4)} == {"NEW-1"}
+
+
+def test_closure_leaves_more_unplaced_and_longer_journeys() -> None:
+    children, settings = instance()
+    closure = Scenario(name="close S1", edits=(Closure(urn="S1"),))
+    comparison = compare_scenarios(children, settings, [closure], travel_for)
+    base, closed = comparison.base.metrics, comparison.scenarios[0].metrics
+    assert closed.unplaced == 4 > base.unplaced
+    assert closed.mean_minutes is not None and base.mean_minutes is not None
+    assert closed.mean_minutes > base.mean_minutes
+    assert closed.p90_minutes is not None and base.p90_minutes is not None
+    assert closed.p90_minutes >= base.p90_minutes
+
+
+def test_expanding_places_and_a_resourced_provision_place_more_children() -> None:
+    children, settings = instance()
+    children.append(
+        child(
+            "L1", home=HOME, primary_need=PrimaryNeed.SLCN, suitable_kinds={"resourced_provision"}
+        )
+    )
+    expand = Scenario(
+        name="expand",
+        edits=(
+            ChangePlaces(urn="S2", total_places=4),
+            NewResourcedProvision(
+                urn="M1", designated_needs=frozenset({PrimaryNeed.SLCN}), places=2
+            ),
+        ),
+    )
+    comparison = compare_scenarios(children, settings, [expand], travel_for)
+    assert comparison.base.metrics.unplaced_by_need == {PrimaryNeed.ASD: 1, PrimaryNeed.SLCN: 1}
+    assert comparison.scenarios[0].metrics.unplaced == 0
+    rows = {p.child_id: p for p in comparison.scenarios[0].result.placements}
+    assert rows["L1"].provision is ProvisionKind.RESOURCED_PROVISION
+
+
+def test_demand_growth_adds_the_compound_number_deterministically() -> None:
+    children = [child(f"A{i}", primary_need="ASD") for i in range(10)]
+    children += [child(f"S{i}", primary_need="SEMH", preferences=("X",)) for i in range(5)]
+    children += [child(f"G{i}", primary_need="HI") for i in range(4)]
+    growth = DemandGrowth(rate=0.1, years=2, need_rates={PrimaryNeed.SEMH: 0.5}, seed=3)
+    added = grow_demand(children, growth)
+    by_need = {n: sum(1 for c in added if c.primary_need == n) for n in PrimaryNeed}
+    # ASD 10 × (1.1² − 1) = 2.1 → 2; SEMH 5 × (1.5² − 1) = 6.25 → 6; HI 4 × 0.21 = 0.84 → 1.
+    assert (by_need[PrimaryNeed.ASD], by_need[PrimaryNeed.SEMH], by_need[PrimaryNeed.HI]) == (
+        2,
+        6,
+        1,
+    )
+    assert len(added) == 9
+    assert added == grow_demand(children, growth)
+    assert [c.home for c in added] != [
+        c.home for c in grow_demand(children, growth.model_copy(update={"seed": 4}))
+    ]
+    ids = [c.child_id for c in added]
+    assert len(set(ids)) == len(ids) and not set(ids) & {c.child_id for c in children}
+    for c in added:
+        assert c.preferences == () and c.nc_year == 7
+        km = float(haversine_km(c.home.latitude, c.home.longitude, HOME.latitude, HOME.longitude))
+        assert km <= growth.jitter_km + 1e-9
+
+
+def test_demand_growth_defaults_to_the_national_rate() -> None:
+    assert DemandGrowth().rate == NATIONAL_EHCP_GROWTH_RATE
+    children = [child(f"A{i}") for i in range(100)]
+    grown, _ = apply_scenario(children, [], Scenario(name="g", edits=(DemandGrowth(years=3),)))
+    assert len(grown) == 100 + round(100 * (1.108**3 - 1))
+
+
+def test_apply_scenario_leaves_inputs_unchanged() -> None:
+    children, settings = instance()
+    before = (copy.deepcopy(children), copy.deepcopy(settings))
+    scenario = Scenario(
+        name="everything",
+        edits=(
+            FREE_SCHOOL,
+            ChangePlaces(urn="S2", total_places=0, year_places={7: 0}),
+            Closure(urn="S1"),
+            NewResourcedProvision(
+                urn="M1", designated_needs=frozenset({PrimaryNeed.ASD}), places=4
+            ),
+            DemandGrowth(rate=0.5),
+        ),
+    )
+    kids, sites = apply_scenario(children, settings, scenario)
+    assert (children, settings) == before
+    assert len(kids) == 7 + 4 and kids[:7] == children
+    assert [s.urn for s in sites] == ["S2", "M1", "NEW-1"]
+    s2 = sites[0]
+    assert (s2.total_places, s2.year_places) == (0, {7: 0})
+    assert sites[1].provisions[0].places == 4
+
+
+def test_incremental_travel_matches_a_whole_recomputation() -> None:
+    children, settings = instance()
+    children[0] = children[0].model_copy(update={"preferences": ("NEW-1",)})
+    scenario = Scenario(
+        name="s", edits=(FREE_SCHOOL, Closure(urn="S2"), DemandGrowth(rate=0.5, seed=1))
+    )
+    kids, sites = apply_scenario(children, settings, scenario)
+    base = travel_for(children, settings)
+    fast = scenario_travel(children, settings, base, kids, sites, travel_for)
+    whole = travel_for(kids, sites)
+    assert fast.lookup() == pytest.approx(whole.lookup())
+    assert (fast.child_ids, fast.setting_urns) == (whole.child_ids, whole.setting_urns)
+    a = compare_scenarios(children, settings, [scenario], travel_for)
+    b = compare_scenarios(children, settings, [scenario], travel_for, incremental_travel=False)
+    assert a.scenarios[0].metrics == b.scenarios[0].metrics
+
+
+def test_bad_scenario_file_names_every_field() -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(DATA / "bad.json")
+    text = str(caught.value)
+    fields = {p.field for p in caught.value.problems}
+    assert {
+        "name",
+        "edits[0]",
+        "edits[1].total_places",
+        "edits[2]",
+        "edits[3]",
+        "edits[4].rate",
+        "edits[4].colour",
+    } <= fields
+    assert "bad.json: edits[1].total_places: Input should be greater than or equal to 0" in text
+    assert "age range inverted" in text
+    assert "give total_places and/or year_places" in text
+    assert "expansion" in text  # the unknown kind is named
+
+
+def test_unparseable_and_unknown_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match=r"not_json.json: not valid JSON: .* line 2"):
+        load_scenario(DATA / "not_json.json")
+    (tmp_path / "s.txt").write_text("{}")
+    with pytest.raises(ScenarioError, match=r"unknown scenario file type '\.txt'"):
+        load_scenario(tmp_path / "s.txt")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    with pytest.raises(ScenarioError, match="a scenario file must hold a mapping"):
+        load_scenario(tmp_path / "list.json")
+
+
+def test_references_checked_against_the_settings() -> None:
+    children, settings = instance()
+    scenario = parse_scenario(
+        {
+            "name": "refs",
+            "edits": [
+                {"kind": "closure", "urn": "S9"},
+                {"kind": "closure", "urn": "S1"},
+                {"kind": "change_places", "urn": "S1", "total_places": 5},
+                {"kind": "new_setting", **FREE_SCHOOL.model_dump(exclude={"kind"}), "urn": "S2"},
+                {
+                    "kind": "new_resourced_provision",
+                    "urn": "S2",
+                    "designated_needs": ["ASD"],
+                    "places": 2,
+                },
+            ],
+        }
+    )
+    with pytest.raises(ScenarioError) as caught:
+        apply_scenario(children, settings, scenario, source="refs.json")
+    assert [str(p) for p in caught.value.problems] == [
+        "refs.json: edits[0].urn: unknown URN 'S9': no setting has this URN",
+        "refs.json: edits[2].urn: unknown URN 'S1': closed by an earlier edit",
+        "refs.json: edits[3].urn: duplicate URN 'S2': a setting already has it",
+        "refs.json: edits[4].urn: S2 is a special setting: resourced provisions and SEN units "
+        "belong to mainstream schools",
+    ]
+
+
+def test_good_json_file_loads_and_applies() -> None:
+    scenario = load_scenario(DATA / "free_school.json")
+    assert [e.kind for e in scenario.edits] == [
+        "new_setting",
+        "change_places",
+        "new_resourced_provision",
+        "demand_growth",
+    ]
+    children, settings = instance()
+    kids, sites = apply_scenario(children, settings, scenario)
+    new = sites[-1]
+    assert (new.urn, new.total_places, new.year_places) == ("NEW-1", 120, {7: 20})
+    assert sites[2].provisions[0].kind is ProvisionKind.SEN_UNIT
+    assert len(kids) == 7 + growth_count(7, NATIONAL_EHCP_GROWTH_RATE, 2)
+
+
+def test_yaml_file_loads() -> None:
+    scenario = load_scenario(DATA / "free_school.yaml")
+    assert [e.kind for e in scenario.edits] == ["new_setting", "closure"]
+
+
+def test_bad_yaml_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(ScenarioError, match="not valid YAML"):
+        load_scenario(path)
+
+
+def test_scenario_names_must_be_distinct() -> None:
+    children, settings = instance()
+    with pytest.raises(ScenarioError, match="distinct"):
+        compare_scenarios(children, settings, [Scenario(name="base")], travel_for)
+
+
+def test_comparison_tables_have_every_metric_and_change(tmp_path: Path) -> None:
+    children, settings = instance()
+    scenarios = [
+        Scenario(name="free school", edits=(FREE_SCHOOL,)),
+        Scenario(name="close S1", edits=(Closure(urn="S1"),)),
+    ]
+    comparison = compare_scenarios(children, settings, scenarios, travel_for)
+    main, by_need = comparison_tables(comparison)
+    assert main.name == "Comparison" and by_need.name == "Unplaced by need"
+    assert list(main.columns) == [
+        "metric",
+        "unit",
+        "Base",
+        "free school",
+        "close S1",
+        "free school: change vs base",
+        "close S1: change vs base",
+    ]
+    rows = {r["metric"]: r for r in main.records}
+    assert [m.label for m in METRICS] == list(rows)[: len(METRICS)]
+    unplaced = rows["Unplaced"]
+    assert (unplaced["Base"], unplaced["free school"], unplaced["close S1"]) == (1, 0, 4)
+    assert unplaced["free school: change vs base"] == -1
+    assert unplaced["close S1: change vs base"] == 3
+    total = rows["Total cost (£ a year)"]
+    assert total["Base"] == comparison.base.metrics.total_cost
+    assert "straight-line" in str(rows["Travel-time model"]["Base"])
+    assert [dict(r) for r in by_need.records] == [
+        {
+            "need": "ASD",
+            "description": "autistic spectrum disorder",
+            "Base": 1,
+            "free school": 0,
+            "close S1": 4,
+            "free school: change vs base": -1,
+            "close S1: change vs base": 3,
+        }
+    ]
+    write_tables(tmp_path / "comparison.xlsx", [main, by_need])
+    assert (tmp_path / "comparison.xlsx").stat().st_size > 0
+
+
+def test_over_limit_and_out_of_area_are_counted() -> None:
+    far = Location(latitude=52.65, longitude=-1.1)  # 50 km from HOME: 130 minutes
+    settings = [
+        setting(
+            "FAR",
+            location=far,
+            setting_type=SettingType.INDEPENDENT_SPECIAL,
+            designated_needs=frozenset({PrimaryNeed.ASD}),
+            annual_fee=60_000,
+            la_code="999",
+        )
+    ]
+    children = [child("P1", home=HOME, preferences=("FAR",), home_la_code="855")]
+    comparison = compare_scenarios(children, settings, [], travel_for)
+    m = comparison.base.metrics
+    assert (m.placed, m.over_phase_limit, m.out_of_area, m.independent) == (1, 1, 1, 1)
+    assert m.cost_per_placed == m.total_cost > 60_000
