@@ -1098,6 +1098,99 @@ def fair_access_command(
     console.print("Written: " + ", ".join(escape(str(p)) for p in written), soft_wrap=True)
 
 
+scenario_app = typer.Typer(
+    help="Capacity planning: compare scenarios (new sites, place changes, closures, demand "
+    "growth) against the base plan, with the same solver.",
+    no_args_is_help=True,
+)
+app.add_typer(scenario_app, name="scenario")
+
+
+@scenario_app.command("compare")
+def scenario_compare_command(
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Scenario files (.yaml, .yml or .json): each a name and a list of edits.",
+            metavar="SCENARIO...",
+        ),
+    ],
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Where to write the comparison (.xlsx/.csv)."),
+    ],
+    tariffs: TariffsOption = None,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    la_code: LaCodeOption = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch scenario compare``: base and every scenario, solved alike, side by side."""
+    from matcher.planning import (
+        ScenarioError,
+        apply_scenario,
+        compare_scenarios,
+        comparison_tables,
+        load_scenario,
+    )
+
+    console, errors = Console(), Console(stderr=True)
+    options = _round_options(
+        children,
+        settings,
+        tariffs,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        la_code,
+        osm,
+        cache_dir,
+    )
+    _check_outputs(options, [out], errors)
+    try:
+        loaded = [load_scenario(path) for path in scenarios]
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
+        try:
+            for path, scenario in zip(scenarios, loaded, strict=True):
+                apply_scenario(inputs.children, inputs.settings, scenario, source=path.name)
+        except ScenarioError as exc:
+            stage.done("[red]problems found[/]")
+            progress.stop()
+            for problem in exc.problems:
+                errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
+            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+        stage(f"solving the base and {len(loaded)} scenario(s)")
+        comparison = compare_scenarios(
+            inputs.children,
+            inputs.settings,
+            loaded,
+            lambda ch, st: build_travel_matrix(ch, st, cutoff, prepared.network).matrix,
+            prepared.config,
+        )
+        tables = comparison_tables(comparison)
+        _write_or_fail(partial(io.write_tables, out, tables), out, stage, progress, errors)
+        stage.done()
+    main = tables[0]
+    view = Table(title="Scenarios against the base plan")
+    for column in main.columns:
+        view.add_column(str(column), justify="left" if column in ("metric", "unit") else "right")
+    for record in main.records:
+        view.add_row(*("" if record.get(c) is None else str(record.get(c)) for c in main.columns))
+    console.print(view)
+    console.print(f"Written: {escape(str(out))}", soft_wrap=True)
+
+
 gias_app = typer.Typer(
     help="Import settings from the DfE's Get Information About Schools (GIAS) data.",
     no_args_is_help=True,

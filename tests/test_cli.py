@@ -9,6 +9,7 @@ sample; downloads are never made here (no network in tests): their errors are si
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -691,3 +692,69 @@ def test_gias_import_missing_file_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert not out.exists()
+
+
+def test_scenario_compare_puts_base_and_scenarios_side_by_side(files: Path) -> None:
+    new_school = {
+        "name": "new special school",
+        "edits": [
+            {
+                "kind": "new_setting",
+                "name": "Lark Valley Special Free School",
+                "setting_type": "special",
+                "location": {"latitude": 52.25, "longitude": 0.70},
+                "low_age": 4,
+                "high_age": 19,
+                "designated_needs": ["ASD", "SEMH", "SLD", "MLD", "PMLD", "SLCN"],
+                "total_places": 40,
+            }
+        ],
+    }
+    (files / "new.json").write_text(json.dumps(new_school))
+    (files / "closure.yaml").write_text(
+        "name: closure\nedits:\n  - kind: closure\n    urn: '990003'\n"
+    )
+    args = [
+        "scenario",
+        "compare",
+        str(files / "new.json"),
+        str(files / "closure.yaml"),
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "compare.xlsx"),
+        "--year-start",
+        "2026-09-01",
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    sheet = load_workbook(files / "compare.xlsx")["Comparison"]
+    rows = list(sheet.iter_rows(values_only=True))
+    header = rows[0]
+    assert header[2:5] == ("Base", "new special school", "closure")
+    by_metric = {r[0]: dict(zip(header, r, strict=True)) for r in rows[1:]}
+    unplaced = next(v for k, v in by_metric.items() if k and "unplaced" in k.lower())
+    assert unplaced["new special school"] <= unplaced["Base"] <= unplaced["closure"]
+
+
+def test_scenario_with_unknown_urn_exits_2_naming_the_file(files: Path) -> None:
+    (files / "bad.json").write_text(
+        json.dumps({"name": "bad", "edits": [{"kind": "closure", "urn": "NOPE"}]})
+    )
+    args = [
+        "scenario",
+        "compare",
+        str(files / "bad.json"),
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "compare.xlsx"),
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 2
+    assert "bad.json" in result.output and "NOPE" in result.output
+    assert not (files / "compare.xlsx").exists()
