@@ -1191,6 +1191,173 @@ def scenario_compare_command(
     console.print(f"Written: {escape(str(out))}", soft_wrap=True)
 
 
+sites_app = typer.Typer(
+    help="Capacity planning: choose where to open new provision.", no_args_is_help=True
+)
+app.add_typer(sites_app, name="sites")
+
+
+@sites_app.command("choose")
+def sites_choose_command(
+    candidates: Annotated[
+        Path,
+        typer.Option(
+            "--candidates",
+            metavar="FILE",
+            help="Candidate sites: a GeoJSON FeatureCollection of points or polygons, each "
+            "with an `id` property (and optionally `name`).",
+        ),
+    ],
+    k: Annotated[int, typer.Option("--k", min=1, help="How many sites to open.")],
+    designations: Annotated[
+        str,
+        typer.Option("--designations", help="Needs the new provision is for, e.g. ASD,SEMH."),
+    ],
+    places: Annotated[int, typer.Option("--places", min=1, help="Places at each new site.")],
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[
+        Path,
+        typer.Option("--out", metavar="FILE", help="Where to write the choice (.xlsx/.csv)."),
+    ],
+    setting_type: Annotated[
+        str,
+        typer.Option(
+            "--setting-type",
+            help="special, alternative_provision or resourced_provision.",
+        ),
+    ] = "special",
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", min=1, help="Seconds for CP-SAT.")
+    ] = 60.0,
+    tariffs: TariffsOption = None,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    la_code: LaCodeOption = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch sites choose``: a capacitated facility-location model in CP-SAT."""
+    from matcher.needs import parse_need
+    from matcher.site_choice import (
+        CandidateSiteError,
+        SiteChoiceConfig,
+        choose_sites,
+        load_candidates,
+    )
+
+    console, errors = Console(), Console(stderr=True)
+    options = _round_options(
+        children,
+        settings,
+        tariffs,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        la_code,
+        osm,
+        cache_dir,
+    )
+    _check_outputs(options, [out], errors)
+    try:
+        needs = [parse_need(part) for part in designations.split(",") if part.strip()]
+    except ValueError as exc:
+        errors.print(f"[bold red]--designations:[/] {escape(str(exc))}")
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    try:
+        sites = load_candidates(candidates)
+    except CandidateSiteError as exc:
+        for problem in exc.problems:
+            errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    if k > len(sites):
+        errors.print(f"[bold red]--k {k}[/] is more than the {len(sites)} candidate sites")
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
+        stage(f"choosing {k} of {len(sites)} sites (CP-SAT, up to {time_limit:g} s)")
+        choice = choose_sites(
+            inputs.children,
+            inputs.settings,
+            sites,
+            lambda ch, st: build_travel_matrix(ch, st, cutoff, prepared.network).matrix,
+            k,
+            needs,
+            places,
+            SiteChoiceConfig(placement=prepared.config, la_code=la_code),
+            setting_type=setting_type,
+            time_limit=time_limit,
+        )
+        chosen_rows: list[dict[str, io.Cell]] = [
+            {
+                "site_id": c.site.site_id,
+                "name": c.site.name,
+                "children": c.children,
+                "by_need": "; ".join(f"{n} {v}" for n, v in sorted(c.by_need.items())),
+                "total_minutes": round(c.total_minutes, 1),
+            }
+            for c in choice.chosen
+        ]
+        totals = [
+            {
+                "measure": name,
+                "no new site": getattr(choice.without, attr),
+                "with the chosen sites": getattr(choice.with_sites, attr),
+            }
+            for name, attr in (
+                ("placed", "placed"),
+                ("unplaced", "unplaced"),
+                ("placement cost (£ a year)", "placement_cost"),
+                ("transport cost (£ a year)", "transport_cost"),
+                ("total cost (£ a year)", "total_cost"),
+                ("total minutes", "total_minutes"),
+                ("independent placements", "independent"),
+                ("out-of-area placements", "out_of_area"),
+            )
+        ]
+        solver: list[dict[str, io.Cell]] = [
+            {
+                "level": level.name,
+                "objective": level.objective,
+                "best_bound": level.best_bound,
+                "gap": round(level.gap, 6),
+            }
+            for level in choice.levels
+        ]
+        solver += [{"level": f"note: {note}"} for note in choice.notes]
+        tables = [
+            io.Table(
+                "Chosen sites",
+                ("site_id", "name", "children", "by_need", "total_minutes"),
+                chosen_rows,
+            ),
+            io.Table("Totals", ("measure", "no new site", "with the chosen sites"), totals),
+            io.Table("Solver", ("level", "objective", "best_bound", "gap"), solver),
+        ]
+        _write_or_fail(partial(io.write_tables, out, tables), out, stage, progress, errors)
+        stage.done()
+    view = Table(title=f"Best {k} of {len(sites)} candidate sites")
+    for column in ("Site", "Children taken", "By need"):
+        view.add_column(column)
+    for c in choice.chosen:
+        view.add_row(
+            escape(f"{c.site.site_id} {c.site.name or ''}".strip()),
+            str(c.children),
+            escape(", ".join(f"{n} {v}" for n, v in sorted(c.by_need.items()))),
+        )
+    console.print(view)
+    console.print(
+        f"Placed {choice.with_sites.placed:,} (no new site: {choice.without.placed:,}); total "
+        f"cost £{choice.with_sites.total_cost:,} a year (no new site: "
+        f"£{choice.without.total_cost:,}). CP-SAT {choice.status}; optimality gap "
+        f"{choice.gap:.2%}. Written: {escape(str(out))}",
+        soft_wrap=True,
+    )
+
+
 gias_app = typer.Typer(
     help="Import settings from the DfE's Get Information About Schools (GIAS) data.",
     no_args_is_help=True,

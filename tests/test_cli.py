@@ -758,3 +758,73 @@ def test_scenario_with_unknown_urn_exits_2_naming_the_file(files: Path) -> None:
     assert result.exit_code == 2
     assert "bad.json" in result.output and "NOPE" in result.output
     assert not (files / "compare.xlsx").exists()
+
+
+def _candidates(path: Path, points: list[tuple[str, float, float]]) -> Path:
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"id": site_id, "name": f"Site {site_id}"},
+            "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        }
+        for site_id, lat, lon in points
+    ]
+    path.write_text(json.dumps({"type": "FeatureCollection", "features": features}))
+    return path
+
+
+def test_sites_choose_writes_the_chosen_sites_and_the_gap(files: Path) -> None:
+    sites = _candidates(files / "sites.geojson", [("near", 52.25, 0.70), ("far", 52.9, 1.6)])
+    args = [
+        "sites",
+        "choose",
+        "--candidates",
+        str(sites),
+        "--k",
+        "1",
+        "--designations",
+        "ASD,SEMH,SLD,MLD,SLCN,PMLD",
+        "--places",
+        "20",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "sites.xlsx"),
+        "--year-start",
+        "2026-09-01",
+        "--time-limit",
+        "20",
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "optimality gap" in result.output
+    workbook = load_workbook(files / "sites.xlsx")
+    chosen = list(workbook["Chosen sites"].iter_rows(min_row=2, values_only=True))
+    assert [row[0] for row in chosen] == ["near"]
+
+
+def test_sites_choose_bad_geojson_exits_2(files: Path) -> None:
+    (files / "bad.geojson").write_text('{"type": "FeatureCollection", "features": [{}]}')
+    args = [
+        "sites",
+        "choose",
+        "--candidates",
+        str(files / "bad.geojson"),
+        "--k",
+        "1",
+        "--designations",
+        "ASD",
+        "--places",
+        "20",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "sites.xlsx"),
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 2
+    assert not (files / "sites.xlsx").exists()
