@@ -28,7 +28,15 @@ from matcher.site_choice import CandidateSite, SiteChoice, candidate_setting, ch
 from matcher.travel import TravelTimeMatrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from placement_scale import CENTRE, HALF_SIDES, RESULTS, calibrated_instance, write_section
+from placement_scale import (
+    CENTRE,
+    HALF_SIDES,
+    RESULTS,
+    calibrated_instance,
+    machine,
+    utc_date,
+    write_section,
+)
 
 CUTOFF = 75.0
 DESIGNATIONS = ("ASD", "SEMH")
@@ -135,7 +143,9 @@ def main() -> int:
         [
             "## Site choice",
             "",
-            f"- Machine: {platform.platform()}; Python {platform.python_version()}",
+            f"- Machine: {platform.platform()}; {machine()['processor']}; "
+            f"{machine()['cpus']} CPUs; Python {platform.python_version()}",
+            f"- Date: {utc_date()}",
             "- Command: `.venv/bin/python benchmarks/site_choice.py "
             + " ".join(sys.argv[1:])
             + "`",
