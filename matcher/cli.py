@@ -160,6 +160,17 @@ def build_travel_matrix(
     return TravelEstimate(result.matrix, result.snap)
 
 
+@dataclass(frozen=True)
+class TravelFor:
+    """``build_travel_matrix`` as a picklable callable: what planning runs hand to workers."""
+
+    cutoff_minutes: float
+    network: RoadNetwork | None = None
+
+    def __call__(self, children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
+        return build_travel_matrix(children, settings, self.cutoff_minutes, self.network).matrix
+
+
 def network_area(network: RoadNetwork, name: str) -> io.Area:
     """The road network's extent plus :data:`NETWORK_AREA_MARGIN_KM`: where points may lie.
 
@@ -1175,7 +1186,7 @@ def scenario_compare_command(
             inputs.children,
             inputs.settings,
             loaded,
-            lambda ch, st: build_travel_matrix(ch, st, cutoff, prepared.network).matrix,
+            TravelFor(cutoff, prepared.network),
             prepared.config,
         )
         tables = comparison_tables(comparison)
@@ -1187,6 +1198,131 @@ def scenario_compare_command(
         view.add_column(str(column), justify="left" if column in ("metric", "unit") else "right")
     for record in main.records:
         view.add_row(*("" if record.get(c) is None else str(record.get(c)) for c in main.columns))
+    console.print(view)
+    console.print(f"Written: {escape(str(out))}", soft_wrap=True)
+
+
+@scenario_app.command("sweep")
+def scenario_sweep_command(
+    candidates: Annotated[
+        Path,
+        typer.Option(
+            "--candidates", metavar="FILE", help="Candidate sites (GeoJSON, each with an `id`)."
+        ),
+    ],
+    designations: Annotated[
+        str,
+        typer.Option(
+            "--designations",
+            help="Designation sets to try, comma-separated, needs joined by +: ASD+SEMH,SLD.",
+        ),
+    ],
+    sizes: Annotated[
+        str, typer.Option("--sizes", help="Place numbers to try, comma-separated: 60,120.")
+    ],
+    children: ChildrenOption,
+    settings: SettingsOption,
+    out: Annotated[
+        Path, typer.Option("--out", metavar="FILE", help="Where to write the sweep table.")
+    ],
+    setting_type: Annotated[
+        str,
+        typer.Option(
+            "--setting-type", help="special, alternative_provision or resourced_provision."
+        ),
+    ] = "special",
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler",
+            help="A Dask scheduler address (tcp://host:8786) to run on a cluster. Default: a "
+            "local cluster on this machine.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Local worker processes.")
+    ] = None,
+    tariffs: TariffsOption = None,
+    year_start: YearStartOption = None,
+    primary_limit: PrimaryLimitOption = 45.0,
+    secondary_limit: SecondaryLimitOption = 75.0,
+    la_code: LaCodeOption = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
+) -> None:
+    """``sendmatch scenario sweep``: every site × designation × size, in parallel on Dask."""
+    from matcher.planning import ScenarioError
+    from matcher.site_choice import CandidateSiteError, load_candidates
+    from matcher.sweeps import run_sweep, sweep_scenarios, sweep_table
+
+    console, errors = Console(), Console(stderr=True)
+    options = _round_options(
+        children,
+        settings,
+        tariffs,
+        year_start,
+        primary_limit,
+        secondary_limit,
+        la_code,
+        osm,
+        cache_dir,
+    )
+    _check_outputs(options, [out], errors)
+    try:
+        sites = load_candidates(candidates)
+        size_list = [int(x) for x in sizes.split(",") if x.strip()]
+        designation_sets = [
+            [n.strip() for n in group.split("+") if n.strip()]
+            for group in designations.split(",")
+            if group.strip()
+        ]
+        scenarios = sweep_scenarios(sites, designation_sets, size_list, setting_type=setting_type)
+    except CandidateSiteError as exc:
+        for problem in exc.problems:
+            errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    except ValueError as exc:
+        errors.print(f"[bold red]Cannot build the sweep:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    with _progress(errors) as progress:
+        stage = _Stages(progress)
+        prepared = prepare_round(options, stage, progress, errors)
+        inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
+        stage(f"running {len(scenarios)} scenarios on Dask")
+        task = progress.add_task("scenarios solved", total=len(scenarios))
+        try:
+            result = run_sweep(
+                inputs.children,
+                inputs.settings,
+                scenarios,
+                TravelFor(cutoff, prepared.network),
+                prepared.config,
+                scheduler=scheduler,
+                workers=workers,
+                progress=lambda done, _total: progress.update(task, completed=done),
+            )
+        except ScenarioError as exc:
+            _fail(
+                stage,
+                progress,
+                errors,
+                "; ".join(escape(str(p)) for p in exc.problems),
+                EXIT_INPUT_PROBLEM,
+            )
+        table = sweep_table(result)
+        _write_or_fail(partial(io.write_tables, out, [table]), out, stage, progress, errors)
+        stage.done()
+    view = Table(title=f"Best of {len(scenarios)} scenarios (of {len(sites)} sites)")
+    for column in ("Scenario", "Unplaced", "Mean minutes", "Total £ a year"):
+        view.add_column(column, justify="left" if column == "Scenario" else "right")
+    for row in result.best(n=10):
+        m = row.metrics
+        view.add_row(
+            escape(row.scenario),
+            f"{m.unplaced:,}",
+            "-" if m.mean_minutes is None else f"{m.mean_minutes:.1f}",
+            f"£{m.total_cost:,}",
+        )
     console.print(view)
     console.print(f"Written: {escape(str(out))}", soft_wrap=True)
 
@@ -1283,7 +1419,7 @@ def sites_choose_command(
             inputs.children,
             inputs.settings,
             sites,
-            lambda ch, st: build_travel_matrix(ch, st, cutoff, prepared.network).matrix,
+            TravelFor(cutoff, prepared.network),
             k,
             needs,
             places,

@@ -828,3 +828,33 @@ def test_sites_choose_bad_geojson_exits_2(files: Path) -> None:
     result = runner.invoke(cli.app, args)
     assert result.exit_code == 2
     assert not (files / "sites.xlsx").exists()
+
+
+def test_scenario_sweep_runs_every_combination_on_dask(files: Path) -> None:
+    sites = _candidates(files / "sites.geojson", [("near", 52.25, 0.70), ("far", 52.9, 1.6)])
+    args = [
+        "scenario",
+        "sweep",
+        "--candidates",
+        str(sites),
+        "--designations",
+        "ASD+SEMH,SLD",
+        "--sizes",
+        "10,20",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "sweep.xlsx"),
+        "--workers",
+        "2",
+        "--year-start",
+        "2026-09-01",
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    rows = list(load_workbook(files / "sweep.xlsx")["Sweep"].iter_rows(values_only=True))
+    names = [r[0] for r in rows[1:]]
+    assert len(names) == 1 + 2 * 2 * 2  # the base, then sites × designation sets × sizes
+    assert any("near" in str(n) for n in names)
