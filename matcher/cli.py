@@ -53,6 +53,7 @@ from matcher.travel import TravelTimeMatrix
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
     from geodata.travel_times import SnapReport
+    from matcher.planning import Scenario, ScenarioComparison
 
 EXIT_FAILED = 1  # the inputs were fine but something else went wrong (e.g. the output file)
 EXIT_INPUT_PROBLEM = 2  # the user's files or options need fixing; nothing was written
@@ -1132,6 +1133,23 @@ def scenario_compare_command(
         Path,
         typer.Option("--out", metavar="FILE", help="Where to write the comparison (.xlsx/.csv)."),
     ],
+    map_site: Annotated[
+        str | None,
+        typer.Option(
+            "--map-site",
+            metavar="URN",
+            help="Draw a map of this setting (e.g. a scenario's new school, urn given in the "
+            "scenario file): the children it takes and drive-time bands around it.",
+        ),
+    ] = None,
+    map_out: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--map",
+            metavar="FILE",
+            help="Where to write the map: .html (interactive, offline) or .png; repeatable.",
+        ),
+    ] = None,
     tariffs: TariffsOption = None,
     year_start: YearStartOption = None,
     primary_limit: PrimaryLimitOption = 45.0,
@@ -1162,6 +1180,17 @@ def scenario_compare_command(
         cache_dir,
     )
     _check_outputs(options, [out], errors)
+    maps = map_out or []
+    if bool(maps) != (map_site is not None):
+        errors.print("[bold red]--map and --map-site go together[/]: give both, or neither.")
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    for path in maps:
+        map_problem = io.check_output_path(path, [], suffixes=(".html", ".png"))
+        if map_problem:
+            errors.print(
+                f"[bold red]Cannot write the map:[/] {escape(map_problem)}", soft_wrap=True
+            )
+            raise typer.Exit(EXIT_INPUT_PROBLEM)
     try:
         loaded = [load_scenario(path) for path in scenarios]
     except ScenarioError as exc:
@@ -1172,15 +1201,28 @@ def scenario_compare_command(
         stage = _Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
+        known = {s.urn for s in inputs.settings}
         try:
             for path, scenario in zip(scenarios, loaded, strict=True):
-                apply_scenario(inputs.children, inputs.settings, scenario, source=path.name)
+                _, sites = apply_scenario(
+                    inputs.children, inputs.settings, scenario, source=path.name
+                )
+                known |= {s.urn for s in sites}
         except ScenarioError as exc:
             stage.done("[red]problems found[/]")
             progress.stop()
             for problem in exc.problems:
                 errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
             raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+        if map_site is not None and map_site not in known:
+            _fail(
+                stage,
+                progress,
+                errors,
+                f"[bold red]--map-site {escape(map_site)}[/] is not a setting of the base or of "
+                "any scenario. Nothing was written.",
+                EXIT_INPUT_PROBLEM,
+            )
         stage(f"solving the base and {len(loaded)} scenario(s)")
         comparison = compare_scenarios(
             inputs.children,
@@ -1191,6 +1233,10 @@ def scenario_compare_command(
         )
         tables = comparison_tables(comparison)
         _write_or_fail(partial(io.write_tables, out, tables), out, stage, progress, errors)
+        if map_site is not None:
+            _write_scenario_maps(
+                map_site, maps, loaded, comparison, inputs, prepared, stage, progress, errors
+            )
         stage.done()
     main = tables[0]
     view = Table(title="Scenarios against the base plan")
@@ -1325,6 +1371,50 @@ def scenario_sweep_command(
         )
     console.print(view)
     console.print(f"Written: {escape(str(out))}", soft_wrap=True)
+
+
+def _write_scenario_maps(
+    site: str,
+    maps: Sequence[Path],
+    scenarios: Sequence[Scenario],
+    comparison: ScenarioComparison,
+    inputs: io.RoundInputs,
+    prepared: PreparedRound,
+    stage: _Stages,
+    progress: Progress,
+    errors: Console,
+) -> None:
+    """The map of ``site`` in the first scenario that has it (the base if none adds it)."""
+    from matcher.planning import apply_scenario
+    from matcher.scenario_map import (
+        MapDependencyError,
+        render_scenario_map,
+        render_scenario_png,
+        write_scenario_map,
+    )
+
+    children, settings, outcome = inputs.children, inputs.settings, comparison.base
+    for scenario, candidate in zip(scenarios, comparison.scenarios, strict=True):
+        kids, sites = apply_scenario(inputs.children, inputs.settings, scenario)
+        if any(s.urn == site for s in sites):
+            children, settings, outcome = kids, sites, candidate
+            break
+    for path in maps:
+        stage(f"drawing {path.name}")
+        try:
+            if path.suffix.lower() == ".png":
+                render_scenario_png(outcome, children, settings, prepared.network, site, path)
+            else:
+                html = render_scenario_map(outcome, children, settings, prepared.network, site)
+                write_scenario_map(html, path)
+        except (MapDependencyError, ValueError) as exc:
+            _fail(
+                stage,
+                progress,
+                errors,
+                f"[bold red]Cannot draw the map:[/] {escape(str(exc))}",
+                EXIT_INPUT_PROBLEM,
+            )
 
 
 sites_app = typer.Typer(

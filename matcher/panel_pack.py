@@ -1114,3 +1114,14 @@ abbr { text-decoration: none; }
   .map-svg { max-height: 56mm; }
 }
 """
+
+
+# --------------------------------------------------------------------------------------------
+# Public names for the map helpers, shared with :mod:`matcher.scenario_map` so both draw roads,
+# scale and north the same way.
+
+MapFrame = _Frame
+road_paths = _road_paths
+scale_bar = _scale_bar
+north_arrow = _north_arrow
+MAP_W, MAP_H = _MAP_W, _MAP_H

@@ -739,6 +739,56 @@ def test_scenario_compare_puts_base_and_scenarios_side_by_side(files: Path) -> N
     assert unplaced["new special school"] <= unplaced["Base"] <= unplaced["closure"]
 
 
+def test_scenario_compare_draws_the_new_sites_map(files: Path, tmp_path: Path) -> None:
+    new_school = {
+        "name": "new special school",
+        "edits": [
+            {
+                "kind": "new_setting",
+                "urn": "NEW1",
+                "name": "Lark Valley Special Free School",
+                "setting_type": "special",
+                "location": {"latitude": 52.25, "longitude": 0.70},
+                "low_age": 4,
+                "high_age": 19,
+                "designated_needs": ["ASD", "SEMH", "SLD", "MLD", "PMLD", "SLCN"],
+                "total_places": 40,
+            }
+        ],
+    }
+    (files / "new.json").write_text(json.dumps(new_school))
+    html, png = tmp_path / "site.html", tmp_path / "site.png"
+    args = [
+        "scenario",
+        "compare",
+        str(files / "new.json"),
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "compare.xlsx"),
+        "--map-site",
+        "NEW1",
+        "--map",
+        str(html),
+        "--map",
+        str(png),
+        "--year-start",
+        "2026-09-01",
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    assert "Lark Valley Special Free School" in html.read_text()
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (files / "compare.xlsx").unlink()
+    bad_args = [a if a != "NEW1" else "NOPE" for a in args]
+    bad = runner.invoke(cli.app, bad_args)
+    assert bad.exit_code == 2
+    assert "NOPE" in bad.output
+    assert not (files / "compare.xlsx").exists()
+
+
 def test_scenario_with_unknown_urn_exits_2_naming_the_file(files: Path) -> None:
     (files / "bad.json").write_text(
         json.dumps({"name": "bad", "edits": [{"kind": "closure", "urn": "NOPE"}]})
