@@ -41,6 +41,7 @@ from matcher.models import (
 )
 from matcher.needs import NEED_DESCRIPTIONS, PrimaryNeed
 from matcher.placement import PlacementConfig, PlacementResult, place
+from matcher.site_choice import polygon_centroid
 from matcher.travel import TravelTimeMatrix
 
 # National growth in EHC plans, January 2024 → January 2025: 576,474 → 638,745 plans, +10.8%
@@ -116,6 +117,25 @@ class NewSetting(_Edit):
     opening_year: Annotated[int, Field(ge=2000, le=2100)] | None = None
     annual_fee: NonNegativeInt | None = None
     top_up: NonNegativeInt | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _site_polygon(cls, data: Any) -> Any:
+        """A site may be given as ``site``: a GeoJSON Polygon (a plot from the estates team);
+        the school is placed at its centroid, and travel times snap that to the road network."""
+        if not isinstance(data, dict) or "site" not in data:
+            return data
+        if "location" in data:
+            raise ValueError("give either location or site, not both")
+        site = data["site"]
+        if not isinstance(site, dict) or site.get("type") not in {"Polygon", "MultiPolygon"}:
+            raise ValueError("site must be a GeoJSON Polygon or MultiPolygon")
+        try:
+            lon, lat = polygon_centroid(site)
+        except (ValueError, TypeError, KeyError, IndexError) as err:
+            raise ValueError(f"site: not a usable polygon ({err})") from None
+        rest = {k: v for k, v in data.items() if k != "site"}
+        return {**rest, "location": {"latitude": lat, "longitude": lon}}
 
     @model_validator(mode="after")
     def _valid_setting(self) -> Self:

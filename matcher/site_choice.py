@@ -100,40 +100,11 @@ class CandidateSiteError(ValueError):
         super().__init__(f"{source}: " + "; ".join(self.problems))
 
 
-def _ring_centroid(ring: Sequence[Sequence[float]]) -> tuple[float, float, float]:
-    """(signed area, area·x̄, area·ȳ) of one closed ring by the shoelace formula."""
-    pts = np.asarray(ring, dtype=np.float64)[:, :2]
-    if len(pts) and not np.array_equal(pts[0], pts[-1]):
-        pts = np.vstack([pts, pts[:1]])
-    x0, y0, x1, y1 = pts[:-1, 0], pts[:-1, 1], pts[1:, 0], pts[1:, 1]
-    cross = x0 * y1 - x1 * y0
-    area = cross.sum() / 2
-    return float(area), float(((x0 + x1) * cross).sum() / 6), float(((y0 + y1) * cross).sum() / 6)
-
-
 def polygon_centroid(geometry: dict[str, Any]) -> tuple[float, float]:
-    """(lon, lat) centroid of a GeoJSON Polygon or MultiPolygon.
+    """(lon, lat) centroid of a GeoJSON Polygon or MultiPolygon (planar in degrees, which is
+    fine at the size of a school site)."""
+    from shapely.geometry import shape
 
-    Shapely's when it is installed; otherwise the area-weighted centroid of the rings, holes
-    subtracted (planar in degrees, which is fine at the size of a school site).
-    """
-    try:
-        from shapely.geometry import shape
-    except ImportError:  # pragma: no cover - shapely is normally present
-        polygons = (
-            [geometry["coordinates"]]
-            if geometry["type"] == "Polygon"
-            else list(geometry["coordinates"])
-        )
-        total = sx = sy = 0.0
-        for rings in polygons:
-            for index, ring in enumerate(rings):
-                area, ax, ay = _ring_centroid(ring)
-                sign = (1.0 if index == 0 else -1.0) * (1.0 if area >= 0 else -1.0)
-                total, sx, sy = total + sign * area, sx + sign * ax, sy + sign * ay
-        if total == 0:
-            raise ValueError("polygon has zero area") from None
-        return sx / total, sy / total
     shp = shape(geometry)
     if shp.is_empty or shp.area == 0:
         raise ValueError("polygon has zero area")

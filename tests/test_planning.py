@@ -361,3 +361,45 @@ def test_over_limit_and_out_of_area_are_counted() -> None:
     m = comparison.base.metrics
     assert (m.placed, m.over_phase_limit, m.out_of_area, m.independent) == (1, 1, 1, 1)
     assert m.cost_per_placed == m.total_cost > 60_000
+
+
+def test_new_site_as_a_polygon_is_placed_at_its_centroid() -> None:
+    square = {
+        "type": "Polygon",
+        "coordinates": [[[-1.2, 52.2], [-1.0, 52.2], [-1.0, 52.4], [-1.2, 52.4], [-1.2, 52.2]]],
+    }
+    scenario = parse_scenario(
+        {
+            "name": "plot",
+            "edits": [
+                {
+                    "kind": "new_setting",
+                    "name": "Plot school",
+                    "site": square,
+                    "low_age": 4,
+                    "high_age": 19,
+                    "total_places": 60,
+                }
+            ],
+        }
+    )
+    edit = scenario.edits[0]
+    assert isinstance(edit, NewSetting)
+    assert edit.location.latitude == pytest.approx(52.3)
+    assert edit.location.longitude == pytest.approx(-1.1)
+    with pytest.raises(ScenarioError, match="site"):
+        parse_scenario(
+            {
+                "name": "bad",
+                "edits": [
+                    {
+                        "kind": "new_setting",
+                        "name": "x",
+                        "site": {"type": "Point", "coordinates": [0, 0]},
+                        "low_age": 4,
+                        "high_age": 19,
+                        "total_places": 1,
+                    }
+                ],
+            }
+        )
