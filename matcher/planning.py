@@ -642,6 +642,21 @@ def scenario_travel(
     return _stack(parts, children, settings, model)
 
 
+def check_scenario_names(scenarios: Sequence[Scenario]) -> None:
+    """Names head a comparison's columns: they must be distinct and not the base's."""
+    names = [s.name for s in scenarios]
+    clashes = sorted({n for n in names if names.count(n) > 1 or n.lower() == BASE_NAME.lower()})
+    if clashes:
+        raise ScenarioError(
+            [
+                ScenarioProblem(
+                    f"scenario {n!r}", "name", "scenario names must be distinct and not 'Base'"
+                )
+                for n in clashes
+            ]
+        )
+
+
 def compare_scenarios(
     children: Sequence[Child],
     settings: Sequence[Setting],
@@ -659,17 +674,7 @@ def compare_scenarios(
     Scenario names must be distinct and not ``"Base"``: they head the comparison's columns.
     """
     config = config or PlacementConfig()
-    names = [s.name for s in scenarios]
-    clashes = sorted({n for n in names if names.count(n) > 1 or n.lower() == BASE_NAME.lower()})
-    if clashes:
-        raise ScenarioError(
-            [
-                ScenarioProblem(
-                    f"scenario {n!r}", "name", "scenario names must be distinct and not 'Base'"
-                )
-                for n in clashes
-            ]
-        )
+    check_scenario_names(scenarios)
     base_travel = travel_for(children, settings)
     base_result = place(children, settings, base_travel, config)
     base = ScenarioOutcome(

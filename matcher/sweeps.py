@@ -47,6 +47,7 @@ from matcher.planning import (
     ScenarioProblem,
     TravelFor,
     apply_scenario,
+    check_scenario_names,
     scenario_metrics,
     scenario_travel,
 )
@@ -335,20 +336,6 @@ def evaluate_scenario(inputs: SweepInputs, scenario: Scenario) -> ScenarioMetric
     return scenario_metrics(kids, result, inputs.config)
 
 
-def _check_names(scenarios: Sequence[Scenario]) -> None:
-    names = [s.name for s in scenarios]
-    clashes = sorted({n for n in names if names.count(n) > 1 or n.lower() == BASE_NAME.lower()})
-    if clashes:
-        raise ScenarioError(
-            [
-                ScenarioProblem(
-                    f"scenario {n!r}", "name", "scenario names must be distinct and not 'Base'"
-                )
-                for n in clashes
-            ]
-        )
-
-
 def _prepare(
     children: Sequence[Child],
     settings: Sequence[Setting],
@@ -357,7 +344,7 @@ def _prepare(
     config: PlacementConfig | None,
 ) -> tuple[SweepInputs, ScenarioMetrics]:
     """Check names, check every scenario applies (all problems at once), solve the base."""
-    _check_names(scenarios)
+    check_scenario_names(scenarios)
     problems: list[ScenarioProblem] = []
     for scenario in scenarios:
         try:
