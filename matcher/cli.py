@@ -698,7 +698,11 @@ _LISTS_HELP = (
 )
 
 
-@app.command("tailored-lists", help=_LISTS_HELP)
+@app.command(
+    "tailored-lists",
+    help=_LISTS_HELP,
+    short_help="Each child's tailored list, priced against the LA-wide plan, with reasons.",
+)
 def tailored_lists_command(
     children: ChildrenOption,
     settings: SettingsOption,
@@ -818,7 +822,11 @@ _PACK_HELP = (
 PANEL_PACK_PAGES_WARNING = 200
 
 
-@app.command("panel-pack", help=_PACK_HELP)
+@app.command(
+    "panel-pack",
+    help=_PACK_HELP,
+    short_help="One page per child for a placement panel: list, grounds, map (HTML, PDF).",
+)
 def panel_pack_command(
     children: ChildrenOption,
     settings: SettingsOption,
@@ -1022,7 +1030,11 @@ _FAIR_ACCESS_HELP = (
 )
 
 
-@app.command("fair-access", help=_FAIR_ACCESS_HELP)
+@app.command(
+    "fair-access",
+    help=_FAIR_ACCESS_HELP,
+    short_help="Balanced in-year allocations for a fair access panel.",
+)
 def fair_access_command(
     children: ChildrenOption,
     settings: SettingsOption,
