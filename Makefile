@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/placement_scale.py
 	$(BIN)/python benchmarks/tailored_lists.py
 	$(BIN)/python benchmarks/travel_matrix.py
+	$(BIN)/python benchmarks/site_choice.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
