@@ -1679,6 +1679,63 @@ def gias_import_command(
     console.print(f"Written: {escape(str(out))} ({len(imported.settings):,} settings)")
 
 
+@app.command("serve", short_help="Run the HTTP API (FastAPI) for panels and planners.")
+def serve_command(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL; default $DATABASE_URL, else sendmatch.db in this folder.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """``sendmatch serve``: the API with its OpenAPI docs at /docs, on this machine by default.
+
+    Listens on 127.0.0.1 unless told otherwise: children's records stay on the machine.
+    """
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(database_url), host=host, port=port, log_level="info")
+
+
+@app.command("create-admin", short_help="Create the first administrator of an empty database.")
+def create_admin_command(
+    username: Annotated[str, typer.Option("--username", help="The administrator's name.")],
+    password: Annotated[
+        str,
+        typer.Option(
+            "--password",
+            prompt=True,
+            hide_input=True,
+            confirmation_prompt=True,
+            help="At least 12 characters (asked for when not given).",
+        ),
+    ],
+    database_url: Annotated[str | None, typer.Option("--database-url")] = None,
+) -> None:
+    """``sendmatch create-admin``: the one account made outside the API; it makes the rest."""
+    from api.auth import create_first_admin
+    from api.db import Database
+
+    errors = Console(stderr=True)
+    database = Database(database_url)
+    database.create_all()
+    try:
+        with database.sessions() as session:
+            create_first_admin(session, username, password)
+    except ValueError as exc:
+        errors.print(f"[bold red]Not created:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    finally:
+        database.dispose()
+    Console().print(f"Administrator {escape(username)} created.")
+
+
 _DEMO_HELP = (
     "Run a whole placement round on a built-in demo LA, offline, and write its files.\n\n"
     "The demo LA is synthetic (settings and children calibrated to national SEN2 figures) on a "
@@ -1771,3 +1828,7 @@ def demo_command(
         f'Remember: {escape(SAMPLE_AREA_LABEL)}. For your LA, see README.md, "Demo".',
         soft_wrap=True,
     )
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,132 @@
+"""Who is calling, and may they: password hashing, bearer tokens and role checks.
+
+Passwords are hashed with Argon2id through ``pwdlib`` (a maintained library; no home-made
+crypto). Tokens are random, opaque and short-lived, and only their SHA-256 is stored, so a
+leaked database backup cannot be used to act as a panel member. Opaque tokens rather than JWTs
+because logging someone out, or disabling a leaver, must take effect at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
+from pwdlib import PasswordHash
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from api.db import Role, Token, User, get_session, utcnow
+from api.schemas import TokenOut
+
+TOKEN_LIFETIME = timedelta(hours=8)  # one working day: a shared office PC is not left signed in
+MIN_PASSWORD_LENGTH = 12
+
+password_hash = PasswordHash.recommended()
+# Verified against when the username is unknown, so a failed login takes as long either way and
+# response times do not reveal which usernames exist.
+_DUMMY_HASH = password_hash.hash("not a real password")
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token")
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_user(session: Session, username: str, password: str, role: Role) -> User:
+    """Add a user (not committed); ValueError if the password is too short or the name taken."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise ValueError(f"the username {username!r} is taken")
+    user = User(username=username, password_hash=password_hash.hash(password), role=role.value)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def create_first_admin(session: Session, username: str, password: str) -> User:
+    """Create and commit the first administrator of an empty database.
+
+    Refuses once any user exists, so it cannot be used to slip in a second admin around the
+    role checks of ``POST /users``.
+    """
+    if session.scalar(select(func.count(User.id))):
+        raise ValueError("users exist already; an admin creates further users with POST /users")
+    user = create_user(session, username, password, Role.ADMIN)
+    session.commit()
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None:
+        password_hash.verify(password, _DUMMY_HASH)
+        return None
+    if not password_hash.verify(password, user.password_hash) or not user.active:
+        return None
+    return user
+
+
+def issue_token(session: Session, user: User) -> str:
+    """A new random token for ``user`` (committed); the caller sees it once, we keep its hash."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        Token(token_hash=hash_token(token), user_id=user.id, expires_at=utcnow() + TOKEN_LIFETIME)
+    )
+    session.commit()
+    return token
+
+
+@router.post("/token", response_model=TokenOut)
+def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep) -> TokenOut:
+    """OAuth2 password flow: username and password in, bearer token out."""
+    user = authenticate(session, form.username, form.password)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "incorrect username or password",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return TokenOut(
+        access_token=issue_token(session, user),
+        token_type="bearer",
+        expires_in=int(TOKEN_LIFETIME.total_seconds()),
+    )
+
+
+def current_user(token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep) -> User:
+    """The user a valid, unexpired bearer token belongs to; 401 otherwise."""
+    row = session.scalar(
+        select(Token).where(Token.token_hash == hash_token(token), Token.expires_at > utcnow())
+    )
+    if row is None or not row.user.active:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "not signed in, or the session has expired",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return row.user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[[User], User]:
+    """A dependency admitting only ``roles``: every endpoint states who it serves."""
+    allowed = {r.value for r in roles}
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in allowed:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "your role does not allow this")
+        return user
+
+    return check

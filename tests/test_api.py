@@ -1,0 +1,313 @@
+"""The HTTP API end to end with TestClient on a temporary SQLite file.
+
+TestClient runs background tasks before returning the response, so a run started with
+``POST /runs`` is finished when the call returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+from sqlalchemy import delete, func, insert, select
+
+from api import auth
+from api.app import create_app
+from api.auth import create_first_admin
+from api.db import AppendOnlyError, Caseload, ChildRead, Database, Decision, RunResult
+
+DATA = Path(__file__).parent / "data" / "io"
+YEAR_START = "2026-09-01"  # the fixtures' README: C003 is then in Y8
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Argon2 with test-sized cost: the production cost is deliberately ~0.1 s a hash."""
+    monkeypatch.setattr(
+        auth, "password_hash", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024),))
+    )
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[FastAPI]:
+    application = create_app(f"sqlite:///{tmp_path / 'api.db'}")
+    with application.state.db.sessions() as session:
+        create_first_admin(session, "admin", PASSWORD)
+    yield application
+    application.state.db.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def login(client: TestClient, username: str, password: str = PASSWORD) -> dict[str, str]:
+    response = client.post("/auth/token", data={"username": username, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+@pytest.fixture
+def users(client: TestClient) -> dict[str, dict[str, str]]:
+    """Auth headers for the admin and one user of each other role."""
+    admin = login(client, "admin")
+    headers = {"admin": admin}
+    for role in ("case_officer", "panel_member", "planner"):
+        response = client.post(
+            "/users", json={"username": role, "password": PASSWORD, "role": role}, headers=admin
+        )
+        assert response.status_code == 201, response.text
+        headers[role] = login(client, role)
+    return headers
+
+
+def upload(
+    client: TestClient, headers: dict[str, str], children: Path = DATA / "children.csv"
+) -> dict:
+    files = {
+        "children": (children.name, children.read_bytes(), "text/csv"),
+        "settings": ("settings.csv", (DATA / "settings.csv").read_bytes(), "text/csv"),
+        "tariffs": ("tariffs.csv", (DATA / "tariffs.csv").read_bytes(), "text/csv"),
+    }
+    response = client.post(
+        "/caseloads", files=files, data={"year_start": YEAR_START}, headers=headers
+    )
+    return {"status": response.status_code, "body": response.json()}
+
+
+@pytest.fixture
+def run(client: TestClient, users: dict[str, dict[str, str]]) -> dict:
+    """A finished placement run of the fixture caseload."""
+    uploaded = upload(client, users["case_officer"])
+    assert uploaded["status"] == 201, uploaded
+    response = client.post(
+        "/runs", json={"caseload_id": uploaded["body"]["id"]}, headers=users["case_officer"]
+    )
+    assert response.status_code == 202, response.text
+    status = client.get(f"/runs/{response.json()['id']}", headers=users["planner"])
+    assert status.status_code == 200
+    return status.json()
+
+
+def count(app: FastAPI, model: type) -> int:
+    database: Database = app.state.db
+    with database.sessions() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def test_login_succeeds_and_fails(client: TestClient) -> None:
+    headers = login(client, "admin")
+    assert client.get("/users/me", headers=headers).json()["role"] == "admin"
+    wrong = client.post("/auth/token", data={"username": "admin", "password": "wrong password"})
+    assert wrong.status_code == 401
+    unknown = client.post("/auth/token", data={"username": "nobody", "password": PASSWORD})
+    assert unknown.status_code == 401
+    assert client.get("/users/me").status_code == 401
+    bad = client.get("/users/me", headers={"Authorization": "Bearer not-a-token"})
+    assert bad.status_code == 401
+
+
+def test_only_admin_creates_users_and_only_once_first(
+    app: FastAPI, client: TestClient, users: dict[str, dict[str, str]]
+) -> None:
+    body = {"username": "x", "password": PASSWORD, "role": "admin"}
+    assert client.post("/users", json=body, headers=users["case_officer"]).status_code == 403
+    duplicate = {"username": "planner", "password": PASSWORD, "role": "planner"}
+    assert client.post("/users", json=duplicate, headers=users["admin"]).status_code == 409
+    with app.state.db.sessions() as session, pytest.raises(ValueError, match="users exist"):
+        create_first_admin(session, "second", PASSWORD)
+
+
+def test_upload_stores_the_caseload(app: FastAPI, client: TestClient, users: dict) -> None:
+    result = upload(client, users["case_officer"])
+    assert result["status"] == 201
+    assert result["body"]["children"] == 12
+    assert result["body"]["settings"] == 8
+    assert result["body"]["uploaded_by"] == "case_officer"
+    assert count(app, Caseload) == 1
+    # Planners and panel members do not import caseloads.
+    assert upload(client, users["planner"])["status"] == 403
+    assert upload(client, users["panel_member"])["status"] == 403
+
+
+def test_xlsx_upload_is_read_like_csv(client: TestClient, users: dict, tmp_path: Path) -> None:
+    import csv
+
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    with (DATA / "children.csv").open(newline="") as fh:
+        for record in csv.reader(fh):
+            sheet.append(record)
+    xlsx = tmp_path / "children.xlsx"
+    workbook.save(xlsx)
+    result = upload(client, users["case_officer"], xlsx)
+    assert result["status"] == 201, result
+    assert result["body"]["children"] == 12
+
+
+def test_bad_file_is_rejected_with_every_problem_and_nothing_stored(
+    app: FastAPI, client: TestClient, users: dict, tmp_path: Path
+) -> None:
+    lines = (DATA / "children.csv").read_text().splitlines()
+    lines[2] = lines[2].replace(",R,", ",Y99,")  # C002's year: row 3 as Excel shows it
+    bad = tmp_path / "children.csv"
+    bad.write_text("\n".join(lines) + "\n")
+    result = upload(client, users["case_officer"], bad)
+    assert result["status"] == 422
+    problems = result["body"]["problems"]
+    assert any(
+        p["file"] == "children.csv" and p["row"] == 3 and p["field"] == "nc_year" for p in problems
+    ), problems
+    assert count(app, Caseload) == 0
+
+
+def test_run_completes_and_child_read_is_audited(
+    app: FastAPI, client: TestClient, users: dict, run: dict
+) -> None:
+    assert run["status"] == "done", run
+    assert run["summary"]["children"] == 12
+    assert count(app, RunResult) == 12
+    url = f"/runs/{run['id']}/children/C001"
+    child = client.get(url, headers=users["panel_member"])
+    assert child.status_code == 200, child.text
+    assert child.json()["child_id"] == "C001"
+    assert child.json()["reason"]
+    # Planners never see a child's record, and their attempt is not a read.
+    assert client.get(url, headers=users["planner"]).status_code == 403
+    assert client.get(f"/runs/{run['id']}/children/NOPE", headers=users["admin"]).status_code == 404
+    reads = client.get("/audit/reads", headers=users["admin"]).json()
+    assert [(r["username"], r["child_id"]) for r in reads] == [("panel_member", "C001")]
+    assert client.get("/audit/reads", headers=users["panel_member"]).status_code == 403
+
+
+def test_failed_run_keeps_no_results(app: FastAPI, client: TestClient, users: dict) -> None:
+    caseload_id = upload(client, users["case_officer"])["body"]["id"]
+    with app.state.db.sessions() as session:  # corrupt the stored file after validation
+        caseload = session.get_one(Caseload, caseload_id)
+        caseload.settings_data = b"urn\n1\n"
+        session.commit()
+    started = client.post("/runs", json={"caseload_id": caseload_id}, headers=users["admin"])
+    run = client.get(f"/runs/{started.json()['id']}", headers=users["admin"]).json()
+    assert run["status"] == "failed"
+    assert "InputError" in run["error"]
+    assert count(app, RunResult) == 0
+    child = client.get(f"/runs/{run['id']}/children/C001", headers=users["admin"])
+    assert child.status_code == 409
+
+
+def test_decisions_are_appended_in_order(
+    app: FastAPI, client: TestClient, users: dict, run: dict
+) -> None:
+    url = f"/runs/{run['id']}/decisions"
+    first = {"child_id": "C001", "setting_urn": "990004", "reasons": "first preference"}
+    second = {"child_id": "C001", "setting_urn": None, "reasons": "deferred: new evidence"}
+    assert client.post(url, json=first, headers=users["panel_member"]).status_code == 201
+    assert client.post(url, json=second, headers=users["admin"]).status_code == 201
+    # Case officers prepare cases; only the panel decides.
+    assert client.post(url, json=first, headers=users["case_officer"]).status_code == 403
+    unknown = {**first, "setting_urn": "123456"}
+    assert client.post(url, json=unknown, headers=users["admin"]).status_code == 422
+    history = client.get(url, params={"child_id": "C001"}, headers=users["case_officer"]).json()
+    assert [(d["setting_urn"], d["decided_by"]) for d in history] == [
+        ("990004", "panel_member"),
+        (None, "admin"),
+    ]
+    assert client.get(url, headers=users["planner"]).status_code == 403
+    with app.state.db.sessions() as session:
+        decision = session.scalars(select(Decision)).first()
+        assert decision is not None
+        decision.reasons = "rewritten"
+        with pytest.raises(AppendOnlyError):
+            session.commit()
+
+
+def test_audit_rows_cannot_be_deleted_even_in_sql(app: FastAPI, run: dict, users: dict) -> None:
+    with app.state.db.engine.connect() as connection:
+        connection.execute(insert(ChildRead).values(user_id=1, run_id=run["id"], child_id="C001"))
+        with pytest.raises(Exception, match="append-only"):
+            connection.execute(delete(ChildRead))
+
+
+def test_openapi_lists_every_route(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+    paths = schema["paths"]
+    expected = {
+        "/auth/token": {"post"},
+        "/users": {"post"},
+        "/users/me": {"get"},
+        "/caseloads": {"post"},
+        "/caseloads/{caseload_id}": {"get"},
+        "/runs": {"post"},
+        "/runs/{run_id}": {"get"},
+        "/runs/{run_id}/children/{child_id}": {"get"},
+        "/runs/{run_id}/decisions": {"get", "post"},
+        "/audit/reads": {"get"},
+    }
+    assert {p: set(ops) for p, ops in paths.items()} == expected
+    assert "OAuth2PasswordBearer" in schema["components"]["securitySchemes"]
+    assert "ValidationReport" in schema["components"]["schemas"]
+
+
+def test_unknown_run_and_caseload_are_404(client: TestClient, users: dict) -> None:
+    assert client.get("/runs/999", headers=users["planner"]).status_code == 404
+    assert client.post("/runs", json={"caseload_id": 9}, headers=users["admin"]).status_code == 404
+    assert client.get("/caseloads/9", headers=users["planner"]).status_code == 404
+
+
+def test_create_admin_command_then_refuses_a_second(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from matcher import cli
+
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    args = ["create-admin", "--username", "root", "--password", "a long enough password"]
+    first = runner.invoke(cli.app, [*args, "--database-url", url])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(cli.app, [*args, "--database-url", url])
+    assert second.exit_code == 2
+    assert "users exist already" in second.output
+
+
+def test_serve_command_answers_on_loopback(tmp_path: Path) -> None:
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"sqlite:///{tmp_path / 'serve.db'}"
+    command = [sys.executable, "-m", "matcher.cli", "serve", "--port", str(port)]
+    server = subprocess.Popen(
+        [*command, "--database-url", url], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                response = httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert server.poll() is None, server.stdout.read() if server.stdout else ""
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.2)
+        assert response.status_code == 200
+        assert "/runs" in response.json()["paths"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
