@@ -311,3 +311,25 @@ def test_serve_command_answers_on_loopback(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_concurrent_decisions_for_one_child_are_all_kept_in_order(
+    client: TestClient, users: dict, run: dict
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"/runs/{run['id']}/decisions"
+
+    def decide(n: int) -> int:
+        body = {"child_id": "C001", "setting_urn": None, "reasons": f"decision {n}"}
+        return client.post(url, json=body, headers=users["panel_member"]).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(decide, range(16)))
+    assert codes == [201] * 16
+    history = client.get(url, params={"child_id": "C001"}, headers=users["admin"]).json()
+    assert sorted(d["reasons"] for d in history) == sorted(f"decision {n}" for n in range(16))
+    ids = [d["id"] for d in history]
+    assert ids == sorted(ids) and len(set(ids)) == 16
+    times = [d["created_at"] for d in history]
+    assert times == sorted(times), "the history is in the order the decisions were made"
