@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import require_roles
 from api.db import ChildRead, Role, User, get_session
-from api.schemas import ChildReadOut
+from api.schemas import MAX_ROW_ID, ChildReadOut
 
 router = APIRouter(prefix="/audit", tags=["audit"])
 
@@ -20,9 +20,9 @@ def child_reads(
     session: Annotated[Session, Depends(get_session)],
     _admin: Annotated[User, Depends(require_roles(Role.ADMIN))],
     child_id: Annotated[str | None, Query(max_length=100)] = None,
-    run_id: int | None = None,
+    run_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ROW_ID)] = 0,
 ) -> list[ChildReadOut]:
     """Reads of children's records, oldest first, optionally for one child or one run."""
     query = select(ChildRead).order_by(ChildRead.id)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.auth import require_roles
 from api.db import Caseload, Role, User, get_session
 from api.jobs import UploadedFile, load_uploaded_round, safe_name
-from api.schemas import CaseloadOut, Problem, ValidationReport
+from api.schemas import CaseloadOut, PathId, Problem, ValidationReport
 from matcher import io
 
 router = APIRouter(prefix="/caseloads", tags=["caseloads"])
@@ -99,7 +99,7 @@ def upload_caseload(
 
 @router.get("/{caseload_id}", response_model=CaseloadOut)
 def get_caseload(
-    caseload_id: int,
+    caseload_id: PathId,
     session: Annotated[Session, Depends(get_session)],
     _user: Annotated[User, Depends(require_roles(*Role))],
 ) -> CaseloadOut:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from api.auth import require_roles
 from api.db import Caseload, Decision, Role, User, get_session, utcnow
 from api.routes_runs import CHILD_ROLES, get_done_run, get_result_or_404
-from api.schemas import DecisionCreate, DecisionOut
+from api.schemas import DecisionCreate, DecisionOut, PathId
 
 router = APIRouter(prefix="/runs/{run_id}/decisions", tags=["decisions"])
 
@@ -34,7 +34,7 @@ def decision_out(d: Decision) -> DecisionOut:
 
 @router.post("", response_model=DecisionOut, status_code=status.HTTP_201_CREATED)
 def record_decision(
-    run_id: int,
+    run_id: PathId,
     body: DecisionCreate,
     session: SessionDep,
     user: Annotated[User, Depends(require_roles(Role.PANEL_MEMBER, Role.ADMIN))],
@@ -69,7 +69,7 @@ def record_decision(
 
 @router.get("", response_model=list[DecisionOut])
 def list_decisions(
-    run_id: int,
+    run_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require_roles(*CHILD_ROLES))],
     child_id: Annotated[str | None, Query(max_length=100)] = None,

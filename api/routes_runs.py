@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from api.auth import require_roles
 from api.db import Caseload, ChildRead, Role, Run, RunResult, RunStatus, User, get_session
 from api.jobs import execute_placement_run
-from api.schemas import ChildPlacementOut, RunCreate, RunOut
+from api.schemas import ChildPlacementOut, PathId, RunCreate, RunOut
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
@@ -84,7 +84,7 @@ def start_run(
 
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(
-    run_id: int, session: SessionDep, _user: Annotated[User, Depends(require_roles(*Role))]
+    run_id: PathId, session: SessionDep, _user: Annotated[User, Depends(require_roles(*Role))]
 ) -> RunOut:
     """Status and LA-wide summary (no child's data, so every role may read it)."""
     return run_out(get_run_or_404(session, run_id))
@@ -92,7 +92,7 @@ def get_run(
 
 @router.get("/{run_id}/children/{child_id}", response_model=ChildPlacementOut)
 def get_child(
-    run_id: int,
+    run_id: PathId,
     child_id: str,
     session: SessionDep,
     user: Annotated[User, Depends(require_roles(*CHILD_ROLES))],

@@ -8,11 +8,18 @@ tables.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.db import Role, RunStatus
+
+# Database ids are 64-bit integers: anything outside that range names no row, and must be a
+# 422 at the boundary rather than an overflow in the database driver.
+MAX_ROW_ID = 2**63 - 1
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
+PathId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 class TokenOut(BaseModel):
@@ -62,7 +69,7 @@ class CaseloadOut(BaseModel):
 
 
 class RunCreate(BaseModel):
-    caseload_id: int
+    caseload_id: RowId
     primary_limit_minutes: float = Field(45.0, gt=0, le=300)
     secondary_limit_minutes: float = Field(75.0, gt=0, le=300)
     la_code: str | None = Field(
