@@ -24,13 +24,17 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(scope="module")
 def api_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
-    auth.password_hash = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024),))
-    folder = tmp_path_factory.mktemp("schema")
-    application = create_app(f"sqlite:///{folder / 'api.db'}")
-    with application.state.db.sessions() as session:
-        create_first_admin(session, "admin", PASSWORD)
-    yield application
-    application.state.db.dispose()
+    with pytest.MonkeyPatch.context() as patch:
+        # Argon2 at test cost; the production cost is deliberately slow.
+        patch.setattr(
+            auth, "password_hash", PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024),))
+        )
+        folder = tmp_path_factory.mktemp("schema")
+        application = create_app(f"sqlite:///{folder / 'api.db'}")
+        with application.state.db.sessions() as session:
+            create_first_admin(session, "admin", PASSWORD)
+        yield application
+        application.state.db.dispose()
 
 
 @pytest.fixture(scope="module")
