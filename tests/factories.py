@@ -19,6 +19,9 @@ from matcher.models import (
 from matcher.travel import TravelTimeMatrix
 
 HOME = Location(latitude=52.2, longitude=-1.1)
+# A cluster of children out of reach of every setting, and a point halfway to it.
+CLUSTER = Location(latitude=52.5, longitude=-1.1)
+MIDWAY = Location(latitude=52.35, longitude=-1.1)
 
 
 def child(child_id: str = "C1", **kw: Any) -> Child:
@@ -104,3 +107,19 @@ def placement_instances(
         )
     ).reshape(n_children, n_settings)
     return children, settings, matrix(children, settings, minutes)
+
+
+def planning_instance() -> tuple[list[Child], list[Setting]]:
+    """Three children near two special schools and four in an unserved cluster: a new site at
+    the cluster should place them; planning and sweep tests share it."""
+    special = {"setting_type": SettingType.SPECIAL, "designated_needs": frozenset({"ASD"})}
+    settings = [
+        setting("S1", location=HOME, total_places=10, **special),
+        setting("S2", location=MIDWAY, total_places=3, **special),
+        setting("M1", location=HOME, total_places=30),
+    ]
+    near = [child(f"N{i}", home=HOME, suitable_kinds=frozenset({"special"})) for i in range(3)]
+    cluster = [
+        child(f"K{i}", home=CLUSTER, suitable_kinds=frozenset({"special"})) for i in range(4)
+    ]
+    return near + cluster, settings

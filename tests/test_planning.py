@@ -37,11 +37,10 @@ from matcher.planning import (
     scenario_travel,
 )
 from matcher.travel import TravelTimeMatrix
-from tests.factories import HOME, child, setting
+from tests.factories import CLUSTER, HOME, child, setting
+from tests.factories import planning_instance as instance
 
 DATA = Path(__file__).parent / "data" / "planning"
-CLUSTER = Location(latitude=52.5, longitude=-1.1)
-MIDWAY = Location(latitude=52.35, longitude=-1.1)
 
 
 def travel_for(children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
@@ -56,20 +55,6 @@ def travel_for(children: Sequence[Child], settings: Sequence[Setting]) -> Travel
         75.0,
         required_pairs=pairs,
     )
-
-
-def instance() -> tuple[list[Child], list[Setting]]:
-    special = {"setting_type": SettingType.SPECIAL, "designated_needs": frozenset({"ASD"})}
-    settings = [
-        setting("S1", location=HOME, total_places=10, **special),
-        setting("S2", location=MIDWAY, total_places=3, **special),
-        setting("M1", location=HOME, total_places=30),
-    ]
-    near = [child(f"N{i}", home=HOME, suitable_kinds=frozenset({"special"})) for i in range(3)]
-    cluster = [
-        child(f"K{i}", home=CLUSTER, suitable_kinds=frozenset({"special"})) for i in range(4)
-    ]
-    return near + cluster, settings
 
 
 FREE_SCHOOL = NewSetting(

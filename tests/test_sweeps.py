@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from matcher.models import Child, Location, Setting, SettingType
+from matcher.models import Location, SettingType
 from matcher.placement import PlacementConfig
 from matcher.planning import NewResourcedProvision, NewSetting, ScenarioError, apply_scenario
 from matcher.site_choice import CandidateSite
@@ -26,7 +26,8 @@ from matcher.sweeps import (
     sweep_scenarios,
     sweep_table,
 )
-from tests.factories import HOME, child, setting
+from tests.factories import CLUSTER, HOME
+from tests.factories import planning_instance as instance
 
 
 def _distributed() -> Any:
@@ -36,8 +37,6 @@ def _distributed() -> Any:
     return distributed
 
 
-CLUSTER = Location(latitude=52.5, longitude=-1.1)
-MIDWAY = Location(latitude=52.35, longitude=-1.1)
 SOUTH = Location(latitude=51.9, longitude=-1.1)
 TRAVEL = StraightLineTravel(75.0)
 CANDIDATES = [
@@ -47,20 +46,6 @@ CANDIDATES = [
 ]
 DESIGNATIONS = [["ASD"], ["ASD", "SEMH"]]
 SIZES = [2, 4]
-
-
-def instance() -> tuple[list[Child], list[Setting]]:
-    special = {"setting_type": SettingType.SPECIAL, "designated_needs": frozenset({"ASD"})}
-    settings = [
-        setting("S1", location=HOME, total_places=10, **special),
-        setting("S2", location=MIDWAY, total_places=3, **special),
-        setting("M1", location=HOME, total_places=30),
-    ]
-    near = [child(f"N{i}", home=HOME, suitable_kinds=frozenset({"special"})) for i in range(3)]
-    cluster = [
-        child(f"K{i}", home=CLUSTER, suitable_kinds=frozenset({"special"})) for i in range(4)
-    ]
-    return near + cluster, settings
 
 
 @pytest.fixture(scope="module")
