@@ -90,6 +90,15 @@ class RunStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RunKind(StrEnum):
+    """What a run computes; each kind has its own input in ``Run.options`` / ``Run.input_data``."""
+
+    PLACEMENT = "placement"  # batch placement plus every child's tailored list
+    FAIR_ACCESS = "fair_access"  # in-year fair access panel options
+    SCENARIO_COMPARE = "scenario_compare"  # capacity planning: base against scenario files
 
 
 class Base(DeclarativeBase):
@@ -165,6 +174,14 @@ class Run(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
+    # Progress for the web page and pollers: fraction done (0..1) and the stage being worked on.
+    progress: Mapped[float] = mapped_column(default=0.0)
+    stage: Mapped[str | None] = mapped_column(String(100))
+    # Set by a cancel request; the worker checks it between stages and stops without results.
+    cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # A run's own input file beyond the caseload (a scenario file, a fair access history), as sent.
+    input_name: Mapped[str | None] = mapped_column(String(255))
+    input_data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     starter: Mapped[User] = relationship()
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.db import Role, RunStatus
+from api.db import Role, RunKind, RunStatus
 
 # Database ids are 64-bit integers: anything outside that range names no row, and must be a
 # 422 at the boundary rather than an overflow in the database driver.
@@ -79,8 +79,10 @@ class RunCreate(BaseModel):
 
 class RunOut(BaseModel):
     id: int
-    kind: Literal["placement"]
+    kind: RunKind
     status: RunStatus
+    progress: float = Field(0.0, ge=0, le=1, description="fraction of the run's work done")
+    stage: str | None = Field(None, description="what the run is doing now, in plain words")
     caseload_id: int
     started_by: str
     created_at: datetime
@@ -107,6 +109,81 @@ class ChildPlacementOut(BaseModel):
     transport_cost: int
     out_of_area: bool
     reason: str
+    tailored_list: TailoredListOut | None = Field(
+        None, description="the options a family is offered, with exclusions and reasons"
+    )
+
+
+class Point(BaseModel):
+    """A place on the map, WGS84 degrees (the web page's map and any GIS tool read these)."""
+
+    lat: float
+    lon: float
+
+
+class ChildSummaryOut(BaseModel):
+    """One row of a run's child list: enough to pick a child, no more (the read is not audited;
+    opening the child's record is)."""
+
+    child_id: str
+    setting_urn: str | None
+    setting_name: str | None
+    placement_kind: str | None
+    preference_rank: int | None
+    travel_minutes: float | None
+
+
+class ListedOptionOut(BaseModel):
+    """A setting on the child's tailored list (``matcher.tailored.ListedOption``)."""
+
+    urn: str
+    name: str
+    setting_type: str
+    placement_kind: str
+    provision: str | None
+    needs_matched: list[str]
+    minutes: float
+    places_left: int
+    placement_cost: int
+    transport_cost: int
+    preference_rank: int | None
+    proposed: bool
+    marginal_text: str = Field(description="what naming it would cost the LA-wide plan")
+    why_listed: str
+    location: Point | None
+
+
+class ExcludedSettingOut(BaseModel):
+    urn: str
+    name: str
+    setting_type: str
+    minutes: float | None
+    preference_rank: int | None
+    reasons: list[str]
+    location: Point | None
+
+
+class PreferenceOut(BaseModel):
+    rank: int
+    urn: str
+    name: str
+    met: bool
+    ground: str = Field(description="the s.39 Children and Families Act 2014 ground, or 'named'")
+    evidence: str
+
+
+class ReasonCount(BaseModel):
+    reason: str
+    count: int
+
+
+class TailoredListOut(BaseModel):
+    home: Point | None = Field(None, description="the child's home, for the map only")
+    options: list[ListedOptionOut]
+    excluded: list[ExcludedSettingOut]
+    preferences: list[PreferenceOut]
+    excluded_not_shown: int
+    excluded_not_shown_reasons: list[ReasonCount]
 
 
 class DecisionCreate(BaseModel):

@@ -9,6 +9,9 @@ import pytest
 
 DATA = Path(__file__).parent / "data" / "io"
 
+# The HTTP API fixtures (app, client, users, run) for every API test module.
+pytest_plugins = ["tests.api_client"]
+
 
 @pytest.fixture(autouse=True)
 def private_cache(
