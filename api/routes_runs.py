@@ -9,7 +9,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import require_roles
-from api.db import Caseload, ChildRead, Role, Run, RunResult, RunStatus, User, get_session
+from api.db import (
+    Caseload,
+    ChildRead,
+    Role,
+    Run,
+    RunKind,
+    RunResult,
+    RunStatus,
+    User,
+    get_session,
+)
 from api.jobs import execute_placement_run
 from api.schemas import ChildPlacementOut, PathId, RunCreate, RunOut
 
@@ -23,8 +33,10 @@ CHILD_ROLES = (Role.PANEL_MEMBER, Role.CASE_OFFICER, Role.ADMIN)
 def run_out(run: Run) -> RunOut:
     return RunOut(
         id=run.id,
-        kind="placement",
+        kind=RunKind(run.kind),
         status=RunStatus(run.status),
+        progress=run.progress,
+        stage=run.stage,
         caseload_id=run.caseload_id,
         started_by=run.starter.username,
         created_at=run.created_at,

@@ -81,8 +81,8 @@ class RunOut(BaseModel):
     id: int
     kind: RunKind
     status: RunStatus
-    progress: float = Field(0.0, ge=0, le=1, description="fraction of the run's work done")
-    stage: str | None = Field(None, description="what the run is doing now, in plain words")
+    progress: float = Field(default=0.0, ge=0, le=1, description="fraction of the run's work done")
+    stage: str | None = Field(default=None, description="what the run is doing now, in plain words")
     caseload_id: int
     started_by: str
     created_at: datetime
@@ -110,7 +110,7 @@ class ChildPlacementOut(BaseModel):
     out_of_area: bool
     reason: str
     tailored_list: TailoredListOut | None = Field(
-        None, description="the options a family is offered, with exclusions and reasons"
+        default=None, description="the options a family is offered, with exclusions and reasons"
     )
 
 
@@ -178,7 +178,7 @@ class ReasonCount(BaseModel):
 
 
 class TailoredListOut(BaseModel):
-    home: Point | None = Field(None, description="the child's home, for the map only")
+    home: Point | None = Field(default=None, description="the child's home, for the map only")
     options: list[ListedOptionOut]
     excluded: list[ExcludedSettingOut]
     preferences: list[PreferenceOut]
