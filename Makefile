@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/sendmatch demo
 
+# The API tests run on SQLite and, when PostgreSQL's binaries are installed, on a throwaway
+# PostgreSQL server as well (.ci/with-postgres.sh; TEST_DATABASE_URL picks your own instead).
 test: $(STAMP) lint
-	$(BIN)/pytest
+	.ci/with-postgres.sh $(BIN)/pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check matcher geodata api tests benchmarks
@@ -30,6 +32,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/tailored_lists.py
 	$(BIN)/python benchmarks/travel_matrix.py
 	$(BIN)/python benchmarks/site_choice.py
+	$(BIN)/python benchmarks/api_load.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

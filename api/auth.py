@@ -14,10 +14,10 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Response, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pwdlib import PasswordHash
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from api.db import Role, Token, User, get_session, utcnow
@@ -103,21 +103,48 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     )
 
 
-def current_user(token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep) -> User:
-    """The user a valid, unexpired bearer token belongs to; 401 otherwise."""
+def current_token(token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep) -> Token:
+    """The caller's live token: unexpired, not revoked, of an active user; 401 otherwise."""
     row = session.scalar(
-        select(Token).where(Token.token_hash == hash_token(token), Token.expires_at > utcnow())
+        select(Token).where(
+            Token.token_hash == hash_token(token),
+            Token.expires_at > utcnow(),
+            Token.revoked_at.is_(None),
+        )
     )
     if row is None or not row.user.active:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            "not signed in, or the session has expired",
+            "not signed in, or the session has expired or was ended",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return row.user
+    return row
+
+
+def current_user(token: Annotated[Token, Depends(current_token)]) -> User:
+    """The user a live bearer token belongs to; 401 otherwise."""
+    return token.user
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def revoke_tokens(session: Session, user_id: int) -> int:
+    """End every live session of a user (not committed); returns how many were ended."""
+    result = session.execute(
+        update(Token)
+        .where(Token.user_id == user_id, Token.revoked_at.is_(None), Token.expires_at > utcnow())
+        .values(revoked_at=utcnow())
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+def logout(token: Annotated[Token, Depends(current_token)], session: SessionDep) -> Response:
+    """End this session: the token stops working at once, on every server process."""
+    token.revoked_at = utcnow()
+    session.commit()
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 def require_roles(*roles: Role) -> Callable[[User], User]:

@@ -2,27 +2,32 @@
 
 SQLite by default (a ``sendmatch.db`` file in the working directory, nothing to install) so an
 LA officer can try the service on a laptop; ``DATABASE_URL`` points it at PostgreSQL for a
-shared deployment. The schema is created with ``create_all`` on start; Alembic migrations are
-the next step, before any deployment holds data worth keeping across schema changes.
+shared deployment. The schema is made and kept up to date by the Alembic migrations in
+``api/migrations`` (:meth:`Database.migrate`, run when the app starts), so a deployment's data
+survives an upgrade of sendmatch.
 
 Two tables are records of what people did and are never rewritten: ``decisions`` (panel
 decisions, the legal record of why a child was named a setting) and ``child_reads`` (who looked
-at which child). The ORM refuses to update or delete their rows, and on SQLite triggers refuse it
-too, so a bug elsewhere cannot quietly rewrite history.
+at which child). The ORM refuses to update or delete their rows, and triggers in the database
+(SQLite and PostgreSQL alike) refuse it too, so a bug elsewhere, or a hand-typed SQL statement,
+cannot quietly rewrite history.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from fastapi import Request
 from sqlalchemy import (
-    DDL,
     JSON,
+    Connection,
     DateTime,
     Dialect,
     Engine,
@@ -34,6 +39,10 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    func,
+    inspect,
+    select,
+    text,
 )
 from sqlalchemy.orm import (
     DeclarativeBase,
@@ -46,6 +55,14 @@ from sqlalchemy.orm import (
 from sqlalchemy.types import TypeDecorator
 
 DEFAULT_DATABASE_URL = "sqlite:///sendmatch.db"
+MIGRATIONS = Path(__file__).parent / "migrations"
+#: The first migration: the schema that ``create_all`` made before there were migrations.
+BASELINE_REVISION = "0001"
+#: SQLite waits this long (seconds) for another writer before giving up with "database is
+#: locked": writers queue behind a run saving its results rather than fail.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -126,6 +143,8 @@ class Token(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set by logging out or by an administrator disabling the user; the row stays as a record.
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship()
 
@@ -179,6 +198,9 @@ class Run(Base):
     stage: Mapped[str | None] = mapped_column(String(100))
     # Set by a cancel request; the worker checks it between stages and stops without results.
     cancel_requested: Mapped[bool] = mapped_column(default=False)
+    # Last sign of life from the process working on the run: with several server processes on
+    # one database, a run is only known dead when its heartbeat stops, not when a server starts.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # A run's own input file beyond the caseload (a scenario file, a fair access history), as sent.
     input_name: Mapped[str | None] = mapped_column(String(255))
     input_data: Mapped[bytes | None] = mapped_column(LargeBinary)
@@ -235,18 +257,6 @@ class ChildRead(Base):
 
 APPEND_ONLY: tuple[type[Base], ...] = (Decision, ChildRead)
 
-for _model in APPEND_ONLY:
-    _table = _model.__tablename__
-    for _action in ("UPDATE", "DELETE"):
-        event.listen(
-            _model.__table__,
-            "after_create",
-            DDL(
-                f"CREATE TRIGGER {_table}_no_{_action.lower()} BEFORE {_action} ON {_table} "
-                f"BEGIN SELECT RAISE(ABORT, '{_table} is append-only'); END"
-            ).execute_if(dialect="sqlite"),
-        )
-
 
 class AppendOnlyError(RuntimeError):
     """An attempt to change or remove a decision or an audit row: always a bug."""
@@ -260,10 +270,18 @@ def _refuse_rewrites(session: Session, _context: Any, _instances: Any) -> None:
 
 
 def _sqlite_foreign_keys(dbapi_connection: Any, _record: Any) -> None:
-    # SQLite ignores foreign keys unless asked, per connection.
+    # SQLite ignores foreign keys unless asked, per connection. Write-ahead logging lets panel
+    # members read lists while a run saves 25,000 results (the rollback journal would make
+    # every reader wait for that write); it is a property of the file, so setting it again is
+    # a no-op, and an in-memory database simply keeps its own journal.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
+
+
+class SchemaMismatchError(RuntimeError):
+    """A database whose tables sendmatch did not make, or made in a version it cannot upgrade."""
 
 
 class Database:
@@ -275,16 +293,157 @@ class Database:
         if self.url.startswith("sqlite"):
             # Requests and background tasks run in FastAPI's thread pool.
             connect_args["check_same_thread"] = False
+            connect_args["timeout"] = SQLITE_BUSY_TIMEOUT
         self.engine: Engine = create_engine(self.url, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_foreign_keys)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
-    def create_all(self) -> None:
-        Base.metadata.create_all(self.engine)
+    def migrate(self, revision: str = "head") -> None:
+        """Bring the schema to ``revision`` with the Alembic migrations (idempotent).
+
+        Several server processes may start at once on one database, so they take turns (a
+        PostgreSQL advisory lock, SQLite's write lock) and the later ones find nothing left to
+        do. Both databases have transactional DDL, so a migration that fails leaves nothing
+        half done. A database made by ``create_all`` before there were migrations is adopted
+        (see :func:`adopt_unversioned`).
+        """
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(select(func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+            elif connection.dialect.name == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            config = alembic_config(connection)
+            adopt_unversioned(connection)
+            command.upgrade(config, revision)
+
+    def downgrade(self, revision: str = "base") -> None:
+        """Undo migrations down to ``revision``; ``base`` drops every table sendmatch made."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), revision)
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def alembic_config(connection: Connection) -> Any:
+    """Alembic's configuration, built in code: an installed sendmatch has no ``alembic.ini``."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def adopt_unversioned(connection: Connection) -> None:
+    """Stamp a database made by ``create_all`` (before migrations) so that it can be upgraded.
+
+    Such a database has sendmatch's tables but no migration revision. If its tables and
+    columns are exactly those of the baseline revision (what ``create_all`` made then), it gets
+    the append-only triggers the old code did not make on PostgreSQL and is stamped at the
+    baseline; the upgrade then carries it forward like any other. Anything else is refused with
+    the differences named: guessing which program made a database risks its data.
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    found = _columns_by_table(connection)
+    found.pop("alembic_version", None)  # left empty by a downgrade to base
+    if MigrationContext.configure(connection).get_current_revision() is not None:
+        return
+    if not set(found) & set(Base.metadata.tables):
+        return
+    expected = _baseline_columns()
+    if found != expected:
+        raise SchemaMismatchError(
+            f"the database at {connection.engine.url.render_as_string(hide_password=True)} has "
+            "tables but no migration history, and they are not those of sendmatch's first "
+            f"schema ({_differences(found, expected)}). It was made by another program or an "
+            "early sendmatch: back it up, then point DATABASE_URL at an empty database or bring "
+            "its tables to the first schema by hand."
+        )
+    config = alembic_config(connection)
+    baseline = ScriptDirectory.from_config(config).get_revision(BASELINE_REVISION)
+    assert baseline is not None and baseline.module is not None
+    for statement in baseline.module.append_only_triggers(connection.dialect.name):
+        connection.execute(text(statement))
+    command.stamp(config, BASELINE_REVISION)
+    log.warning(
+        "database made before migrations: its tables match revision %s, so it was stamped at "
+        "that revision and will be upgraded from there",
+        BASELINE_REVISION,
+    )
+
+
+def _columns_by_table(connection: Connection) -> dict[str, set[str]]:
+    inspector = inspect(connection)
+    return {t: {c["name"] for c in inspector.get_columns(t)} for t in inspector.get_table_names()}
+
+
+def _baseline_columns() -> dict[str, set[str]]:
+    """The baseline revision's tables and columns, read from a scratch in-memory database."""
+    from alembic import command
+
+    scratch = create_engine("sqlite://")
+    try:
+        with scratch.begin() as connection:
+            command.upgrade(alembic_config(connection), BASELINE_REVISION)
+            columns = _columns_by_table(connection)
+    finally:
+        scratch.dispose()
+    del columns["alembic_version"]
+    return columns
+
+
+def _differences(found: dict[str, set[str]], expected: dict[str, set[str]]) -> str:
+    notes = [f"unknown table {t}" for t in sorted(found.keys() - expected.keys())]
+    for table in sorted(found.keys() & expected.keys()):
+        notes += [f"no column {table}.{c}" for c in sorted(expected[table] - found[table])]
+        notes += [f"unknown column {table}.{c}" for c in sorted(found[table] - expected[table])]
+    notes += [f"no table {t}" for t in sorted(expected.keys() - found.keys())]
+    return "; ".join(notes[:12]) + ("; ..." if len(notes) > 12 else "")
+
+
+def ordered_write_key(name: str) -> int:
+    """A signed 64-bit PostgreSQL advisory lock key for ``name`` (collisions only queue)."""
+    return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+_MIGRATION_LOCK = ordered_write_key("sendmatch:migrations")
+
+
+def begin_ordered_write(session: Session, history: str) -> datetime:
+    """Take the database's write lock for one record history; return the time to stamp on it.
+
+    An append-only history (a child's panel decisions) is read in ``id`` order, and its times
+    must run forward in that order however many server processes write to it. So the lock is
+    the database's, not a process's, and the time is read after it is held, in the same
+    transaction as the insert: PostgreSQL holds an advisory lock per history until commit and
+    its ``clock_timestamp()`` gives the time; SQLite's ``BEGIN IMMEDIATE`` takes the one write
+    lock for the whole file, across processes, and the time comes from this machine's clock
+    (the same machine: SQLite files are not shared between hosts).
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(ordered_write_key(history))))
+        now = session.scalar(select(func.clock_timestamp()))
+        assert now is not None
+        return now.astimezone(UTC)
+    if dialect == "sqlite":
+        # Earlier reads in this session ran outside a transaction (pysqlite only opens one for
+        # a write), so this BEGIN is the transaction's start, and commit ends it.
+        connection = session.connection()
+        if connection.connection.dbapi_connection.in_transaction:  # type: ignore[union-attr]
+            raise RuntimeError("begin_ordered_write must come before the transaction's writes")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        return utcnow()
+    raise NotImplementedError(f"ordered writes are not implemented for {dialect}")
 
 
 def get_session(request: Request) -> Iterator[Session]:

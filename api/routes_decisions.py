@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Query, status
@@ -10,14 +9,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import require_roles
-from api.db import Caseload, Decision, Role, User, get_session, utcnow
+from api.db import Caseload, Decision, Role, User, begin_ordered_write, get_session
 from api.routes_runs import CHILD_ROLES, get_done_run, get_result_or_404
 from api.schemas import DecisionCreate, DecisionOut, PathId
 
 router = APIRouter(prefix="/runs/{run_id}/decisions", tags=["decisions"])
 
 SessionDep = Annotated[Session, Depends(get_session)]
-_DECISION_WRITES = threading.Lock()
 
 
 def decision_out(d: Decision) -> DecisionOut:
@@ -49,21 +47,20 @@ def record_decision(
                 status.HTTP_422_UNPROCESSABLE_CONTENT,
                 f"setting {body.setting_urn} is not among this caseload's settings",
             )
-    # One writer at a time: the time stamped on a decision and its place in the record (its id)
-    # must agree, or a panel reading the history would see time run backwards. The database
-    # orders inserts but the time is taken here, so both happen under one lock. (This holds for
-    # one server process, the SQLite default; several processes need the database's clock.)
-    with _DECISION_WRITES:
-        decision = Decision(
-            run_id=run_id,
-            child_id=body.child_id,
-            setting_urn=body.setting_urn,
-            reasons=body.reasons,
-            decided_by=user.id,
-            created_at=utcnow(),
-        )
-        session.add(decision)
-        session.commit()
+    # One writer at a time per child, across every server process: the time stamped on a
+    # decision and its place in the record (its id) must agree, or a panel reading the history
+    # would see time run backwards. The database's lock is held from here to the commit.
+    decided_at = begin_ordered_write(session, f"decisions:{run_id}:{body.child_id}")
+    decision = Decision(
+        run_id=run_id,
+        child_id=body.child_id,
+        setting_urn=body.setting_urn,
+        reasons=body.reasons,
+        decided_by=user.id,
+        created_at=decided_at,
+    )
+    session.add(decision)
+    session.commit()
     return decision_out(decision)
 
 
