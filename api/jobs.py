@@ -1,31 +1,77 @@
 """Running the matcher for the API: uploaded files to validated inputs, and placement runs.
 
-The API computes nothing itself: it hands the stored files to ``matcher.io.load_round`` and the
-placement to ``matcher.placement.place``, exactly as ``sendmatch place`` does, so the web and the
-command line can never disagree about a child.
+The API computes nothing itself: it hands the stored files to ``matcher.io.load_round``, the
+placement and every child's tailored list to ``matcher.tailored.TailoredListModel`` (whose plan
+is exactly ``matcher.placement.place``'s: the same flow, explained by the same function), as
+``sendmatch place`` and ``sendmatch tailored-lists`` do, so the web and the command line can
+never disagree about a child.
+
+A run reports its progress and checks for a cancel request in short transactions of their own
+between stages, and writes its results and its ``done`` status in one transaction at the end:
+a run that is cancelled, crashes or dies with the server leaves no partial results visible.
 """
 
 from __future__ import annotations
 
 import logging
 import tempfile
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import CursorResult, Result, and_, delete, func, insert, select, update
 
 from api.db import Caseload, Database, Run, RunResult, RunStatus, utcnow
 from matcher import io
-from matcher.cli import build_travel_matrix
+from matcher.cli import build_travel_matrix, network_area
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
-from matcher.placement import PlacementConfig, place
+from matcher.models import Location, Setting
+from matcher.placement import PlacementConfig
+from matcher.tailored import TailoredList, TailoredListConfig, TailoredListModel
+
+if TYPE_CHECKING:
+    from geodata.network import RoadNetwork
 
 log = logging.getLogger(__name__)
+
+#: Children whose tailored lists are built between two progress updates and cancel checks: about
+#: a second of work each at LA scale, so a cancel is honoured promptly and progress moves.
+LIST_CHUNK = 1000
+#: Processes pricing tailored-list options. One: the pricing forks worker processes, and a fork
+#: from a server thread copies locks other threads (the event loop, the database pool) may hold;
+#: one process also leaves the server's other core free to answer requests during a run.
+LIST_WORKERS = 1
+#: Where each stage of a placement run starts, as a fraction of the run (roughly their share of
+#: the time at 25,000 children with straight-line travel); saving ends at 1.0 with ``done``.
+STAGE_START = {
+    "reading": 0.0,
+    "travel": 0.05,
+    "solving": 0.15,
+    "lists": 0.3,
+    "saving": 0.85,
+}
+# A working run's process stamps it this often; one silent for STALE_AFTER died with its process.
+# Generous against a stalled disk or a long garbage collection, short against a user waiting.
+HEARTBEAT_SECONDS = 10.0
+STALE_AFTER = timedelta(minutes=2)
+
+INTERRUPTED_MESSAGE = (
+    "the server stopped while this run was {status}; no results were kept. Start the run again."
+)
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched: how a conditional update tells whether it won."""
+    return int(cast("CursorResult[Any]", result).rowcount)
+
+
+class RunCancelled(Exception):
+    """Raised at a check between stages when someone asked for the run to stop."""
 
 
 @dataclass(frozen=True)
@@ -47,12 +93,16 @@ def load_uploaded_round(
     settings: UploadedFile,
     tariffs: UploadedFile | None,
     year_start: date,
+    network: RoadNetwork | None = None,
 ) -> io.RoundInputs:
     """``matcher.io.load_round`` on uploaded files; raises ``io.InputError`` with every problem.
 
     Each file goes to its own folder of a private temporary directory, keeping the user's file
-    name (problems name the file the user knows) even if two uploads share a name.
+    name (problems name the file the user knows) even if two uploads share a name. Points in
+    the area of the server's road network are accepted as well as the UK, as ``place --osm``
+    accepts them.
     """
+    areas = [network_area(network, "given to sendmatch serve --osm")] if network else []
     with tempfile.TemporaryDirectory(prefix="sendmatch-upload-") as tmp:
         paths: list[Path | None] = []
         for role, upload in (("children", children), ("settings", settings), ("tariffs", tariffs)):
@@ -66,11 +116,13 @@ def load_uploaded_round(
             paths.append(path)
         children_path, settings_path, tariffs_path = paths
         assert children_path is not None and settings_path is not None
-        return io.load_round(children_path, settings_path, tariffs_path, year_start=year_start)
+        return io.load_round(
+            children_path, settings_path, tariffs_path, year_start=year_start, extra_areas=areas
+        )
 
 
-def caseload_inputs(caseload: Caseload) -> io.RoundInputs:
-    """Re-read a stored caseload with the same reader and school year that validated it."""
+def caseload_inputs(caseload: Caseload, network: RoadNetwork | None = None) -> io.RoundInputs:
+    """Re-read a stored caseload with the same reader, school year and road network area."""
     tariffs = (
         UploadedFile(caseload.tariffs_name, caseload.tariffs_data)
         if caseload.tariffs_name is not None and caseload.tariffs_data is not None
@@ -81,6 +133,7 @@ def caseload_inputs(caseload: Caseload) -> io.RoundInputs:
         UploadedFile(caseload.settings_name, caseload.settings_data),
         tariffs,
         caseload.year_start,
+        network,
     )
 
 
@@ -89,28 +142,300 @@ def _plain(record: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in record.items()}
 
 
-def execute_placement_run(database: Database, run_id: int) -> None:
-    """Run a queued placement and store its results, all in one transaction at the end.
+# --------------------------------------------------------------------------------------------
+# Tailored lists as stored JSON (the shape of ``api.schemas.TailoredListOut``)
+
+
+def map_point(location: Location | None) -> dict[str, float] | None:
+    """WGS84 for the web page's map; rounded to about 10 cm, as no map needs more."""
+    if location is None:
+        return None
+    return {"lat": round(location.latitude, 6), "lon": round(location.longitude, 6)}
+
+
+def tailored_list_record(
+    tailored: TailoredList, home: Location, settings_by_urn: Mapping[str, Setting]
+) -> dict[str, Any]:
+    """One child's list as plain JSON, built field by field rather than through pydantic:
+    a 25,000-child run stores half a million rows of it, and validation happens on reading."""
+
+    def located(urn: str) -> dict[str, float] | None:
+        setting = settings_by_urn.get(urn)
+        return None if setting is None else map_point(setting.location)
+
+    return {
+        "home": map_point(home),
+        "options": [
+            {
+                "urn": o.urn,
+                "name": o.name,
+                "setting_type": o.setting_type,
+                "placement_kind": o.placement_kind.value,
+                "provision": o.provision,
+                "needs_matched": list(o.needs_matched),
+                "minutes": round(o.minutes, 1),
+                "places_left": o.places_left,
+                "placement_cost": o.placement_cost,
+                "transport_cost": o.transport_cost,
+                "preference_rank": o.preference_rank,
+                "proposed": o.proposed,
+                "marginal_text": o.marginal_text,
+                "marginal": None if o.marginal is None else asdict(o.marginal),
+                "why_listed": o.why_listed,
+                "location": located(o.urn),
+            }
+            for o in tailored.options
+        ],
+        "excluded": [
+            {
+                "urn": e.urn,
+                "name": e.name,
+                "setting_type": e.setting_type,
+                "minutes": None if e.minutes is None else round(e.minutes, 1),
+                "preference_rank": e.preference_rank,
+                "reasons": list(e.reasons),
+                "location": located(e.urn),
+            }
+            for e in tailored.excluded
+        ],
+        "preferences": [asdict(p) for p in tailored.preferences],
+        "excluded_not_shown": tailored.excluded_not_shown,
+        "excluded_not_shown_reasons": [
+            {"reason": reason, "count": count}
+            for reason, count in tailored.excluded_not_shown_reasons
+        ],
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Run bookkeeping: each a short transaction of its own
+
+
+def report_progress(database: Database, run_id: int, progress: float, stage: str) -> None:
+    """Record progress, then stop the run if a cancel was asked for (the one place it checks).
+
+    One statement in its own transaction, so a poller sees it at once and no lock is held
+    while the run computes.
+    """
+    with database.sessions() as session, session.begin():
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(progress=round(min(max(progress, 0.0), 1.0), 4), stage=stage[:100])
+        )
+        cancel = session.scalar(select(Run.cancel_requested).where(Run.id == run_id))
+    if cancel:
+        raise RunCancelled
+
+
+def claim_run(database: Database, run_id: int) -> dict[str, Any] | None:
+    """Queued → running, atomically (a cancel may race it); the run's options, or None."""
+    with database.sessions() as session, session.begin():
+        claimed = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.status == RunStatus.QUEUED.value)
+            .values(
+                status=RunStatus.RUNNING.value,
+                started_at=utcnow(),
+                heartbeat_at=utcnow(),
+                progress=0.0,
+                stage="waiting to start",
+            )
+        )
+        if rows_changed(claimed) != 1:
+            return None
+        run = session.get_one(Run, run_id)
+        return {"caseload_id": run.caseload_id, **dict(run.options)}
+
+
+def finish_without_results(
+    database: Database, run_id: int, status: RunStatus, error: str | None, stage: str
+) -> None:
+    with database.sessions() as session, session.begin():
+        # The results transaction never committed; the delete is a guard should a future
+        # writer ever commit in steps.
+        session.execute(delete(RunResult).where(RunResult.run_id == run_id))
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id)
+            .values(status=status.value, error=error, stage=stage, finished_at=utcnow())
+        )
+
+
+def _beat(database: Database, run_id: int, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        try:
+            with database.sessions() as session, session.begin():
+                session.execute(
+                    update(Run)
+                    .where(Run.id == run_id, Run.status == RunStatus.RUNNING.value)
+                    .values(heartbeat_at=utcnow())
+                )
+        except Exception as exc:  # a busy database must not kill the run; the next beat retries
+            log.warning("run %d heartbeat missed (%s)", run_id, type(exc).__name__)
+
+
+def run_with_heartbeat(
+    job: Callable[..., None], database: Database, run_id: int, *args: Any
+) -> None:
+    """Run ``job(database, run_id, *args)`` while a thread stamps the run's heartbeat.
+
+    The background task every run route queues: another server process on the same database
+    tells a live run from one whose process died by this stamp alone.
+    """
+    stop = threading.Event()
+    beater = threading.Thread(
+        target=_beat, args=(database, run_id, stop), name=f"run-{run_id}-heartbeat", daemon=True
+    )
+    beater.start()
+    try:
+        job(database, run_id, *args)
+    finally:
+        stop.set()
+        beater.join()
+
+
+def fail_interrupted_runs(
+    database: Database, run_ids: Sequence[int] | None = None, now: datetime | None = None
+) -> int:
+    """Mark runs whose process died (no heartbeat for ``STALE_AFTER``) as ``failed``.
+
+    A ``running`` run is dead when its last heartbeat (or its start) is that old; a ``queued``
+    one when it was created that long ago, since a live server claims its runs at once. Runs
+    another live server is working on keep beating and are left alone, so several server
+    processes may share a database. Called by ``create_app`` for every run and by
+    ``GET /runs/{id}`` for that run (``run_ids``); returns how many it marked.
+    """
+    cutoff = (now or utcnow()) - STALE_AFTER
+    last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
+    marked = 0
+    with database.sessions() as session, session.begin():
+        for status, since in ((RunStatus.RUNNING, last_sign), (RunStatus.QUEUED, Run.created_at)):
+            where = and_(Run.status == status.value, since < cutoff)
+            if run_ids is not None:
+                where = and_(where, Run.id.in_(run_ids))
+            done = session.execute(
+                update(Run)
+                .where(where)
+                .values(
+                    status=RunStatus.FAILED.value,
+                    error=INTERRUPTED_MESSAGE.format(
+                        status="queued" if status == RunStatus.QUEUED else "working"
+                    ),
+                    stage="interrupted",
+                    finished_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
+            marked += rows_changed(done)
+    if marked:
+        log.warning("%d run(s) interrupted by a server stop marked failed", marked)
+    return marked
+
+
+# --------------------------------------------------------------------------------------------
+# The placement run
+
+
+def pricing_order(model: TailoredListModel) -> list[int]:
+    """Children ordered by the place they hold in the optimal plan, for chunked lists.
+
+    Pricing a child's options costs one search per place the child would leave
+    (``SystemPrices.marginal_deltas``), shared by every child leaving the same place within
+    one ``lists`` call but not kept between calls. Chunks of children in id order would each
+    repeat nearly every search; chunks in this order share them, so chunking costs at most one
+    repeated search per chunk boundary.
+    """
+    held = model.network.flow.heads[model.prices.current]
+    return np.argsort(held, kind="stable").tolist()
+
+
+def _result_rows(
+    run_id: int,
+    model: TailoredListModel,
+    settings: Sequence[Setting],
+    report: Callable[[float, str], None],
+) -> list[dict[str, Any]]:
+    """Every child's placement record with its tailored list, as ``run_results`` rows.
+
+    Lists are built :data:`LIST_CHUNK` children at a time (in :func:`pricing_order`),
+    reporting (and so checking for a cancel) between chunks, and each chunk becomes plain JSON
+    at once, so a whole LA's list objects are never all held together.
+    """
+    config = TailoredListConfig(workers=LIST_WORKERS)
+    by_urn = {s.urn: s for s in settings}
+    records = io.placement_records(model.plan)
+    n = len(records)
+    order = pricing_order(model)
+    start, end = STAGE_START["lists"], STAGE_START["saving"]
+    rows: list[dict[str, Any]] = []
+    for first in range(0, n, LIST_CHUNK):
+        report(
+            start + (end - start) * first / max(n, 1),
+            f"tailored lists: {first:,} of {n:,} children",
+        )
+        chunk = order[first : first + LIST_CHUNK]
+        for i, tailored in zip(chunk, model.lists(chunk, config), strict=True):
+            result = _plain(records[i])
+            result["tailored_list"] = tailored_list_record(tailored, model.children[i].home, by_urn)
+            rows.append({"run_id": run_id, "child_id": str(result["child_id"]), "result": result})
+    return rows
+
+
+def save_results(
+    database: Database, run_id: int, rows: list[dict[str, Any]], summary: dict[str, Any]
+) -> None:
+    """Results and ``done`` in one transaction, unless a cancel got in first.
+
+    The status is claimed first (running and not cancelled → done), which locks the run's row:
+    a cancel request either lands before it (nothing is written) or after it (it finds the run
+    done and is refused), never half-way.
+    """
+    with database.sessions() as session, session.begin():
+        claimed = session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status == RunStatus.RUNNING.value,
+                Run.cancel_requested.is_(False),
+            )
+            .values(
+                status=RunStatus.DONE.value,
+                summary=summary,
+                progress=1.0,
+                stage="done",
+                finished_at=utcnow(),
+            )
+        )
+        if rows_changed(claimed) != 1:
+            raise RunCancelled
+        if rows:
+            session.execute(insert(RunResult), rows)
+
+
+def execute_placement_run(
+    database: Database, run_id: int, network: RoadNetwork | None = None
+) -> None:
+    """Place a queued run's caseload, build every child's tailored list, store them.
 
     Meant for a background task. Results and the ``done`` status are committed together, so a
-    reader sees either no results or all of them; on any failure the run is marked ``failed``
-    with the error and nothing of its results is kept. Only the run id and status are logged:
-    error text may quote an input file and is kept in the database, not in logs.
+    reader sees either no results or all of them; on cancellation the run ends ``cancelled``,
+    on any failure ``failed`` with the error, and nothing of its results is kept either way.
+    Only the run id and status are logged: error text may quote an input file and is kept in
+    the database, not in logs. ``network`` gives road travel times (else straight-line).
     """
-    with database.sessions() as session:
-        run = session.get(Run, run_id)
-        if run is None or run.status != RunStatus.QUEUED:
-            return
-        run.status = RunStatus.RUNNING.value
-        run.started_at = utcnow()
-        session.commit()
-        caseload_id, options = run.caseload_id, dict(run.options)
-
+    options = claim_run(database, run_id)
+    if options is None:
+        return
     log.info("run %d started", run_id)
+
+    def report(progress: float, stage: str) -> None:
+        report_progress(database, run_id, progress, stage)
+
     try:
+        report(STAGE_START["reading"], "reading the caseload files")
         with database.sessions() as session:
-            caseload = session.get_one(Caseload, caseload_id)
-            inputs = caseload_inputs(caseload)
+            inputs = caseload_inputs(session.get_one(Caseload, options["caseload_id"]), network)
         config = PlacementConfig(
             eligibility=EligibilityConfig(
                 primary_limit_minutes=float(options["primary_limit_minutes"]),
@@ -119,29 +444,32 @@ def execute_placement_run(database: Database, run_id: int) -> None:
             tariffs=Tariffs.from_bands(inputs.tariffs),
             home_la_code=options.get("la_code"),
         )
-        travel = build_travel_matrix(
-            inputs.children, inputs.settings, config.eligibility.cutoff_minutes
+        report(
+            STAGE_START["travel"],
+            "travel times on the road network" if network else "travel times (straight line)",
         )
-        result = place(inputs.children, inputs.settings, travel.matrix, config)
-        records = [_plain(r) for r in io.placement_records(result)]
-        with database.sessions() as session, session.begin():
-            run = session.get_one(Run, run_id)
-            session.add_all(
-                RunResult(run_id=run_id, child_id=str(r["child_id"]), result=r) for r in records
-            )
-            run.summary = _plain(asdict(result.summary))
-            run.status = RunStatus.DONE.value
-            run.finished_at = utcnow()
+        travel = build_travel_matrix(
+            inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
+        )
+        report(STAGE_START["solving"], "solving the placement")
+        model = TailoredListModel(
+            inputs.children,
+            inputs.settings,
+            travel.matrix,
+            config,
+            progress=lambda stage: report(STAGE_START["solving"], stage),
+        )
+        rows = _result_rows(run_id, model, inputs.settings, report)
+        report(STAGE_START["saving"], "saving the results")
+        save_results(database, run_id, rows, _plain(asdict(model.plan.summary)))
+    except RunCancelled:
+        log.info("run %d cancelled", run_id)
+        finish_without_results(database, run_id, RunStatus.CANCELLED, None, "cancelled")
+        return
     except Exception as exc:
         log.warning("run %d failed (%s)", run_id, type(exc).__name__)
-        with database.sessions() as session, session.begin():
-            # The results transaction was rolled back; delete anyway in case of a partial write
-            # by a future multi-step writer, then record the failure.
-            for row in session.scalars(select(RunResult).where(RunResult.run_id == run_id)):
-                session.delete(row)
-            run = session.get_one(Run, run_id)
-            run.status = RunStatus.FAILED.value
-            run.error = f"{type(exc).__name__}: {exc}"
-            run.finished_at = utcnow()
+        finish_without_results(
+            database, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", "failed"
+        )
         return
     log.info("run %d done", run_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
@@ -50,6 +50,7 @@ def caseload_out(caseload: Caseload) -> CaseloadOut:
     responses={422: {"model": ValidationReport, "description": "problems found in the files"}},
 )
 def upload_caseload(
+    request: Request,
     session: Annotated[Session, Depends(get_session)],
     user: Annotated[User, Depends(require_roles(Role.CASE_OFFICER, Role.ADMIN))],
     children: Annotated[UploadFile, File(description="caseload, .csv or .xlsx")],
@@ -68,7 +69,9 @@ def upload_caseload(
     files = (_read(children, "children.csv"), _read(settings, "settings.csv"))
     tariff_file = _read(tariffs, "tariffs.csv") if tariffs is not None else None
     try:
-        inputs = load_uploaded_round(files[0], files[1], tariff_file, start)
+        inputs = load_uploaded_round(
+            files[0], files[1], tariff_file, start, getattr(request.app.state, "network", None)
+        )
     except io.InputError as exc:
         report = ValidationReport(
             detail=f"{len(exc.problems)} problem(s) found; nothing was stored",

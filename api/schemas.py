@@ -83,13 +83,18 @@ class RunOut(BaseModel):
     status: RunStatus
     progress: float = Field(default=0.0, ge=0, le=1, description="fraction of the run's work done")
     stage: str | None = Field(default=None, description="what the run is doing now, in plain words")
+    cancel_requested: bool = Field(
+        default=False, description="a cancel was asked for; the run stops at its next check"
+    )
     caseload_id: int
     started_by: str
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
     summary: dict[str, Any] | None = Field(
-        None, description="the round's figures (matcher PlacementSummary) once done"
+        None,
+        description="LA-wide figures once done: the placement summary for a placement run, "
+        "the shapes of GET /runs/{id}/fair-access and GET /runs/{id}/comparison for the others",
     )
     error: str | None
 
@@ -133,6 +138,16 @@ class ChildSummaryOut(BaseModel):
     travel_minutes: float | None
 
 
+class MarginalCostOut(BaseModel):
+    """What naming an option would do to the LA-wide optimal plan
+    (``matcher.system_prices.MarginalCost``); all zero for the plan's own choice."""
+
+    children_unplaced: int
+    preference_ranks: int = Field(description="net preference ranks lost across all children")
+    minutes: float = Field(description="total one-way journey minutes across the LA")
+    pounds: int = Field(description="a year, placements plus transport")
+
+
 class ListedOptionOut(BaseModel):
     """A setting on the child's tailored list (``matcher.tailored.ListedOption``)."""
 
@@ -149,6 +164,9 @@ class ListedOptionOut(BaseModel):
     preference_rank: int | None
     proposed: bool
     marginal_text: str = Field(description="what naming it would cost the LA-wide plan")
+    marginal: MarginalCostOut | None = Field(
+        default=None, description="the same in figures; null when no place can be made there"
+    )
     why_listed: str
     location: Point | None
 
@@ -186,6 +204,32 @@ class TailoredListOut(BaseModel):
     excluded_not_shown_reasons: list[ReasonCount]
 
 
+class LineString(BaseModel):
+    type: Literal["LineString"] = "LineString"
+    coordinates: list[tuple[float, float]] = Field(description="[longitude, latitude] pairs")
+
+
+class RoadProperties(BaseModel):
+    seconds: float = Field(description="travel time along the road, one way, seconds")
+    kmh: float = Field(description="the speed the travel-time model assumes on it")
+
+
+class RoadFeature(BaseModel):
+    type: Literal["Feature"] = "Feature"
+    geometry: LineString
+    properties: RoadProperties
+
+
+class RoadsOut(BaseModel):
+    """Roads in a box as a GeoJSON FeatureCollection (RFC 7946, WGS84), fastest roads first."""
+
+    type: Literal["FeatureCollection"] = "FeatureCollection"
+    features: list[RoadFeature]
+    total: int = Field(description="roads in the box; more than returned when truncated")
+    truncated: bool = Field(description="only the fastest roads were returned: zoom in for all")
+    source: str = Field(description="the road network's source, e.g. the OpenStreetMap extract")
+
+
 class DecisionCreate(BaseModel):
     child_id: str = Field(min_length=1, max_length=100)
     setting_urn: str | None = Field(
@@ -210,3 +254,157 @@ class ChildReadOut(BaseModel):
     run_id: int
     child_id: str
     at: datetime
+
+
+# --------------------------------------------------------------------------------------------
+# Fair access and scenario comparison runs (api.routes_planning)
+
+
+class FairAccessOptionOut(BaseModel):
+    """Another school within reach, ranked by the load it would reach (``SchoolOption``)."""
+
+    rank: int
+    urn: str
+    name: str
+    minutes: float
+    load_before: float = Field(description="the school's load without this child, per mille")
+    load_after: float = Field(description="the school's load with this child, per mille")
+    places_left: int | None = Field(description="room under its cap this round; null: no cap")
+    note: str = Field(description="why it was not proposed, in plain words")
+    location: Point | None
+
+
+class FairAccessExcludedOut(BaseModel):
+    """A school the child cannot be placed at, with every reason (``ExcludedSchool``)."""
+
+    urn: str
+    name: str
+    minutes: float | None
+    reasons: list[str]
+    location: Point | None
+
+
+class FairAccessChildOut(BaseModel):
+    """One child's balanced fair access options, each explained (``ChildAllocation``)."""
+
+    run_id: int
+    child_id: str
+    school_urn: str | None = Field(description="the proposed school; null when unplaced")
+    school_name: str | None
+    travel_minutes: float | None
+    load_before: float | None = Field(description="the proposed school's load without the child")
+    load_after: float | None = Field(description="the proposed school's load with the child")
+    reason: str
+    alternatives: list[FairAccessOptionOut]
+    excluded: list[FairAccessExcludedOut]
+    schools_beyond_reach: int = Field(description="mainstream schools with no travel time")
+    home: Point | None = Field(default=None, description="the child's home, for the map only")
+
+
+class SchoolLoadOut(BaseModel):
+    """A mainstream school's share of fair access, per mille of its size (``SchoolLoad``)."""
+
+    urn: str
+    name: str
+    size: int
+    history: int = Field(description="fair access placements in the last 12 months")
+    cap: int | None = Field(description="most it may take this round; null: no cap")
+    new: int = Field(description="children proposed to it in this round")
+    load_before: float | None
+    load_after: float | None
+
+
+class SolverLevelOut(BaseModel):
+    """One lexicographic level of the CP-SAT solve and its proven bound."""
+
+    name: str
+    status: str
+    objective: int
+    best_bound: int
+    gap: float
+
+
+class FairAccessSummaryOut(BaseModel):
+    """LA-wide figures of a fair access run: no child's record, so every role may read it."""
+
+    children: int
+    placed: int
+    unplaced: int
+    status: str = Field(description="OPTIMAL when every level is proven optimal, else FEASIBLE")
+    max_load: float = Field(description="highest load after the round, per mille of school size")
+    total_minutes: float
+    load_scale: int
+    travel_model: str
+    notes: list[str]
+    levels: list[SolverLevelOut]
+    schools: list[SchoolLoadOut]
+
+
+class ScenarioFiguresOut(BaseModel):
+    """One column of the comparison (or its change against the base), rounded as the CLI's
+    Comparison sheet: minutes to 0.1, pounds to whole pounds a year."""
+
+    children: int
+    placed: int
+    unplaced: int
+    with_preferences: int
+    first_preference_met: int
+    any_preference_met: int
+    mean_minutes: float | None
+    p90_minutes: float | None
+    over_phase_limit: int = Field(description="journeys over the phase travel limit")
+    out_of_area: int
+    independent: int
+    placement_cost: int
+    transport_cost: int
+    total_cost: int
+    cost_per_placed: int | None
+
+
+class NeedCountOut(BaseModel):
+    need: str
+    description: str
+    count: int
+
+
+class ScenarioColumnOut(BaseModel):
+    """The base or one scenario, side by side with the others."""
+
+    name: str
+    description: str | None
+    base: bool
+    travel_model: str
+    figures: ScenarioFiguresOut
+    change: ScenarioFiguresOut | None = Field(description="scenario minus base; null for the base")
+    unplaced_by_need: list[NeedCountOut]
+    unplaced_by_need_change: list[NeedCountOut] | None
+
+
+class MetricOut(BaseModel):
+    """A row of the side-by-side table: its key in ``ScenarioFiguresOut``, label and unit."""
+
+    key: str
+    label: str
+    unit: Literal["count", "minutes", "pounds"]
+
+
+class NewSiteOut(BaseModel):
+    """A setting a scenario adds, for the web page's map and its site picker."""
+
+    scenario: str
+    urn: str
+    name: str
+    setting_type: str
+    lat: float
+    lon: float
+    total_places: int
+    designated_needs: list[str]
+    children_placed: int = Field(description="children the scenario places there")
+
+
+class ComparisonOut(BaseModel):
+    """A scenario comparison: LA-wide figures only, base first, then each scenario."""
+
+    metrics: list[MetricOut]
+    scenarios: list[ScenarioColumnOut]
+    sites: list[NewSiteOut]

@@ -1,0 +1,460 @@
+"""The HTTP API under load: reading children's tailored lists, 50 clients at once, 25k-child LA.
+
+Issue 6: requests per second and p95 latency for reading a child's tailored list under 50
+concurrent clients on loopback, for a 25,000-child LA. Everything goes through the real
+service, as an LA would run it:
+
+1. the same synthetic, calibrated LA as ``placement_scale.py`` and ``tailored_lists.py``
+   (25,000 children, 600 settings, about 30 eligible options per child), written as the LA's
+   input files (CSV);
+2. ``sendmatch create-admin`` and ``sendmatch serve`` (uvicorn, one process, its default
+   settings) on a SQLite file, in a subprocess on 127.0.0.1;
+3. the files uploaded (``POST /caseloads``, checked in full), the placement run started
+   (``POST /runs``: placement plus every child's tailored list) and polled to ``done``, timed;
+4. ``clients`` concurrent clients (asyncio, one keep-alive HTTP/1.1 connection each), each
+   reading a random child's record and tailored list (``GET /runs/{id}/children/{child_id}``,
+   which also writes its audit row) as fast as it is answered, for ``seconds`` seconds after a
+   short warm-up. Every response is checked: status 200 and a tailored list present, else it
+   counts as an error.
+
+The load generator runs on the same machine as the server, so the two share its cores; the
+figures are what one box does serving and asking at once, a pessimistic setting.
+
+Run: ``.venv/bin/python benchmarks/api_load.py [--children 25000] [--clients 50]
+[--seconds 30] [--no-write]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from placement_scale import RESULTS, calibrated_instance, machine, utc_date, write_section
+
+from matcher.input_writers import write_children, write_settings
+
+SECTION = "## API load"
+SETTINGS_FOR = {1000: 150, 5000: 300, 25000: 600}
+YEAR_START = "2026-09-01"
+PASSWORD = "benchmark password only"
+TARGET_CLIENTS = 50
+WARM_UP_S = 3.0
+
+
+@dataclass
+class RunTiming:
+    upload_s: float = 0.0
+    run_s: float = 0.0
+    stages: list[tuple[float, str]] = field(default_factory=list)  # (seconds in, stage)
+    summary: dict[str, Any] = field(default_factory=dict)
+    slowest_poll_s: float = 0.0  # the longest wait for GET /runs/{id} during the run
+    poll_retries: int = 0
+
+
+@dataclass
+class LoadResult:
+    seconds: float
+    latencies_ms: list[float]
+    errors: int
+    error_kinds: dict[str, int]
+    bytes_read: int
+    warm_up_requests: int = 0
+    server_cpu_s: float = 0.0  # the server's CPU time over warm-up and measurement
+    client_cpu_s: float = 0.0  # the load generator's
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies_ms) + self.errors
+
+    def percentile(self, q: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        if not ordered:
+            return float("nan")
+        return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "matcher.cli", *args]
+
+
+def start_server(
+    folder: Path, database_url: str, port: int, wal: bool = False
+) -> subprocess.Popen[bytes]:
+    """``sendmatch serve`` as an LA would start it; its log goes to a file, not a pipe that
+    could fill and stall it."""
+    subprocess.run(
+        cli(
+            "create-admin",
+            "--username",
+            "admin",
+            "--password",
+            PASSWORD,
+            "--database-url",
+            database_url,
+        ),
+        check=True,
+        capture_output=True,
+    )
+    if wal:
+        # Persistent in the database file: the server's connections all use it.
+        path = database_url.removeprefix("sqlite:///")
+        with sqlite3.connect(path) as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+    log = (folder / "server.log").open("wb")
+    server = subprocess.Popen(
+        cli("serve", "--port", str(port), "--database-url", database_url),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/openapi.json", timeout=2).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"the server did not start; see {folder / 'server.log'}")
+        time.sleep(0.5)
+
+
+def login(http: httpx.Client, username: str) -> dict[str, str]:
+    response = http.post("/auth/token", data={"username": username, "password": PASSWORD})
+    response.raise_for_status()
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+def place_round(http: httpx.Client, folder: Path, admin: dict[str, str]) -> tuple[int, RunTiming]:
+    """Upload the files, run the placement and every tailored list, and time both."""
+    timing = RunTiming()
+    files = {
+        name: (f"{name}.csv", (folder / f"{name}.csv").read_bytes(), "text/csv")
+        for name in ("children", "settings")
+    }
+    t0 = time.perf_counter()
+    uploaded = http.post(
+        "/caseloads", files=files, data={"year_start": YEAR_START}, headers=admin, timeout=600
+    )
+    timing.upload_s = time.perf_counter() - t0
+    if uploaded.status_code != 201:
+        raise RuntimeError(f"upload refused: {uploaded.status_code} {uploaded.text[:2000]}")
+    t0 = time.perf_counter()
+    started = http.post("/runs", json={"caseload_id": uploaded.json()["id"]}, headers=admin)
+    started.raise_for_status()
+    run_id = int(started.json()["id"])
+    while True:
+        asked = time.perf_counter()
+        try:
+            status = http.get(f"/runs/{run_id}", headers=admin, timeout=120).json()
+        except httpx.TransportError:
+            # A kept-alive connection the busy server closed as idle: ask again on a new one.
+            timing.poll_retries += 1
+            continue
+        timing.slowest_poll_s = max(timing.slowest_poll_s, time.perf_counter() - asked)
+        elapsed = time.perf_counter() - t0
+        stage = status.get("stage") or status["status"]
+        if not timing.stages or timing.stages[-1][1] != stage:
+            timing.stages.append((elapsed, stage))
+            print(f"  {elapsed:6.1f} s  {status['progress']:.2f}  {stage}", flush=True)
+        if status["status"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.5)
+    timing.run_s = time.perf_counter() - t0
+    if status["status"] != "done":
+        raise RuntimeError(f"the run ended {status['status']}: {status.get('error')}")
+    timing.summary = status["summary"]
+    return run_id, timing
+
+
+def all_child_ids(http: httpx.Client, run_id: int, headers: dict[str, str]) -> list[str]:
+    ids: list[str] = []
+    while True:
+        page = http.get(
+            f"/runs/{run_id}/children",
+            params={"offset": len(ids), "limit": 1000},
+            headers=headers,
+            timeout=60,
+        )
+        page.raise_for_status()
+        if not page.json():
+            return ids
+        ids.extend(row["child_id"] for row in page.json())
+
+
+class LoopbackClient:
+    """One client's keep-alive HTTP/1.1 connection, written by hand on asyncio streams.
+
+    httpx spends about as much CPU per request as the server does, and the load generator
+    shares the server's cores: a lean client keeps the measurement about the server. It sends
+    GETs and reads ``Content-Length`` bodies, which is all uvicorn answers here, and opens a new
+    connection whenever the server closes one.
+    """
+
+    def __init__(self, host: str, port: int, headers: dict[str, str]) -> None:
+        self.host, self.port = host, port
+        self.head = "".join(f"{k}: {v}\r\n" for k, v in {"Host": host, **headers}.items())
+        self.streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def get(self, path: str) -> tuple[int, bytes]:
+        if self.streams is None:
+            self.streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self.streams
+        try:
+            writer.write(f"GET {path} HTTP/1.1\r\n{self.head}\r\n".encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            lines = head.decode("latin-1").split("\r\n")
+            status = int(lines[0].split()[1])
+            fields = {
+                k.lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:] if x)
+            }
+            body = await reader.readexactly(int(fields.get("content-length", "0")))
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            await self.close()
+            raise
+        if fields.get("connection", "").lower() == "close":
+            await self.close()
+        return status, body
+
+    async def close(self) -> None:
+        if self.streams is not None:
+            self.streams[1].close()
+            self.streams = None
+
+
+async def _reader(
+    client: LoopbackClient,
+    run_id: int,
+    ids: Sequence[str],
+    until: float,
+    record_from: float,
+    out: LoadResult,
+    rng: random.Random,
+) -> None:
+    while (start := time.perf_counter()) < until:
+        child_id = rng.choice(ids)
+        try:
+            status, body = await client.get(f"/runs/{run_id}/children/{child_id}")
+            ok = status == 200 and json.loads(body).get("tailored_list") is not None
+            kind, size = ("ok" if ok else f"HTTP {status}"), len(body)
+        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
+            kind, size = type(exc).__name__, 0
+        elapsed_ms = (time.perf_counter() - start) * 1000
+        if start < record_from:
+            out.warm_up_requests += 1
+            continue
+        out.bytes_read += size
+        if kind == "ok":
+            out.latencies_ms.append(elapsed_ms)
+        else:
+            out.errors += 1
+            out.error_kinds[kind] = out.error_kinds.get(kind, 0) + 1
+    await client.close()
+
+
+async def load(
+    port: int,
+    run_id: int,
+    ids: Sequence[str],
+    headers: dict[str, str],
+    clients: int,
+    seconds: float,
+    seed: int,
+) -> LoadResult:
+    out = LoadResult(seconds, [], 0, {}, 0)
+    now = time.perf_counter()
+    record_from, until = now + WARM_UP_S, now + WARM_UP_S + seconds
+    await asyncio.gather(
+        *(
+            _reader(
+                LoopbackClient("127.0.0.1", port, headers),
+                run_id,
+                ids,
+                until,
+                record_from,
+                out,
+                random.Random(seed + k),
+            )
+            for k in range(clients)
+        )
+    )
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used (Linux ``/proc``), 0 where unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _collapsed(stages: Sequence[tuple[float, str]]) -> list[tuple[float, str]]:
+    """The stages, with a run of "tailored lists: N of M children" shown once, as its first."""
+    out: list[tuple[float, str]] = []
+    for t, stage in stages:
+        prefix = stage.split(":")[0]
+        if out and ":" in stage and out[-1][1].split(":")[0] == prefix:
+            continue
+        out.append((t, prefix if ":" in stage and prefix == "tailored lists" else stage))
+    return out
+
+
+def report(
+    args: argparse.Namespace,
+    n_settings: int,
+    timing: RunTiming,
+    result: LoadResult,
+    server_mb: float | None,
+    db_mb: float,
+) -> str:
+    m = machine()
+    rps = len(result.latencies_ms) / result.seconds
+    stages = "; ".join(f"{s} at {t:.0f} s" for t, s in _collapsed(timing.stages))
+    lat = result.latencies_ms
+    verdict_errors = (
+        "none"
+        if not result.errors
+        else ", ".join(f"{k}: {v:,}" for k, v in sorted(result.error_kinds.items()))
+    )
+    return (
+        f"{SECTION}\n\n"
+        f"Machine: {m['platform']}, {m['processor']}, {m['cpus']} CPUs, {m['ram']} RAM, Python "
+        f"{m['python']}. Date: {utc_date()}. Load average (1/5/15 min) at the end: "
+        f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())} (the machine is shared).\n"
+        f"Command: `{' '.join(['python benchmarks/api_load.py', *args.argv])}`.\n\n"
+        f"Setup: `sendmatch serve` (uvicorn, one process, default settings, access log to a "
+        f"file) on a SQLite file on loopback; the load generator (asyncio, one keep-alive "
+        f"HTTP/1.1 connection per client, a minimal client so that it takes little CPU) runs on "
+        f"the same machine and shares its cores. "
+        f"LA: {args.children:,} synthetic children, {n_settings} settings "
+        f"(`placement_scale.calibrated_instance`, seed {args.seed}), straight-line travel, "
+        f"uploaded as CSV through `POST /caseloads`.\n\n"
+        f"| step | result |\n|---|---|\n"
+        f"| upload and check the files (`POST /caseloads`) | {timing.upload_s:.1f} s |\n"
+        f"| placement run with every child's tailored list (`POST /runs` to `done`) "
+        f"| {timing.run_s:.1f} s |\n"
+        f"| children placed | {timing.summary.get('placed', 0):,} of "
+        f"{timing.summary.get('children', 0):,} |\n"
+        f"| database file after the run | {db_mb:,.0f} MB |\n"
+        f"| server peak resident memory | "
+        f"{'n/a' if server_mb is None else f'{server_mb:,.0f} MB'} |\n\n"
+        f"Run stages as polled (`GET /runs/{{id}}` every 0.5 s): {stages}. Slowest poll "
+        f"answer during the run: {timing.slowest_poll_s:.1f} s"
+        f" ({timing.poll_retries} dropped connection(s) retried).\n\n"
+        f"Reading a child's record and tailored list (`GET /runs/{{id}}/children/{{child_id}}`, "
+        f"a random child each time, each read writing its audit row), {args.clients} "
+        f"concurrent clients for {args.seconds:.0f} s after a {WARM_UP_S:.0f} s warm-up:\n\n"
+        f"| clients | requests | requests/s | p50 ms | p95 ms | p99 ms | max ms | errors "
+        f"| mean response KB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"| {args.clients} | {result.requests:,} | {rps:,.0f} | {result.percentile(50):.0f} "
+        f"| {result.percentile(95):.0f} | {result.percentile(99):.0f} "
+        f"| {max(lat, default=float('nan')):.0f} | {result.errors:,} "
+        f"| {result.bytes_read / max(len(lat), 1) / 1024:.1f} |\n\n"
+        f"Errors: {verdict_errors}. Mean latency {statistics.fmean(lat) if lat else 0:.0f} ms. "
+        f"CPU time during the load (warm-up included): server {result.server_cpu_s:.1f} s "
+        f"({result.server_cpu_s / max(result.requests + result.warm_up_requests, 1) * 1000:.1f}"
+        f" ms a request), load generator {result.client_cpu_s:.1f} s, "
+        f"of {(result.seconds + WARM_UP_S) * (os.cpu_count() or 1):.0f} s of the machine's "
+        f"CPU time in that span: the server process was busy "
+        f"{result.server_cpu_s / (result.seconds + WARM_UP_S):.0%} of the time, and one "
+        f"uvicorn process runs Python on one core at a time.\n"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--children", type=int, default=25_000)
+    parser.add_argument("--clients", type=int, default=TARGET_CLIENTS)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--wal", action="store_true", help="put the SQLite file in WAL mode before serving"
+    )
+    parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    args = parser.parse_args(argv)
+    args.argv = list(argv if argv is not None else sys.argv[1:])
+    n_settings = SETTINGS_FOR.get(args.children, max(args.children // 40, 50))
+    with tempfile.TemporaryDirectory(prefix="sendmatch-api-load-") as tmp:
+        folder = Path(tmp)
+        print(f"Generating {args.children:,} children and {n_settings} settings...", flush=True)
+        instance = calibrated_instance(args.children, n_settings, args.seed)
+        write_children(instance.children, folder / "children.csv")
+        write_settings(instance.settings, folder / "settings.csv")
+        del instance
+        database = folder / "bench.db"
+        port = free_port()
+        server = start_server(folder, f"sqlite:///{database}", port, wal=args.wal)
+        base_url = f"http://127.0.0.1:{port}"
+        try:
+            with httpx.Client(base_url=base_url, timeout=60) as http:
+                admin = login(http, "admin")
+                created = http.post(
+                    "/users",
+                    json={"username": "panel", "password": PASSWORD, "role": "panel_member"},
+                    headers=admin,
+                )
+                created.raise_for_status()
+                panel = login(http, "panel")
+                print("Uploading and running the placement...", flush=True)
+                run_id, timing = place_round(http, folder, admin)
+                ids = all_child_ids(http, run_id, panel)
+            print(f"Run done in {timing.run_s:.1f} s; {len(ids):,} children listed.", flush=True)
+            print(f"{args.clients} clients reading for {args.seconds:.0f} s...", flush=True)
+            server_cpu, own_cpu = cpu_seconds(server.pid), time.process_time()
+            result = asyncio.run(
+                load(port, run_id, ids, panel, args.clients, args.seconds, args.seed)
+            )
+            result.server_cpu_s = cpu_seconds(server.pid) - server_cpu
+            result.client_cpu_s = time.process_time() - own_cpu
+            server_mb = peak_rss_mb(server.pid)
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # a run still going holds a graceful stop
+                server.kill()
+                server.wait()
+        db_mb = database.stat().st_size / 2**20
+    text = report(args, n_settings, timing, result, server_mb, db_mb)
+    print(text)
+    if not args.no_write:
+        write_section(text, RESULTS, section=SECTION)
+    return 0 if result.latencies_ms and not result.errors else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
