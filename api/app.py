@@ -8,20 +8,41 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
-from api import auth, routes_audit, routes_caseloads, routes_decisions, routes_runs, routes_users
+from api import (
+    auth,
+    roads,
+    routes_audit,
+    routes_caseloads,
+    routes_decisions,
+    routes_planning,
+    routes_runs,
+    routes_users,
+    routes_web,
+)
 from api.db import Database
+from api.jobs import fail_interrupted_runs
+
+if TYPE_CHECKING:
+    from geodata.network import RoadNetwork
 
 
-def create_app(database_url: str | None = None) -> FastAPI:
+def create_app(database_url: str | None = None, network: RoadNetwork | None = None) -> FastAPI:
     """An app on ``database_url``, else ``$DATABASE_URL``, else ``sqlite:///sendmatch.db``.
 
-    Tables are created if missing (Alembic migrations will replace this).
+    ``network`` (``sendmatch serve --osm``) times runs' journeys on roads and is drawn by
+    ``GET /network/roads``; without it runs use the straight-line estimate. Runs a previous
+    server left unfinished are marked failed: they died with it.
+
+    The schema is migrated to the latest revision first (a no-op when it is up to date), so
+    an upgraded sendmatch starts on an older database without a separate step.
     """
     database = Database(database_url)
-    database.create_all()
+    database.migrate()
+    fail_interrupted_runs(database)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -35,13 +56,17 @@ def create_app(database_url: str | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.db = database
+    app.state.network = network
     for module in (
         auth,
         routes_users,
         routes_caseloads,
         routes_runs,
+        routes_planning,  # fair access and scenario comparison runs
         routes_decisions,
         routes_audit,
+        roads,
+        routes_web,  # the web page: last, so "/" never shadows an API path
     ):
         app.include_router(module.router)
     return app
