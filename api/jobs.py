@@ -413,29 +413,69 @@ def save_results(
             session.execute(insert(RunResult), rows)
 
 
-def execute_placement_run(
-    database: Database, run_id: int, network: RoadNetwork | None = None
-) -> None:
-    """Place a queued run's caseload, build every child's tailored list, store them.
+Report = Callable[[float, str], None]
+# A run's computation: its options and a progress reporter in, its result rows and summary out.
+RunWork = Callable[[dict[str, Any], Report], tuple[list[dict[str, Any]], dict[str, Any]]]
 
-    Meant for a background task. Results and the ``done`` status are committed together, so a
-    reader sees either no results or all of them; on cancellation the run ends ``cancelled``,
-    on any failure ``failed`` with the error, and nothing of its results is kept either way.
-    Only the run id and status are logged: error text may quote an input file and is kept in
-    the database, not in logs. ``network`` gives road travel times (else straight-line).
+
+def execute_run(database: Database, run_id: int, label: str, work: RunWork) -> None:
+    """Claim a queued run, compute it with ``work``, store its results: every kind's skeleton.
+
+    Results and the ``done`` status are committed together, so a reader sees either no
+    results or all of them; on cancellation the run ends ``cancelled``, on any failure
+    ``failed`` with the error, and nothing of its results is kept either way. Only the run's
+    kind, id and status are logged: error text may quote an input file and is kept in the
+    database, not in logs.
     """
     options = claim_run(database, run_id)
     if options is None:
         return
-    log.info("run %d started", run_id)
+    log.info("%s run %d started", label, run_id)
 
     def report(progress: float, stage: str) -> None:
         report_progress(database, run_id, progress, stage)
 
     try:
+        rows, summary = work(options, report)
+        save_results(database, run_id, rows, summary)
+    except RunCancelled:
+        log.info("%s run %d cancelled", label, run_id)
+        finish_without_results(database, run_id, RunStatus.CANCELLED, None, "cancelled")
+        return
+    except Exception as exc:
+        log.warning("%s run %d failed (%s)", label, run_id, type(exc).__name__)
+        finish_without_results(
+            database, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", "failed"
+        )
+        return
+    log.info("%s run %d done", label, run_id)
+
+
+def travel_stage(network: RoadNetwork | None) -> str:
+    return "travel times on the road network" if network else "travel times (straight line)"
+
+
+def stored_caseload(
+    database: Database, options: Mapping[str, Any], network: RoadNetwork | None
+) -> io.RoundInputs:
+    with database.sessions() as session:
+        return caseload_inputs(session.get_one(Caseload, options["caseload_id"]), network)
+
+
+def execute_placement_run(
+    database: Database, run_id: int, network: RoadNetwork | None = None
+) -> None:
+    """Place a queued run's caseload, build every child's tailored list, store them.
+
+    Meant for a background task (:func:`execute_run`). ``network`` gives road travel times
+    (else straight-line).
+    """
+
+    def work(
+        options: dict[str, Any], report: Report
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         report(STAGE_START["reading"], "reading the caseload files")
-        with database.sessions() as session:
-            inputs = caseload_inputs(session.get_one(Caseload, options["caseload_id"]), network)
+        inputs = stored_caseload(database, options, network)
         config = PlacementConfig(
             eligibility=EligibilityConfig(
                 primary_limit_minutes=float(options["primary_limit_minutes"]),
@@ -444,10 +484,7 @@ def execute_placement_run(
             tariffs=Tariffs.from_bands(inputs.tariffs),
             home_la_code=options.get("la_code"),
         )
-        report(
-            STAGE_START["travel"],
-            "travel times on the road network" if network else "travel times (straight line)",
-        )
+        report(STAGE_START["travel"], travel_stage(network))
         travel = build_travel_matrix(
             inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
         )
@@ -461,15 +498,6 @@ def execute_placement_run(
         )
         rows = _result_rows(run_id, model, inputs.settings, report)
         report(STAGE_START["saving"], "saving the results")
-        save_results(database, run_id, rows, _plain(asdict(model.plan.summary)))
-    except RunCancelled:
-        log.info("run %d cancelled", run_id)
-        finish_without_results(database, run_id, RunStatus.CANCELLED, None, "cancelled")
-        return
-    except Exception as exc:
-        log.warning("run %d failed (%s)", run_id, type(exc).__name__)
-        finish_without_results(
-            database, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", "failed"
-        )
-        return
-    log.info("run %d done", run_id)
+        return rows, _plain(asdict(model.plan.summary))
+
+    execute_run(database, run_id, "placement", work)

@@ -15,21 +15,19 @@ import logging
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from api.db import Caseload, Database, Run, RunStatus
+from api.db import Database, Run
 from api.jobs import (
-    RunCancelled,
+    Report,
     UploadedFile,
-    caseload_inputs,
-    claim_run,
-    finish_without_results,
+    execute_run,
     map_point,
-    report_progress,
-    save_results,
+    stored_caseload,
+    travel_stage,
 )
 from api.schemas import (
     ComparisonOut,
@@ -78,7 +76,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Report = Callable[[float, str], None]
 
 #: Where each stage of a fair access run starts, as a fraction of the run.
 FAIR_ACCESS_STAGES = {"reading": 0.0, "travel": 0.1, "allocating": 0.3, "saving": 0.9}
@@ -241,18 +238,13 @@ def execute_fair_access_run(
     LA-wide summary are committed with ``done`` together; a cancel ends it ``cancelled`` and a
     failure ``failed`` with the error, keeping nothing. Only ids and statuses are logged.
     """
-    options = claim_run(database, run_id)
-    if options is None:
-        return
-    log.info("fair access run %d started", run_id)
 
-    def report(progress: float, stage: str) -> None:
-        report_progress(database, run_id, progress, stage)
-
-    try:
+    def work(
+        options: dict[str, Any], report: Report
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         report(FAIR_ACCESS_STAGES["reading"], "reading the caseload and history files")
+        inputs = stored_caseload(database, options, network)
         with database.sessions() as session:
-            inputs = caseload_inputs(session.get_one(Caseload, options["caseload_id"]), network)
             run = session.get_one(Run, run_id)
             history_file = (
                 UploadedFile(run.input_name, run.input_data)
@@ -261,10 +253,7 @@ def execute_fair_access_run(
             )
         history = {} if history_file is None else read_fap_history(history_file)
         config = fair_access_config(options)
-        report(
-            FAIR_ACCESS_STAGES["travel"],
-            "travel times on the road network" if network else "travel times (straight line)",
-        )
+        report(FAIR_ACCESS_STAGES["travel"], travel_stage(network))
         travel = build_travel_matrix(
             inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
         )
@@ -286,18 +275,9 @@ def execute_fair_access_run(
             }
             for a in result.allocations
         ]
-        save_results(database, run_id, rows, fair_access_summary(result))
-    except RunCancelled:
-        log.info("fair access run %d cancelled", run_id)
-        finish_without_results(database, run_id, RunStatus.CANCELLED, None, "cancelled")
-        return
-    except Exception as exc:
-        log.warning("fair access run %d failed (%s)", run_id, type(exc).__name__)
-        finish_without_results(
-            database, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", "failed"
-        )
-        return
-    log.info("fair access run %d done", run_id)
+        return rows, fair_access_summary(result)
+
+    execute_run(database, run_id, "fair access", work)
 
 
 # --------------------------------------------------------------------------------------------
@@ -513,18 +493,12 @@ def execute_scenario_compare_run(
     Stores the LA-wide comparison (``ComparisonOut``) as the run's summary, with ``done``, in
     one transaction; no child records. Cancel and failure as :func:`execute_fair_access_run`.
     """
-    options = claim_run(database, run_id)
-    if options is None:
-        return
-    log.info("scenario comparison run %d started", run_id)
 
-    def report(progress: float, stage: str) -> None:
-        report_progress(database, run_id, progress, stage)
-
-    try:
+    def work(
+        options: dict[str, Any], report: Report
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         report(0.0, "reading the caseload and scenario files")
-        with database.sessions() as session:
-            inputs = caseload_inputs(session.get_one(Caseload, options["caseload_id"]), network)
+        inputs = stored_caseload(database, options, network)
         scenarios = validate_scenarios(inputs, stored_scenario_files(options))
         config = placement_config(options, inputs)
         travel_for = TravelFor(config.eligibility.cutoff_minutes, network)
@@ -533,18 +507,9 @@ def execute_scenario_compare_run(
         )
         report(COMPARE_SOLVE_END, "saving the comparison")
         out = comparison_out(comparison, new_sites(inputs, scenarios, comparison))
-        save_results(database, run_id, [], out.model_dump(mode="json"))
-    except RunCancelled:
-        log.info("scenario comparison run %d cancelled", run_id)
-        finish_without_results(database, run_id, RunStatus.CANCELLED, None, "cancelled")
-        return
-    except Exception as exc:
-        log.warning("scenario comparison run %d failed (%s)", run_id, type(exc).__name__)
-        finish_without_results(
-            database, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", "failed"
-        )
-        return
-    log.info("scenario comparison run %d done", run_id)
+        return [], out.model_dump(mode="json")
+
+    execute_run(database, run_id, "scenario comparison", work)
 
 
 # --------------------------------------------------------------------------------------------
