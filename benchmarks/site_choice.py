@@ -1,30 +1,44 @@
-"""Site choice at LA scale: CP-SAT facility location against a PySAL spopt p-median.
+"""Site choice at LA scale: enumeration, CP-SAT and a MIP against a PySAL spopt p-median.
 
-    .venv/bin/python benchmarks/site_choice.py [--children 5000 --settings 300] [--no-write]
+    .venv/bin/python benchmarks/site_choice.py [--children 5000 --settings 300]
+        [--solvers enumerate,cp-sat,mip] [--road-grid-m 250] [--no-write]
 
 A whole-LA synthetic caseload (``placement_scale.calibrated_instance``), ``--candidates`` random
-candidate points in the same box, ``k`` new ASD/SEMH special schools of ``--places`` places. Our
-:func:`matcher.site_choice.choose_sites` is timed and its gap reported. The p-median (spopt, if
-installed) minimises weighted minutes from each ASD/SEMH child to the nearest open candidate,
-ignoring capacity, existing settings, eligibility and cost: its chosen sites are then re-solved
-with the same exact flow so both are judged on children placed and annual £.
+candidate points in the same box, ``k`` new ASD/SEMH special schools of ``--places`` places, on
+straight-line times or (``--road-grid-m``) road times on a synthetic street grid over the box.
+Each of our solvers (:func:`matcher.site_choice.choose_sites`) is timed and its gap reported.
+The p-median (spopt, if installed) minimises minutes from each ASD/SEMH child to the nearest
+open candidate, ignoring capacity, existing settings, eligibility and cost: its chosen sites are
+then re-solved with the same exact flow so every row is judged on children placed, preferences
+met and annual £. Each run replaces its own sub-section of "Site choice" in RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import re
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from geodata.network import RoadNetwork
 from geodata.straight_line import straight_line_matrix
-from matcher.models import Child, Setting
+from matcher.models import Child, Location, Setting
 from matcher.placement import PlacementConfig, place
-from matcher.site_choice import CandidateSite, SiteChoice, candidate_setting, choose_sites
+from matcher.site_choice import (
+    CandidateSite,
+    SiteChoice,
+    SiteChoiceConfig,
+    Totals,
+    TravelFor,
+    candidate_setting,
+    choose_sites,
+)
 from matcher.travel import TravelTimeMatrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,10 +53,21 @@ from placement_scale import (
 )
 
 CUTOFF = 75.0
+SECTION = "## Site choice"
+INTRO = (
+    "Each run below is one `benchmarks/site_choice.py` command; a run replaces its own "
+    "sub-section and leaves the others. Solvers: `enumerate` (every k-subset by the exact "
+    "flow: proven by exhaustion), `cp-sat` and `mip` (HiGHS, through SciPy's `milp`) on the "
+    "facility-location model with x ≤ open; `auto`, the default, enumerates when the subsets' "
+    "flows fit the time limit. Enumeration solves every child; CP-SAT and the MIP only the "
+    "children who can reach a candidate, the rest held at the no-new-site plan (see "
+    "`matcher/site_choice.py`). Every table row is the exact whole-LA flow for the sites "
+    "chosen, so rows compare like for like."
+)
 DESIGNATIONS = ("ASD", "SEMH")
 
 
-def travel_for(children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
+def straight_line(children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
     return straight_line_matrix(
         [c.child_id for c in children],
         [c.home for c in children],
@@ -53,24 +78,91 @@ def travel_for(children: Sequence[Child], settings: Sequence[Setting]) -> Travel
 
 
 def p_median(
-    children: list[Child], candidates: list[CandidateSite], k: int
-) -> tuple[list[int], float] | str:
-    """spopt's p-median on minutes (unreachable pairs at 10× the cutoff), or why not run."""
+    children: list[Child],
+    candidates: list[CandidateSite],
+    k: int,
+    travel: TravelFor,
+    time_limit: float,
+) -> tuple[list[int], float, str] | str:
+    """spopt's p-median on minutes (unreachable pairs at 10× the cutoff): its sites, wall
+    seconds and CBC's status; or why it did not run or gave no sites in ``time_limit``."""
     try:
         import pulp
         from spopt.locate import PMedian
     except ImportError:
         return "spopt not installed"
     clients = [c for c in children if c.primary_need.value in DESIGNATIONS]
-    m = travel_for(clients, [candidate_setting(s, DESIGNATIONS, 1) for s in candidates])
+    m = travel(clients, [candidate_setting(s, DESIGNATIONS, 1) for s in candidates])
     dense = np.full((len(clients), len(candidates)), 10 * CUTOFF)
     dense[m.rows, m.cols] = m.minutes
     t = time.perf_counter()
     model = PMedian.from_cost_matrix(dense, np.ones(len(clients)), p_facilities=k)
-    model.solve(pulp.PULP_CBC_CMD(msg=False))
+    model.solve(pulp.PULP_CBC_CMD(msg=False, timeLimit=time_limit))
     wall = time.perf_counter() - t
-    chosen = [j for j in range(len(candidates)) if model.fac2cli[j]]
-    return chosen, wall
+    status = pulp.LpStatus[model.problem.status]
+    try:
+        chosen = [j for j in range(len(candidates)) if model.fac2cli[j]]
+    except (AttributeError, IndexError, TypeError):
+        return f"CBC gave no sites in {wall:.0f} s (status {status})"
+    if len(chosen) != k:
+        return f"CBC gave no {k} sites in {wall:.0f} s (status {status})"
+    return chosen, wall, status
+
+
+def road_grid(instance_box: tuple[float, float, float, float], spacing_m: float) -> RoadNetwork:
+    """A street grid over the instance's box (as ``travel_matrix.synthetic_grid``, but placed
+    where the instance is): residential streets, a primary every 10th line, a trunk every
+    50th, two-way, speeds from the default class table. Not OSM: an offline stand-in."""
+    from travel_matrix import METRES_PER_DEG_LAT, _grid_class
+
+    from geodata.network import DEFAULT_SPEED_MODEL
+
+    south, west, north, east = instance_box
+    rows_n = int((north - south) * METRES_PER_DEG_LAT / spacing_m) + 2
+    lon_m = METRES_PER_DEG_LAT * np.cos(np.radians((south + north) / 2))
+    cols_n = int((east - west) * lon_m / spacing_m) + 2
+    rows, cols = np.divmod(np.arange(rows_n * cols_n), cols_n)
+    lat = south + rows * spacing_m / METRES_PER_DEG_LAT
+    lon = west + cols * spacing_m / lon_m
+    idx = np.arange(rows_n * cols_n).reshape(rows_n, cols_n)
+    h_u, h_v = idx[:, :-1].ravel(), idx[:, 1:].ravel()
+    h_class = np.repeat([_grid_class(r) for r in range(rows_n)], cols_n - 1)
+    v_u, v_v = idx[:-1, :].ravel(), idx[1:, :].ravel()
+    v_class = np.tile([_grid_class(c) for c in range(cols_n)], rows_n - 1)
+    u = np.concatenate([h_u, h_v, v_u, v_v])
+    v = np.concatenate([h_v, h_u, v_v, v_u])
+    classes = np.concatenate([h_class, h_class, v_class, v_class])
+    kmh = {c: DEFAULT_SPEED_MODEL.class_kmh(c) for c in ("trunk", "primary", "residential")}
+    seconds = spacing_m / (np.vectorize(kmh.__getitem__)(classes) / 3.6)
+    return RoadNetwork.from_edges(
+        np.arange(rows_n * cols_n) + 1,
+        lon,
+        lat,
+        u,
+        v,
+        seconds,
+        classes.tolist(),
+        label=f"synthetic {rows_n}×{cols_n} grid at {spacing_m:g} m (not OSM)",
+    )
+
+
+@dataclass(frozen=True)
+class RoadTravel:
+    """``travel_for`` on a road network (picklable, like the CLI's)."""
+
+    network: RoadNetwork
+
+    def __call__(self, children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
+        from geodata.travel_times import road_travel_matrix
+
+        return road_travel_matrix(
+            self.network,
+            [c.child_id for c in children],
+            [c.home for c in children],
+            [s.urn for s in settings],
+            [s.location for s in settings],
+            CUTOFF,
+        )
 
 
 def main() -> int:
@@ -81,96 +173,173 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--places", type=int, default=120)
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--solvers", default="cp-sat,mip", help="cp-sat, mip or both")
+    parser.add_argument(
+        "--road-grid-m", type=float, default=None, help="road times on a synthetic grid"
+    )
+    parser.add_argument(
+        "--pmedian-time-limit", type=float, default=600.0, help="seconds for CBC's p-median"
+    )
     parser.add_argument("--seed", type=int, default=2025)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--label", default=None, help="sub-heading of this run (default from the data)"
+    )
     args = parser.parse_args()
 
     inst = calibrated_instance(args.children, args.settings, args.seed + args.children)
     rng = np.random.default_rng(args.seed)
     lat = rng.uniform(-1, 1, args.candidates) * HALF_SIDES[0] * inst.spread + CENTRE[0]
     lon = rng.uniform(-1, 1, args.candidates) * HALF_SIDES[1] * inst.spread + CENTRE[1]
-    from matcher.models import Location
-
     candidates = [
         CandidateSite(f"c{j:02d}", f"Candidate {j}", Location(latitude=a, longitude=b))
         for j, (a, b) in enumerate(zip(lat.tolist(), lon.tolist(), strict=True))
     ]
-    t = time.perf_counter()
-    choice = choose_sites(
-        inst.children,
-        inst.settings,
-        candidates,
-        travel_for,
-        args.k,
-        DESIGNATIONS,
-        args.places,
-        time_limit=args.time_limit,
-    )
-    wall = time.perf_counter() - t
+    travel: TravelFor = straight_line
+    travel_text = "straight-line travel"
+    if args.road_grid_m:
+        points = [c.home for c in inst.children] + [s.location for s in inst.settings]
+        points += [c.location for c in candidates]
+        box = (
+            min(p.latitude for p in points) - 0.01,
+            min(p.longitude for p in points) - 0.01,
+            max(p.latitude for p in points) + 0.01,
+            max(p.longitude for p in points) + 0.01,
+        )
+        t = time.perf_counter()
+        network = road_grid(box, args.road_grid_m)
+        travel = RoadTravel(network)
+        travel_text = (
+            f"road travel times on a {network.label} built in {time.perf_counter() - t:.1f} s"
+        )
 
-    rows = [_row("sendmatch CP-SAT", choice.with_sites, wall, _gap(choice), choice)]
-    rows.append(_row("no new site", choice.without, None, "", None))
-    pm = p_median(inst.children, candidates, args.k)
+    rows = []
+    details = []
+    without: Totals | None = None
+    for solver in [s.strip() for s in args.solvers.split(",") if s.strip()]:
+        config = SiteChoiceConfig(solver=solver)
+        t = time.perf_counter()
+        choice = choose_sites(
+            inst.children,
+            inst.settings,
+            candidates,
+            travel,
+            args.k,
+            DESIGNATIONS,
+            args.places,
+            config,
+            time_limit=args.time_limit,
+        )
+        wall = time.perf_counter() - t
+        without = choice.without
+        name = {
+            "cp-sat": "sendmatch CP-SAT",
+            "mip": "sendmatch MIP (HiGHS)",
+            "enumerate": "sendmatch enumerate (exact flow per subset)",
+        }.get(solver, f"sendmatch {solver}")
+        rows.append(_row(name, choice.with_sites, wall, _gap(choice)))
+        details.append(_detail(name, choice, args.time_limit))
+        print(rows[-1], flush=True)
+    assert without is not None
+    rows.append(_row("no new site", without, None, ""))
+    pm = p_median(inst.children, candidates, args.k, travel, args.pmedian_time_limit)
     if isinstance(pm, str):
         pm_line = f"- spopt p-median: {pm}."
     else:
-        chosen, pm_wall = pm
+        chosen, pm_wall, pm_status = pm
         sites = [candidate_setting(candidates[j], DESIGNATIONS, args.places) for j in chosen]
         settings = [*inst.settings, *sites]
-        config = PlacementConfig(objective_order=("cost", "travel"))
-        result = place(inst.children, settings, travel_for(inst.children, settings), config)
-        from matcher.site_choice import Totals
-
+        placement = PlacementConfig(objective_order=("cost", "travel"))
+        result = place(inst.children, settings, travel(inst.children, settings), placement)
         ids = ", ".join(candidates[j].site_id for j in chosen)
         rows.append(
-            _row(f"spopt p-median ({ids}), re-solved by flow", Totals.of(result), pm_wall, "", None)
+            _row(
+                f"spopt p-median ({ids}; CBC {pm_status}), re-solved by flow",
+                Totals.of(result),
+                pm_wall,
+                "",
+            )
         )
         pm_line = (
             "- spopt p-median (spopt "
             + _version("spopt")
             + ", CBC via PuLP): minimises minutes from each ASD/SEMH child to its nearest open "
             "candidate, ignoring capacity, existing settings, age ranges and cost; wall s is "
-            "the p-median solve alone; its sites are then placed with the exact flow."
+            "the p-median solve alone; its sites are then placed with the exact flow, so all "
+            "rows are judged on the same two levels (children placed with preferences, then £)."
         )
 
+    label = args.label or (
+        f"{args.children:,} children, {args.candidates} candidates, k={args.k}, "
+        + ("road grid" if args.road_grid_m else "straight line")
+    )
+    text = "\n".join(
+        [
+            f"### {label}",
+            "",
+            f"- Machine: {platform.platform()}; {machine()['processor']}; "
+            f"{machine()['cpus']} CPUs (shared with other jobs while this ran); Python "
+            f"{platform.python_version()}",
+            f"- Date: {utc_date()}",
+            "- Command: `.venv/bin/python benchmarks/site_choice.py "
+            + " ".join(sys.argv[1:])
+            + "`",
+            f"- Data: `calibrated_instance({args.children}, {args.settings}, "
+            f"seed {args.seed + args.children})`, {travel_text}; {args.candidates} "
+            f"candidate points uniform in the same box; k={args.k} new special schools for "
+            f"{'/'.join(DESIGNATIONS)}, {args.places} places, ages 4-19.",
+            *details,
+            pm_line,
+            "- gap: the cost level's relative gap between the plan and the best proven bound "
+            "(the solver's own, and the exact flow with every site open; the LP relaxation "
+            "bound, `lp_bound`, is off by default: it did not finish within 60 s at 5,000 "
+            "children); £ in brackets is how much a better choice could at most save a year.",
+            "",
+            "| method | wall s | placed | preferences met (1st / any) | total £ a year | "
+            "placement £ | transport £ | total minutes | gap |",
+            "|---|---|---|---|---|---|---|---|---|",
+            *rows,
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        write_section(merge_run(RESULTS, label, text), RESULTS, section=SECTION)
+    return 0
+
+
+def merge_run(path: Path, label: str, block: str) -> str:
+    """The whole "Site choice" section with this run's sub-section replaced or added."""
+    current = path.read_text() if path.exists() else ""
+    found = re.search(rf"^{re.escape(SECTION)}\n(.*?)(?=^## |\Z)", current, re.S | re.M)
+    body = found.group(1) if found else ""
+    runs = re.findall(r"^(### .*?)(?=^### |\Z)", body, re.S | re.M)
+    heading = f"### {label}"
+    runs = [r.rstrip() for r in runs if r.splitlines()[0].strip() != heading]
+    return "\n\n".join([SECTION, INTRO, *runs, block.rstrip()])
+
+
+def _detail(name: str, choice: SiteChoice, time_limit: float) -> str:
     chosen_ids = ", ".join(
         f"{c.site.site_id} ({c.children} children: "
         + ", ".join(f"{n} {v}" for n, v in c.by_need.items())
         + ")"
         for c in choice.chosen
     )
-    text = "\n".join(
-        [
-            "## Site choice",
-            "",
-            f"- Machine: {platform.platform()}; {machine()['processor']}; "
-            f"{machine()['cpus']} CPUs; Python {platform.python_version()}",
-            f"- Date: {utc_date()}",
-            "- Command: `.venv/bin/python benchmarks/site_choice.py "
-            + " ".join(sys.argv[1:])
-            + "`",
-            f"- Data: `calibrated_instance({args.children}, {args.settings}, "
-            f"seed {args.seed + args.children})`, straight-line travel; {args.candidates} "
-            f"candidate points uniform in the same box; k={args.k} new special schools for "
-            f"{'/'.join(DESIGNATIONS)}, {args.places} places, ages 4-19.",
-            f"- sendmatch: `choose_sites`, CP-SAT time limit {args.time_limit:g} s "
-            f"({choice.levels[0].name}, then {choice.levels[1].name}), 2 workers; "
+    first, second = choice.levels
+    if choice.solver == "enumerate":
+        model = "every child in every flow"
+    else:
+        model = (
             f"{choice.scope_children} children in the model ({choice.model_options} option "
-            f"variables), {choice.fixed_children} held at the no-new-site plan; CP-SAT status "
-            f"{choice.status}; chosen {chosen_ids}; warm start {', '.join(choice.hint)}. Wall s "
-            "includes the travel matrix, one exact flow per candidate alone and the re-solves.",
-            pm_line,
-            "",
-            "| method | wall s | placed | total £ a year | placement £ | transport £ | total "
-            "minutes | gap |",
-            "|---|---|---|---|---|---|---|---|",
-            *rows,
-        ]
+            f"variables), {choice.fixed_children} held at the no-new-site plan"
+        )
+    return (
+        f"- {name}: `choose_sites(solver={choice.solver!r})`, time limit {time_limit:g} s; "
+        f"{model}; status {choice.status}; level 1 {first.objective:,} (bound "
+        f"{first.best_bound:,}), level 2 £{second.objective:,} (bound £{second.best_bound:,}); "
+        f"chosen {chosen_ids}. Wall s includes the travel matrix, one exact flow per candidate "
+        "alone, the bounds and the re-solves."
     )
-    print(text)
-    if not args.no_write:
-        write_section(text, RESULTS, section="## Site choice")
-    return 0
 
 
 def _version(name: str) -> str:
@@ -185,13 +354,11 @@ def _gap(choice: SiteChoice) -> str:
     return f"{choice.gap:.4%} (≤ £{choice.absolute_gap:,})"
 
 
-def _row(name: str, totals: object, wall: float | None, gap: str, _c: object) -> str:
-    from matcher.site_choice import Totals
-
-    assert isinstance(totals, Totals)
+def _row(name: str, totals: Totals, wall: float | None, gap: str) -> str:
     w = f"{wall:.1f}" if wall is not None else "–"
     return (
-        f"| {name} | {w} | {totals.placed} | {totals.total_cost:,} | {totals.placement_cost:,} "
+        f"| {name} | {w} | {totals.placed} | {totals.first_preference_met} / "
+        f"{totals.any_preference_met} | {totals.total_cost:,} | {totals.placement_cost:,} "
         f"| {totals.transport_cost:,} | {totals.total_minutes:,.1f} | {gap or '–'} |"
     )
 

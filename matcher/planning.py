@@ -24,8 +24,16 @@ from typing import Annotated, Any, Literal, Self
 
 import numpy as np
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
 
+from geodata.postcodes import PostcodeError, PostcodeFile, PostcodeFileError, normalise_postcode
 from matcher.io import Cell, Table
 from matcher.models import (
     Child,
@@ -94,6 +102,30 @@ class _Edit(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# Errors about ``site`` are raised in a model validator, which pydantic locates at the edit;
+# this prefix moves them to ``edits[i].site`` (see :func:`_problem`).
+SITE_FIELD = "site: "
+
+
+def _postcode_point(postcode: str, postcodes: PostcodeFile | None) -> tuple[float, float]:
+    """(lat, lon) of a site given by postcode, or a ValueError saying what to do."""
+    try:
+        key = normalise_postcode(postcode)
+    except PostcodeError as err:
+        raise ValueError(f"{SITE_FIELD}{err}, nor a GeoJSON Polygon") from None
+    if postcodes is None:
+        raise ValueError(
+            f"{SITE_FIELD}{key} is a postcode, and no postcode file was given: pass "
+            "--postcodes FILE (the ONS Postcode Directory CSV or Code-Point Open), or give "
+            "location coordinates"
+        )
+    try:
+        point = postcodes.locate(key)
+    except (PostcodeError, PostcodeFileError) as err:
+        raise ValueError(f"{SITE_FIELD}{err}") from None
+    return point.latitude, point.longitude
+
+
 class NewSetting(_Edit):
     """A new setting, e.g. a special free school. ``urn`` None gets ``NEW-<n>``.
 
@@ -120,20 +152,25 @@ class NewSetting(_Edit):
 
     @model_validator(mode="before")
     @classmethod
-    def _site_polygon(cls, data: Any) -> Any:
-        """A site may be given as ``site``: a GeoJSON Polygon (a plot from the estates team);
-        the school is placed at its centroid, and travel times snap that to the road network."""
+    def _site(cls, data: Any, info: ValidationInfo) -> Any:
+        """A site may be given as ``site``: a GeoJSON Polygon (a plot from the estates team),
+        placed at its centroid, or a UK postcode, placed at the point the postcode file the
+        caller passed gives it (``context["postcodes"]``, a :class:`PostcodeFile`). Travel times
+        then snap that point to the road network."""
         if not isinstance(data, dict) or "site" not in data:
             return data
         if "location" in data:
             raise ValueError("give either location or site, not both")
         site = data["site"]
-        if not isinstance(site, dict) or site.get("type") not in {"Polygon", "MultiPolygon"}:
-            raise ValueError("site must be a GeoJSON Polygon or MultiPolygon")
-        try:
-            lon, lat = polygon_centroid(site)
-        except (ValueError, TypeError, KeyError, IndexError) as err:
-            raise ValueError(f"site: not a usable polygon ({err})") from None
+        if isinstance(site, str):
+            lat, lon = _postcode_point(site, (info.context or {}).get("postcodes"))
+        elif isinstance(site, dict) and site.get("type") in {"Polygon", "MultiPolygon"}:
+            try:
+                lon, lat = polygon_centroid(site)
+            except (ValueError, TypeError, KeyError, IndexError) as err:
+                raise ValueError(f"{SITE_FIELD}not a usable polygon ({err})") from None
+        else:
+            raise ValueError(f"{SITE_FIELD}must be a UK postcode or a GeoJSON Polygon")
         rest = {k: v for k, v in data.items() if k != "site"}
         return {**rest, "location": {"latitude": lat, "longitude": lon}}
 
@@ -255,19 +292,75 @@ def _field_path(loc: Sequence[int | str]) -> str | None:
     return "".join(parts) or None
 
 
-def parse_scenario(data: object, source: str = "<scenario>") -> Scenario:
-    """Validate parsed data (a mapping) as a :class:`Scenario`; :class:`ScenarioError` if bad."""
+def _problem(source: str, err: Mapping[str, Any]) -> ScenarioProblem:
+    path, message = _field_path(err["loc"]), _plain(err)
+    if message.startswith(SITE_FIELD):
+        path, message = f"{path}.site" if path else "site", message.removeprefix(SITE_FIELD)
+    return ScenarioProblem(source, path, message)
+
+
+def parse_scenario(
+    data: object, source: str = "<scenario>", postcodes: PostcodeFile | None = None
+) -> Scenario:
+    """Validate parsed data (a mapping) as a :class:`Scenario`; :class:`ScenarioError` if bad.
+
+    ``postcodes`` places new settings whose ``site`` is a postcode; without it such a site is
+    an error that says to pass a postcode file.
+    """
     try:
-        return Scenario.model_validate(data)
+        return Scenario.model_validate(data, context={"postcodes": postcodes})
     except ValidationError as err:
-        raise ScenarioError(
-            [ScenarioProblem(source, _field_path(e["loc"]), _plain(e)) for e in err.errors()]
-        ) from None
+        raise ScenarioError([_problem(source, e) for e in err.errors()]) from None
 
 
-def load_scenario(path: Path | str) -> Scenario:
+def scenario_postcodes(data: object) -> set[str]:
+    """The postcodes a parsed scenario uses as sites (as written), so that a postcode file is
+    read once for every scenario of a run (:meth:`PostcodeFile.prefetch`)."""
+    edits = data.get("edits") if isinstance(data, dict) else None
+    if not isinstance(edits, list):
+        return set()
+    return {e["site"] for e in edits if isinstance(e, dict) and isinstance(e.get("site"), str)}
+
+
+def load_scenario(path: Path | str, postcodes: PostcodeFile | None = None) -> Scenario:
     """Read and validate a scenario file: ``.json``, ``.yaml`` or ``.yml``."""
-    path = Path(path)
+    return load_scenarios([path], postcodes)[0]
+
+
+def load_scenarios(
+    paths: Sequence[Path | str], postcodes: PostcodeFile | None = None
+) -> list[Scenario]:
+    """Read and validate scenario files, reporting every problem of every file at once.
+
+    Sites given by postcode are looked up in one pass over ``postcodes`` for all the files.
+    """
+    raw: list[tuple[str, object]] = []
+    problems: list[ScenarioProblem] = []
+    for path in paths:
+        try:
+            raw.append((Path(path).name, _read_scenario_data(Path(path))))
+        except ScenarioError as err:
+            problems.extend(err.problems)
+    if postcodes is not None:
+        wanted = set().union(*(scenario_postcodes(data) for _, data in raw))
+        try:
+            postcodes.prefetch(wanted)
+        except PostcodeFileError as err:
+            problems.extend(ScenarioProblem("--postcodes", None, p) for p in err.problems)
+            raise ScenarioError(problems) from None
+    loaded = []
+    for source, data in raw:
+        try:
+            loaded.append(parse_scenario(data, source, postcodes))
+        except ScenarioError as err:
+            problems.extend(err.problems)
+    if problems:
+        raise ScenarioError(problems)
+    return loaded
+
+
+def _read_scenario_data(path: Path) -> object:
+    """A scenario file's parsed mapping, before validation."""
     source = path.name
     suffix = path.suffix.lower()
     try:
@@ -288,7 +381,7 @@ def load_scenario(path: Path | str) -> Scenario:
     if not isinstance(data, dict):
         message = "a scenario file must hold a mapping with name, description and edits"
         raise ScenarioError([ScenarioProblem(source, None, message)])
-    return parse_scenario(data, source)
+    return data
 
 
 def _load_yaml(text: str, source: str) -> object:
@@ -665,6 +758,7 @@ def compare_scenarios(
     config: PlacementConfig | None = None,
     *,
     incremental_travel: bool = True,
+    before_solve: Callable[[int, int, str], None] | None = None,
 ) -> ScenarioComparison:
     """Solve the base and every scenario with :func:`matcher.placement.place` and compare.
 
@@ -672,9 +766,13 @@ def compare_scenarios(
     a new site gets road times). With ``incremental_travel`` only pairs the base matrix lacks
     are timed (see :func:`scenario_travel`); False recomputes every scenario's matrix whole.
     Scenario names must be distinct and not ``"Base"``: they head the comparison's columns.
+    ``before_solve(k, n, name)`` is called before solve ``k`` of ``n`` (the base is 0): the
+    API reports progress there, and may raise to stop between solves when a run is cancelled.
     """
     config = config or PlacementConfig()
     check_scenario_names(scenarios)
+    if before_solve is not None:
+        before_solve(0, len(scenarios) + 1, BASE_NAME)
     base_travel = travel_for(children, settings)
     base_result = place(children, settings, base_travel, config)
     base = ScenarioOutcome(
@@ -685,7 +783,9 @@ def compare_scenarios(
         base_travel.model,
     )
     outcomes = []
-    for scenario in scenarios:
+    for k, scenario in enumerate(scenarios, start=1):
+        if before_solve is not None:
+            before_solve(k, len(scenarios) + 1, scenario.name)
         kids, sites = apply_scenario(children, settings, scenario)
         if incremental_travel:
             travel = scenario_travel(children, settings, base_travel, kids, sites, travel_for)
@@ -782,7 +882,9 @@ __all__ = [
     "grow_demand",
     "growth_count",
     "load_scenario",
+    "load_scenarios",
     "parse_scenario",
     "scenario_metrics",
+    "scenario_postcodes",
     "scenario_travel",
 ]

@@ -908,3 +908,172 @@ def test_scenario_sweep_runs_every_combination_on_dask(files: Path) -> None:
     names = [r[0] for r in rows[1:]]
     assert len(names) == 1 + 2 * 2 * 2  # the base, then sites × designation sets × sizes
     assert any("near" in str(n) for n in names)
+
+
+POSTCODE_FILE = Path(__file__).parent / "data" / "postcodes" / "onspd_sample.csv"
+
+
+def test_sites_choose_takes_candidates_by_postcode(files: Path) -> None:
+    (files / "sites.csv").write_text("id,name,postcode\nnear,Depot,ZZ1 1AB\nfar,Farm,ZZ99 9AC\n")
+    args = [
+        "sites",
+        "choose",
+        "--candidates",
+        str(files / "sites.csv"),
+        "--postcodes",
+        str(POSTCODE_FILE),
+        "--k",
+        "1",
+        "--designations",
+        "ASD,SEMH,SLD,MLD,SLCN,PMLD",
+        "--places",
+        "20",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "sites.xlsx"),
+        "--year-start",
+        "2026-09-01",
+        "--time-limit",
+        "20",
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 0, result.output
+    chosen = list(load_workbook(files / "sites.xlsx")["Chosen sites"].iter_rows(values_only=True))
+    assert [row[0] for row in chosen[1:]] == ["near"]  # ZZ1 1AB is at 52.25, 0.70
+    (files / "sites.xlsx").unlink()
+    without = runner.invoke(
+        cli.app, [a for a in args if a not in ("--postcodes", str(POSTCODE_FILE))]
+    )
+    assert without.exit_code == 2
+    assert "row 2: field 'postcode': ZZ1 1AB is a postcode" in without.output
+    assert "--postcodes FILE" in without.output
+    assert not (files / "sites.xlsx").exists()
+
+
+def test_scenario_postcode_site_needs_a_known_live_postcode(files: Path) -> None:
+    scenario = {
+        "name": "depot school",
+        "edits": [
+            {
+                "kind": "new_setting",
+                "name": "Depot Special Free School",
+                "site": "ZZ1 9ZZ",
+                "low_age": 4,
+                "high_age": 19,
+                "designated_needs": ["ASD"],
+                "total_places": 40,
+            }
+        ],
+    }
+    (files / "depot.json").write_text(json.dumps(scenario))
+    args = [
+        "scenario",
+        "compare",
+        str(files / "depot.json"),
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "compare.xlsx"),
+        "--year-start",
+        "2026-09-01",
+    ]
+    no_file = runner.invoke(cli.app, args)
+    assert no_file.exit_code == 2
+    assert "depot.json: edits[0].site: ZZ1 9ZZ is a postcode, and no postcode file" in (
+        " ".join(no_file.output.split())
+    )
+    terminated = runner.invoke(cli.app, [*args, "--postcodes", str(POSTCODE_FILE)])
+    assert terminated.exit_code == 2
+    assert "edits[0].site: postcode 'ZZ1 9ZZ' was terminated in 2019-06" in (
+        " ".join(terminated.output.split())
+    )
+    missing = runner.invoke(cli.app, [*args, "--postcodes", str(files / "onspd.csv")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    assert not (files / "compare.xlsx").exists()
+    scenario["edits"][0]["site"] = "zz1 1ab"  # type: ignore[index]
+    (files / "depot.json").write_text(json.dumps(scenario))
+    placed = runner.invoke(cli.app, [*args, "--postcodes", str(POSTCODE_FILE)])
+    assert placed.exit_code == 0, placed.output
+    assert (files / "compare.xlsx").exists()
+
+
+def test_scenario_sweep_postcode_candidates_without_a_file_exit_2(files: Path) -> None:
+    (files / "sites.csv").write_text("id,postcode\nnear,ZZ1 1AB\n")
+    args = [
+        "scenario",
+        "sweep",
+        "--candidates",
+        str(files / "sites.csv"),
+        "--designations",
+        "ASD",
+        "--sizes",
+        "10",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "sweep.xlsx"),
+    ]
+    result = runner.invoke(cli.app, args)
+    assert result.exit_code == 2
+    assert "ZZ1 1AB is a postcode, and no postcode file was given" in " ".join(
+        result.output.split()
+    )
+    assert not (files / "sweep.xlsx").exists()
+
+
+def test_sites_choose_at_most_opens_only_sites_that_pay_for_themselves(files: Path) -> None:
+    sites = _candidates(files / "sites.geojson", [("near", 52.25, 0.70), ("far", 52.9, 1.6)])
+    args = [
+        "sites",
+        "choose",
+        "--candidates",
+        str(sites),
+        "--k",
+        "2",
+        "--at-most",
+        "--site-cost",
+        "1",
+        "--designations",
+        "ASD,SEMH,SLD,MLD,SLCN,PMLD",
+        "--places",
+        "20",
+        "--children",
+        str(files / "children.csv"),
+        "--settings",
+        str(files / "settings.csv"),
+        "--out",
+        str(files / "sites.xlsx"),
+        "--year-start",
+        "2026-09-01",
+    ]
+
+    def chosen(site_cost: str) -> tuple[list[str], list[str]]:
+        (files / "sites.xlsx").unlink(missing_ok=True)
+        result = runner.invoke(cli.app, [a if a != "1" else site_cost for a in args])
+        assert result.exit_code == 0, result.output
+        workbook = load_workbook(files / "sites.xlsx")
+        rows = workbook["Chosen sites"].iter_rows(min_row=2, values_only=True)
+        notes = workbook["Solver"].iter_rows(min_row=2, values_only=True)
+        return [str(row[0]) for row in rows], [str(row[0]) for row in notes]
+
+    # Every child is placed without a new site, and a special place costs more than the
+    # mainstream ones they have: no site saves even £1 a year.
+    sites_opened, notes = chosen("1")
+    assert sites_opened == []
+    assert "site cost: £1 a year per site opened" in notes
+    # A 9-year-old with SEMH who needs a special school has none for their age: "near" places
+    # them, so it opens however dear (children placed come first); "far" is out of reach.
+    with (files / "children.csv").open("a") as handle:
+        handle.write("C013,5,,M,52.2500,0.7000,935,SEMH,,yes,,,,,special,\n")
+    sites_opened, notes = chosen("50000000")
+    assert sites_opened == ["near"]
+    assert any("1 of at most 2 sites opened" in n for n in notes)
+    bad = runner.invoke(cli.app, [*args, "--solver", "magic"])
+    assert bad.exit_code == 2 and "--solver magic" in bad.output

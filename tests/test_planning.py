@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from geodata.postcodes import PostcodeFile
 from geodata.straight_line import haversine_km, straight_line_matrix
 from matcher.io import write_tables
 from matcher.models import Child, Location, PrimaryNeed, ProvisionKind, Setting, SettingType
@@ -33,6 +34,7 @@ from matcher.planning import (
     grow_demand,
     growth_count,
     load_scenario,
+    load_scenarios,
     parse_scenario,
     scenario_travel,
 )
@@ -388,3 +390,60 @@ def test_new_site_as_a_polygon_is_placed_at_its_centroid() -> None:
                 ],
             }
         )
+
+
+POSTCODES = Path(__file__).parent / "data" / "postcodes" / "onspd_sample.csv"
+
+
+def test_new_site_by_postcode_is_placed_at_the_postcode_file_point() -> None:
+    lookup = PostcodeFile(POSTCODES)
+    (scenario,) = load_scenarios([DATA / "postcode_school.yaml"], lookup)
+    edit = scenario.edits[1]
+    assert isinstance(edit, NewSetting)
+    assert (edit.location.latitude, edit.location.longitude) == (52.5, -1.1)
+    children, settings = instance()
+    _, sites = apply_scenario(children, settings, scenario)
+    assert next(s for s in sites if s.urn == "150002").location == CLUSTER
+    assert set(lookup.cached) == {"ZZ1 1AA"}  # only the postcode the scenario uses
+
+
+def test_postcode_site_without_a_postcode_file_names_file_and_field() -> None:
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(DATA / "postcode_school.yaml")
+    (problem,) = info.value.problems
+    assert (problem.file, problem.field) == ("postcode_school.yaml", "edits[1].site")
+    assert "ZZ1 1AA is a postcode, and no postcode file was given" in problem.message
+    assert "--postcodes FILE" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("site", "message"),
+    [
+        ("QQ1 1QQ", "postcode 'QQ1 1QQ' is not in onspd_sample.csv"),
+        ("ZZ1 9ZZ", "postcode 'ZZ1 9ZZ' was terminated in 2019-06"),
+        ("Old depot", "'Old depot' is not a UK postcode"),
+    ],
+)
+def test_unknown_terminated_or_malformed_postcode_site_is_reported(
+    tmp_path: Path, site: str, message: str
+) -> None:
+    text = (DATA / "postcode_school.yaml").read_text().replace("zz11aa", f"'{site}'")
+    path = tmp_path / "depot.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenarios([path, DATA / "free_school.yaml"], PostcodeFile(POSTCODES))
+    (problem,) = info.value.problems
+    assert (problem.file, problem.field) == ("depot.yaml", "edits[1].site")
+    assert message in problem.message
+
+
+def test_a_bad_row_in_the_postcode_file_is_reported_with_its_row_and_column(
+    tmp_path: Path,
+) -> None:
+    text = (DATA / "postcode_school.yaml").read_text().replace("zz11aa", "'ZZ2 2BD'")
+    path = tmp_path / "bad_row.yaml"
+    path.write_text(text)
+    with pytest.raises(ScenarioError) as info:
+        load_scenarios([path], PostcodeFile(POSTCODES))
+    (problem,) = info.value.problems
+    assert str(problem) == f"--postcodes: {POSTCODES}, row 7, lat: 'abc' is not a number"

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geodata.postcodes import PostcodeFile
 from geodata.straight_line import straight_line_matrix
 from matcher.eligibility import EligibilityConfig
 from matcher.models import Child, Location, PlacementKind, PrimaryNeed, Setting, SettingType
@@ -157,11 +158,15 @@ def brute_force(
     return best
 
 
+SOLVERS = ["enumerate", "cp-sat", "mip"]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 @pytest.mark.parametrize("restrict", [False, True])
-def test_matches_brute_force_over_all_k_subsets(seed: int, restrict: bool) -> None:
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_matches_brute_force_over_all_k_subsets(seed: int, restrict: bool, solver: str) -> None:
     children, existing, candidates = random_instance(seed)
-    config = SiteChoiceConfig(restrict_to_reachable=restrict)
+    config = SiteChoiceConfig(restrict_to_reachable=restrict, solver=solver)  # type: ignore[arg-type]
     choice = choose_sites(children, existing, candidates, travel_for, 2, ["ASD", "SEMH"], 2, config)
     assert choice.gap == 0.0 and choice.levels[0].gap == 0.0
     got = (-choice.with_sites.placed, choice.with_sites.total_cost)
@@ -206,3 +211,209 @@ def test_not_json_and_not_feature_collection(tmp_path: Path) -> None:
         parse_candidates(json.loads('{"type": "Feature"}'))
     with pytest.raises(CandidateSiteError, match="cannot read"):
         load_candidates(tmp_path / "missing.geojson")
+
+
+POSTCODES = Path(__file__).parent / "data" / "postcodes" / "onspd_sample.csv"
+
+
+def test_candidates_by_postcode_from_geojson_and_csv() -> None:
+    lookup = PostcodeFile(POSTCODES)
+    geojson = load_candidates(DATA / "candidates_postcodes.geojson", lookup)
+    assert [(s.site_id, s.location.latitude, s.location.longitude) for s in geojson] == [
+        ("north", 52.5, -1.1),
+        ("south", 52.01, -1.1),
+    ]
+    table = load_candidates(DATA / "candidates.csv", lookup)
+    assert [(s.site_id, s.name) for s in table] == [
+        ("north", "Old depot (North)"),
+        ("south", "Former library"),
+        ("east", "Farm plot"),
+    ]
+    assert table[2].location == Location(latitude=52.9, longitude=1.6)
+
+
+def test_candidate_postcodes_without_a_file_or_unknown_are_reported_by_row() -> None:
+    with pytest.raises(CandidateSiteError) as info:
+        load_candidates(DATA / "candidates.csv")
+    assert info.value.problems == [
+        "row 2: field 'postcode': ZZ1 1AA is a postcode, and no postcode file was given: pass "
+        "--postcodes FILE (the ONS Postcode Directory CSV or Code-Point Open), or give "
+        "coordinates",
+        "row 4: field 'postcode': ZZ99 9AC is a postcode, and no postcode file was given: pass "
+        "--postcodes FILE (the ONS Postcode Directory CSV or Code-Point Open), or give "
+        "coordinates",
+    ]
+    data = json.loads((DATA / "candidates_postcodes.geojson").read_text())
+    data["features"][0]["properties"]["postcode"] = "ZZ1 9ZZ"
+    with pytest.raises(CandidateSiteError, match=r"feature 0: field 'postcode': postcode 'ZZ1 "):
+        parse_candidates(data, postcodes=PostcodeFile(POSTCODES))
+
+
+def test_candidate_csv_needs_its_columns_and_points(tmp_path: Path) -> None:
+    bad = tmp_path / "c.csv"
+    bad.write_text("site,where\na,b\n")
+    with pytest.raises(CandidateSiteError, match="row 1: columns id and postcode"):
+        load_candidates(bad)
+    bad.write_text("id,latitude,longitude,postcode\na,91,0,\na,52,-1,\nb,,,\n")
+    with pytest.raises(CandidateSiteError) as info:
+        load_candidates(bad)
+    assert info.value.problems == [
+        "row 2: fields 'latitude', 'longitude': not a WGS84 point ('91', '0')",
+        "row 3: field 'id' 'a' repeats row 2",
+        "row 4: field 'postcode': blank, and no latitude and longitude",
+    ]
+
+
+def south_cluster() -> tuple[list[Child], list[Setting], list[CandidateSite]]:
+    """Six ASD children whom an existing special school 28 km north can take (about 72
+    minutes, inside the secondary limit), a candidate among them and one further off."""
+    children, existing, _ = clusters()
+    existing = [existing[0].model_copy(update={"total_places": 10})]
+    return children[:6], existing, [site("south", 52.01), site("south2", 52.06)]
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_at_most_k_opens_only_sites_that_pay_for_themselves(solver: str) -> None:
+    children, existing, candidates = south_cluster()
+
+    def chosen(site_cost: int, at_most: bool = True) -> list[str]:
+        config = SiteChoiceConfig(at_most=at_most, site_cost=site_cost, solver=solver)  # type: ignore[arg-type]
+        choice = choose_sites(children, existing, candidates, travel_for, 2, ["ASD"], 10, config)
+        assert choice.gap == 0.0
+        return sorted(c.site.site_id for c in choice.chosen)
+
+    # Everyone is placed either way: a site is only worth its running cost in transport saved.
+    assert chosen(0, at_most=False) == ["south", "south2"]  # exactly k, even if one is idle
+    assert chosen(1) == ["south"]  # south2 is further for every child: not worth even £1
+    assert chosen(10_000_000) == []  # the transport saved is less than the site's cost
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("site_cost", [0, 20_000, 200_000])
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_at_most_k_matches_brute_force_over_all_smaller_subsets(
+    seed: int, site_cost: int, solver: str
+) -> None:
+    children, existing, candidates = random_instance(seed)
+    config = SiteChoiceConfig(
+        at_most=True,
+        site_cost=site_cost,
+        restrict_to_reachable=False,
+        solver=solver,  # type: ignore[arg-type]
+    )
+    choice = choose_sites(children, existing, candidates, travel_for, 3, ["ASD", "SEMH"], 2, config)
+    assert choice.gap == 0.0
+    best = min(
+        (placed, money + site_cost * size)
+        for size in range(4)
+        for placed, money in subset_values(children, existing, candidates, size, 2)
+    )
+    got = (-choice.with_sites.placed, choice.with_sites.total_cost + site_cost * len(choice.chosen))
+    assert got == best
+    assert choice.objective == got[1]
+
+
+def subset_values(
+    children: list[Child],
+    existing: list[Setting],
+    candidates: list[CandidateSite],
+    size: int,
+    places: int,
+) -> list[tuple[int, int]]:
+    """(−placed, £ a year) of every ``size``-subset of candidates, by the placement flow."""
+    config = PlacementConfig(objective_order=("cost", "travel"))
+    values = []
+    for subset in itertools.combinations(candidates, size):
+        sites = [candidate_setting(c, ["ASD", "SEMH"], places) for c in subset]
+        settings = [*existing, *sites]
+        summary = place(children, settings, travel_for(children, settings), config).summary
+        values.append(
+            (-summary.placed, summary.total_placement_cost + summary.total_transport_cost)
+        )
+    return values
+
+
+def test_solvers_agree_and_report_bounds_below_the_plan() -> None:
+    children, existing, candidates = random_instance(5)
+    choices = {
+        solver: choose_sites(
+            children,
+            existing,
+            candidates,
+            travel_for,
+            2,
+            ["ASD", "SEMH"],
+            2,
+            SiteChoiceConfig(solver=solver),  # type: ignore[arg-type]
+        )
+        for solver in SOLVERS
+    }
+    assert len({c.objective for c in choices.values()}) == 1
+    assert [c.solver for c in choices.values()] == SOLVERS
+    assert all(c.levels[1].best_bound <= c.objective for c in choices.values())
+
+
+def test_negative_site_cost_is_refused() -> None:
+    children, existing, candidates = clusters()
+    with pytest.raises(ValueError, match="site_cost"):
+        choose_sites(
+            children,
+            existing,
+            candidates,
+            travel_for,
+            1,
+            ["ASD"],
+            10,
+            SiteChoiceConfig(site_cost=-1),
+        )
+
+
+def test_auto_enumerates_only_when_every_subsets_flow_fits_the_time_limit() -> None:
+    children, existing, candidates = clusters()
+    roomy = choose_sites(children, existing, candidates, travel_for, 2, ["ASD"], 10)
+    assert roomy.solver == "enumerate" and roomy.status == "OPTIMAL"
+    tight = choose_sites(
+        children, existing, candidates, travel_for, 2, ["ASD"], 10, time_limit=1e-6
+    )
+    assert tight.solver == "cp-sat"
+    assert sorted(c.site.site_id for c in tight.chosen) == ["north", "south"]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_lp_relaxation_bounds_the_cost_level_from_below(seed: int) -> None:
+    """The LP bound (``lp_bound``) must never exceed the optimum that enumeration proves."""
+    from matcher import site_choice as sc
+
+    children, existing, candidates = random_instance(seed)
+    exact = choose_sites(children, existing, candidates, travel_for, 2, ["ASD", "SEMH"], 2)
+    assert exact.solver == "enumerate"
+    sites = [candidate_setting(c, ["ASD", "SEMH"], 2) for c in candidates]
+    settings = [*existing, *sites]
+    placement = PlacementConfig(objective_order=("cost", "travel"))
+    problem = sc._build_problem(
+        children, settings, travel_for(children, settings), placement, len(existing)
+    )
+    fixed = np.full(len(children), -1, np.int64)
+    scope = sc._scope_model(problem, np.ones(len(children), bool), fixed, len(candidates))
+    rule = sc._SiteRule(2, False, 0)
+    lp = sc._solve_mip(scope, rule, 10.0, relax=True, level_one_at_most=exact.levels[0].objective)
+    assert lp.levels[1].best_bound <= exact.objective
+    # And no weaker than the trivial bound (every option at its cheapest).
+    coefficients, constant = scope.level(problem.full_money())
+    assert lp.levels[1].best_bound >= constant + int(np.minimum(coefficients, 0).sum())
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+def test_children_out_of_reach_and_unplaced_count_in_every_solvers_levels(solver: str) -> None:
+    """A child no setting or candidate can reach stays unplaced outside the model; each level's
+    value must still be the whole LA's, the same for every solver, and within its bound."""
+    children, existing, candidates = clusters()
+    children.append(child("FAR", home=at(54.5), suitable_kinds=SPECIAL_ONLY))
+    config = SiteChoiceConfig(solver=solver)  # type: ignore[arg-type]
+    choice = choose_sites(children, existing, candidates, travel_for, 1, ["ASD"], 10, config)
+    assert choice.fixed_children == 1 and choice.solver == solver  # FAR is outside the model
+    reference = choose_sites(children, existing, candidates, travel_for, 1, ["ASD"], 10)
+    assert choice.levels[0].objective == reference.levels[0].objective
+    assert choice.levels[0].best_bound <= choice.levels[0].objective
+    assert choice.objective == choice.with_sites.total_cost
+    assert choice.with_sites.unplaced == 1 + 2  # FAR, and the north cluster beyond 2 places
