@@ -52,22 +52,19 @@ from matcher.fair_access import (
     load_fap_history,
 )
 from matcher.models import Child, Setting
-from matcher.placement import PlacementConfig, place
+from matcher.placement import PlacementConfig
 from matcher.planning import (
     BASE_NAME,
     METRICS,
     Scenario,
     ScenarioComparison,
     ScenarioError,
-    ScenarioOutcome,
     ScenarioProblem,
     apply_scenario,
     check_scenario_names,
     compare_scenarios,
     comparison_tables,
     load_scenario,
-    scenario_metrics,
-    scenario_travel,
 )
 from matcher.scenario_map import render_scenario_map, render_scenario_png
 
@@ -356,44 +353,17 @@ def compare_with_progress(
     config: PlacementConfig,
     report: Report,
 ) -> ScenarioComparison:
-    """``matcher.planning.compare_scenarios``, step by step, reporting before each solve.
-
-    The same calls in the same order (names checked, the base timed and placed, then each
-    scenario applied, timed incrementally and placed), so the figures are the CLI's; the steps
-    are spelt out only so that a long comparison shows progress and stops between scenarios
-    when cancelled. The tests hold it equal to ``compare_scenarios``.
-    """
-    check_scenario_names(scenarios)
+    """``matcher.planning.compare_scenarios`` (the CLI's comparison), reporting before each
+    solve so a long comparison shows progress and stops between scenarios when cancelled."""
     span = (COMPARE_SOLVE_END - COMPARE_SOLVE_START) / (len(scenarios) + 1)
-    report(COMPARE_SOLVE_START, "solving the base")
-    base_travel = travel_for(children, settings)
-    base_result = place(children, settings, base_travel, config)
-    base = ScenarioOutcome(
-        BASE_NAME,
-        "the round as it stands, no edits",
-        scenario_metrics(children, base_result, config),
-        base_result,
-        base_travel.model,
+
+    def before_solve(k: int, n: int, name: str) -> None:
+        what = "the base" if k == 0 else f"scenario {k} of {n - 1}: {name}"
+        report(COMPARE_SOLVE_START + span * k, f"solving {what}")
+
+    return compare_scenarios(
+        children, settings, scenarios, travel_for, config, before_solve=before_solve
     )
-    outcomes = []
-    for k, scenario in enumerate(scenarios, start=1):
-        report(
-            COMPARE_SOLVE_START + span * k,
-            f"solving scenario {k} of {len(scenarios)}: {scenario.name}",
-        )
-        kids, sites = apply_scenario(children, settings, scenario)
-        travel = scenario_travel(children, settings, base_travel, kids, sites, travel_for)
-        result = place(kids, sites, travel, config)
-        outcomes.append(
-            ScenarioOutcome(
-                scenario.name,
-                scenario.description,
-                scenario_metrics(kids, result, config),
-                result,
-                travel.model,
-            )
-        )
-    return ScenarioComparison(base, tuple(outcomes))
 
 
 def _figures(values: Mapping[str, Any]) -> ScenarioFiguresOut:

@@ -52,6 +52,7 @@ from matcher.travel import TravelTimeMatrix
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
+    from geodata.postcodes import PostcodeFile
     from geodata.travel_times import SnapReport
     from matcher.planning import Scenario, ScenarioComparison
 
@@ -1122,6 +1123,33 @@ def fair_access_command(
     console.print("Written: " + ", ".join(escape(str(p)) for p in written), soft_wrap=True)
 
 
+PostcodesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--postcodes",
+        metavar="FILE",
+        help="Postcode file for sites given by postcode: the ONS Postcode Directory CSV "
+        "(ONSPD) or Code-Point Open (a CSV or its Data/CSV folder). Only the postcodes used "
+        "are read into memory.",
+    ),
+]
+
+
+def _postcode_file(path: Path | None, errors: Console) -> PostcodeFile | None:
+    """The ``--postcodes`` file, checked to exist before any work is done."""
+    from geodata.postcodes import PostcodeFile
+
+    if path is None:
+        return None
+    if not path.exists():
+        errors.print(
+            f"[bold red]--postcodes:[/] {escape(str(path))}: no such file or folder",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    return PostcodeFile(path)
+
+
 scenario_app = typer.Typer(
     help="Capacity planning: compare scenarios (new sites, place changes, closures, demand "
     "growth) against the base plan, with the same solver.",
@@ -1169,6 +1197,7 @@ def scenario_compare_command(
     la_code: LaCodeOption = None,
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
+    postcodes: PostcodesOption = None,
 ) -> None:
     """``sendmatch scenario compare``: base and every scenario, solved alike, side by side."""
     from matcher.planning import (
@@ -1176,7 +1205,7 @@ def scenario_compare_command(
         apply_scenario,
         compare_scenarios,
         comparison_tables,
-        load_scenario,
+        load_scenarios,
     )
 
     console, errors = Console(), Console(stderr=True)
@@ -1204,7 +1233,7 @@ def scenario_compare_command(
             )
             raise typer.Exit(EXIT_INPUT_PROBLEM)
     try:
-        loaded = [load_scenario(path) for path in scenarios]
+        loaded = load_scenarios(scenarios, _postcode_file(postcodes, errors))
     except ScenarioError as exc:
         for problem in exc.problems:
             errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
@@ -1307,6 +1336,7 @@ def scenario_sweep_command(
     la_code: LaCodeOption = None,
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
+    postcodes: PostcodesOption = None,
 ) -> None:
     """``sendmatch scenario sweep``: every site × designation × size, in parallel on Dask."""
     from matcher.planning import ScenarioError
@@ -1327,7 +1357,7 @@ def scenario_sweep_command(
     )
     _check_outputs(options, [out], errors)
     try:
-        sites = load_candidates(candidates)
+        sites = load_candidates(candidates, _postcode_file(postcodes, errors))
         size_list = [int(x) for x in sizes.split(",") if x.strip()]
         designation_sets = [
             [n.strip() for n in group.split("+") if n.strip()]
@@ -1429,6 +1459,8 @@ def _write_scenario_maps(
             )
 
 
+SITE_SOLVERS = ("auto", "enumerate", "cp-sat", "mip")
+
 sites_app = typer.Typer(
     help="Capacity planning: choose where to open new provision.", no_args_is_help=True
 )
@@ -1466,8 +1498,34 @@ def sites_choose_command(
         ),
     ] = "special",
     time_limit: Annotated[
-        float, typer.Option("--time-limit", min=1, help="Seconds for CP-SAT.")
+        float, typer.Option("--time-limit", min=1, help="Seconds for the solver.")
     ] = 60.0,
+    at_most: Annotated[
+        bool,
+        typer.Option(
+            "--at-most",
+            help="Open up to --k sites: a site that does not pay for itself (see --site-cost) "
+            "stays shut.",
+        ),
+    ] = False,
+    site_cost: Annotated[
+        int,
+        typer.Option(
+            "--site-cost",
+            min=0,
+            metavar="POUNDS",
+            help="Annual cost of running each site opened (annualised build plus fixed "
+            "costs), added to the cost level.",
+        ),
+    ] = 0,
+    solver_name: Annotated[
+        str,
+        typer.Option(
+            "--solver",
+            help="auto (every subset's exact flow when that fits --time-limit, else cp-sat), "
+            "enumerate, cp-sat or mip.",
+        ),
+    ] = "auto",
     tariffs: TariffsOption = None,
     year_start: YearStartOption = None,
     primary_limit: PrimaryLimitOption = 45.0,
@@ -1475,8 +1533,9 @@ def sites_choose_command(
     la_code: LaCodeOption = None,
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
+    postcodes: PostcodesOption = None,
 ) -> None:
-    """``sendmatch sites choose``: a capacitated facility-location model in CP-SAT."""
+    """``sendmatch sites choose``: a capacitated facility-location model, with its gap."""
     from matcher.needs import parse_need
     from matcher.site_choice import (
         CandidateSiteError,
@@ -1504,7 +1563,7 @@ def sites_choose_command(
         errors.print(f"[bold red]--designations:[/] {escape(str(exc))}")
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
     try:
-        sites = load_candidates(candidates)
+        sites = load_candidates(candidates, _postcode_file(postcodes, errors))
     except CandidateSiteError as exc:
         for problem in exc.problems:
             errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
@@ -1512,11 +1571,17 @@ def sites_choose_command(
     if k > len(sites):
         errors.print(f"[bold red]--k {k}[/] is more than the {len(sites)} candidate sites")
         raise typer.Exit(EXIT_INPUT_PROBLEM)
+    if solver_name not in SITE_SOLVERS:
+        errors.print(
+            f"[bold red]--solver {escape(solver_name)}[/]: use one of {', '.join(SITE_SOLVERS)}"
+        )
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
     with _progress(errors) as progress:
         stage = _Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
-        stage(f"choosing {k} of {len(sites)} sites (CP-SAT, up to {time_limit:g} s)")
+        up_to = "up to " if at_most else ""
+        stage(f"choosing {up_to}{k} of {len(sites)} sites (up to {time_limit:g} s)")
         choice = choose_sites(
             inputs.children,
             inputs.settings,
@@ -1525,7 +1590,13 @@ def sites_choose_command(
             k,
             needs,
             places,
-            SiteChoiceConfig(placement=prepared.config, la_code=la_code),
+            SiteChoiceConfig(
+                placement=prepared.config,
+                la_code=la_code,
+                solver=solver_name,  # type: ignore[arg-type]  # checked against SITE_SOLVERS
+                at_most=at_most,
+                site_cost=site_cost,
+            ),
             setting_type=setting_type,
             time_limit=time_limit,
         )
@@ -1565,6 +1636,10 @@ def sites_choose_command(
             }
             for level in choice.levels
         ]
+        solver += [
+            {"level": f"solver: {choice.solver}, status {choice.status}"},
+            {"level": f"site cost: £{choice.site_cost:,} a year per site opened"},
+        ]
         solver += [{"level": f"note: {note}"} for note in choice.notes]
         tables = [
             io.Table(
@@ -1577,7 +1652,7 @@ def sites_choose_command(
         ]
         _write_or_fail(partial(io.write_tables, out, tables), out, stage, progress, errors)
         stage.done()
-    view = Table(title=f"Best {k} of {len(sites)} candidate sites")
+    view = Table(title=f"Best {'of up to ' if at_most else ''}{k} of {len(sites)} candidate sites")
     for column in ("Site", "Children taken", "By need"):
         view.add_column(column)
     for c in choice.chosen:
@@ -1590,8 +1665,9 @@ def sites_choose_command(
     console.print(
         f"Placed {choice.with_sites.placed:,} (no new site: {choice.without.placed:,}); total "
         f"cost £{choice.with_sites.total_cost:,} a year (no new site: "
-        f"£{choice.without.total_cost:,}). CP-SAT {choice.status}; optimality gap "
-        f"{choice.gap:.2%}. Written: {escape(str(out))}",
+        f"£{choice.without.total_cost:,}). {len(choice.chosen)} site(s) opened. Solver "
+        f"{choice.solver} {choice.status}; optimality gap {choice.gap:.2%}. Written: "
+        f"{escape(str(out))}",
         soft_wrap=True,
     )
 
@@ -1691,16 +1767,45 @@ def serve_command(
             show_default=False,
         ),
     ] = None,
+    osm: OsmOption = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """``sendmatch serve``: the API with its OpenAPI docs at /docs, on this machine by default.
 
-    Listens on 127.0.0.1 unless told otherwise: children's records stay on the machine.
+    Listens on 127.0.0.1 unless told otherwise: children's records stay on the machine. With
+    ``--osm`` the road network is loaded once, before the server listens, and every run's
+    journeys are timed on it, as ``sendmatch place --osm`` times them.
     """
     import uvicorn
 
     from api.app import create_app
 
-    uvicorn.run(create_app(database_url), host=host, port=port, log_level="info")
+    network: RoadNetwork | None = None
+    if osm is not None:
+        from geodata.network import NetworkError, load_drive_network
+
+        errors = Console(stderr=True)
+        errors.print(f"Loading the road network from {escape(osm.name)}...")
+        try:
+            network = load_drive_network(osm, _resolve_cache_dir(cache_dir))
+        except NetworkError as exc:
+            errors.print(
+                f"[bold red]Cannot use the road network:[/] {escape(str(exc).rstrip('.'))}. "
+                "The server was not started.",
+                soft_wrap=True,
+            )
+            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    from api.db import SchemaMismatchError
+
+    try:
+        application = create_app(database_url, network=network)
+    except SchemaMismatchError as exc:
+        Console(stderr=True).print(
+            f"[bold red]Cannot use the database:[/] {escape(str(exc))} The server was not started.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    uvicorn.run(application, host=host, port=port, log_level="info")
 
 
 @app.command("create-admin", short_help="Create the first administrator of an empty database.")
@@ -1720,20 +1825,50 @@ def create_admin_command(
 ) -> None:
     """``sendmatch create-admin``: the one account made outside the API; it makes the rest."""
     from api.auth import create_first_admin
-    from api.db import Database
+    from api.db import Database, SchemaMismatchError
 
     errors = Console(stderr=True)
     database = Database(database_url)
-    database.create_all()
     try:
+        database.migrate()
         with database.sessions() as session:
             create_first_admin(session, username, password)
-    except ValueError as exc:
+    except (ValueError, SchemaMismatchError) as exc:
         errors.print(f"[bold red]Not created:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
     finally:
         database.dispose()
     Console().print(f"Administrator {escape(username)} created.")
+
+
+db_app = typer.Typer(help="The API's database: create or upgrade its schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade", short_help="Create or upgrade the API database's schema.")
+def db_upgrade_command(
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL; default $DATABASE_URL, else sendmatch.db in this folder.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """``sendmatch db upgrade``: apply the schema migrations, e.g. before starting several
+    server processes (``sendmatch serve`` also does it on start)."""
+    from api.db import Database, SchemaMismatchError
+
+    database = Database(database_url)
+    try:
+        database.migrate()
+    except SchemaMismatchError as exc:
+        Console(stderr=True).print(f"[bold red]Not upgraded:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    finally:
+        database.dispose()
+    Console().print("The database schema is up to date.")
 
 
 _DEMO_HELP = (

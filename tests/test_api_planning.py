@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 
 from api import planning_jobs
 from api.db import ChildRead, Database, Run, RunResult, User
-from matcher import cli, io
+from matcher import cli, io, planning
 from matcher.cli import TravelFor, build_travel_matrix
 from matcher.eligibility import EligibilityConfig
 from matcher.fair_access import FairAccessConfig, allocate_fair_access, load_fap_history
@@ -399,7 +399,9 @@ def test_map_of_a_site_not_in_the_comparison_is_404(
     assert base.status_code == 200
 
 
-def test_compare_with_progress_is_compare_scenarios(tmp_path: Path, cluster_children: Path) -> None:
+def test_comparison_reports_before_each_solve_and_keeps_the_cli_figures(
+    tmp_path: Path, cluster_children: Path
+) -> None:
     inputs = io.load_round(
         cluster_children,
         DATA / "settings.csv",
@@ -423,6 +425,7 @@ def test_compare_with_progress_is_compare_scenarios(tmp_path: Path, cluster_chil
     whole = compare_scenarios(inputs.children, inputs.settings, scenarios, travel_for, config)
     assert comparison_tables(stepped) == comparison_tables(whole)
     assert [p for p, _ in seen] == sorted(p for p, _ in seen) and len(seen) == 3
+    assert "the base" in seen[0][1] and "scenario 2 of 2" in seen[-1][1]
     assert "closure" in seen[-1][1]
 
 
@@ -497,7 +500,7 @@ def test_cancelled_comparison_stops_between_scenarios(
 ) -> None:
     database: Database = app.state.db
     run_id = queued_run(app, client, users, "scenario_compare", compare_options(tmp_path))
-    real = planning_jobs.place
+    real = planning.place
     solves: list[tuple[float, str | None]] = []
 
     def cancelled_after_the_base(*args: Any, **kwargs: Any) -> Any:
@@ -506,7 +509,7 @@ def test_cancelled_comparison_stops_between_scenarios(
         cancel(database, run_id)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(planning_jobs, "place", cancelled_after_the_base)
+    monkeypatch.setattr(planning, "place", cancelled_after_the_base)
     planning_jobs.execute_scenario_compare_run(database, run_id)
     run = run_row(database, run_id)
     assert (run.status, run.summary) == ("cancelled", None)
