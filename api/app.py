@@ -25,17 +25,24 @@ from api import (
 )
 from api.db import Database
 from api.jobs import fail_interrupted_runs
+from api.run_processes import RunLauncher
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
 
 
-def create_app(database_url: str | None = None, network: RoadNetwork | None = None) -> FastAPI:
+def create_app(
+    database_url: str | None = None,
+    network: RoadNetwork | None = None,
+    separate_processes: bool = True,
+) -> FastAPI:
     """An app on ``database_url``, else ``$DATABASE_URL``, else ``sqlite:///sendmatch.db``.
 
     ``network`` (``sendmatch serve --osm``) times runs' journeys on roads and is drawn by
     ``GET /network/roads``; without it runs use the straight-line estimate. Runs a previous
-    server left unfinished are marked failed: they died with it.
+    server left unfinished are marked failed: they died with it. Each run works in a process
+    of its own (:mod:`api.run_processes`); ``separate_processes=False`` keeps them in the
+    server's threads, for tests that patch the matcher.
 
     The schema is migrated to the latest revision first (a no-op when it is up to date), so
     an upgraded sendmatch starts on an older database without a separate step.
@@ -43,10 +50,12 @@ def create_app(database_url: str | None = None, network: RoadNetwork | None = No
     database = Database(database_url)
     database.migrate()
     fail_interrupted_runs(database)
+    runs = RunLauncher(database, separate_processes)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         yield
+        runs.stop()
         database.dispose()
 
     app = FastAPI(
@@ -57,6 +66,7 @@ def create_app(database_url: str | None = None, network: RoadNetwork | None = No
     )
     app.state.db = database
     app.state.network = network
+    app.state.runs = runs
     for module in (
         auth,
         routes_users,

@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import require_roles
 from api.db import Caseload, ChildRead, Role, Run, RunKind, User, get_session
-from api.jobs import UploadedFile, caseload_inputs, run_with_heartbeat, safe_name
+from api.jobs import UploadedFile, caseload_inputs, safe_name
 from api.planning_jobs import (
     UnknownSiteError,
     execute_fair_access_run,
@@ -183,9 +183,7 @@ def start_fair_access(
     )
     session.add(run)
     session.commit()
-    background.add_task(
-        run_with_heartbeat, execute_fair_access_run, request.app.state.db, run.id, _network(request)
-    )
+    request.app.state.runs.queue(background, execute_fair_access_run, run.id, _network(request))
     return run_out(run)
 
 
@@ -287,12 +285,8 @@ def start_scenario_compare(
     )
     session.add(run)
     session.commit()
-    background.add_task(
-        run_with_heartbeat,
-        execute_scenario_compare_run,
-        request.app.state.db,
-        run.id,
-        _network(request),
+    request.app.state.runs.queue(
+        background, execute_scenario_compare_run, run.id, _network(request)
     )
     return run_out(run)
 

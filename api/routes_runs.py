@@ -26,7 +26,6 @@ from api.jobs import (
     execute_placement_run,
     fail_interrupted_runs,
     rows_changed,
-    run_with_heartbeat,
 )
 from api.schemas import (
     MAX_ROW_ID,
@@ -119,12 +118,8 @@ def start_run(
     )
     session.add(run)
     session.commit()
-    background.add_task(
-        run_with_heartbeat,
-        execute_placement_run,
-        request.app.state.db,
-        run.id,
-        getattr(request.app.state, "network", None),
+    request.app.state.runs.queue(
+        background, execute_placement_run, run.id, getattr(request.app.state, "network", None)
     )
     return run_out(run)
 

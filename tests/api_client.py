@@ -135,7 +135,9 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
 
 @pytest.fixture
 def app(database_url: str) -> Iterator[FastAPI]:
-    application = create_app(database_url)
+    # Runs in the server's threads, so tests can patch and pause the matcher; the process
+    # launcher has tests of its own (tests/test_run_processes.py).
+    application = create_app(database_url, separate_processes=False)
     with application.state.db.sessions() as session:
         create_first_admin(session, "admin", PASSWORD)
     yield application

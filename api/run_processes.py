@@ -1,0 +1,176 @@
+"""Runs in processes of their own, so a whole-LA run never slows the server's answers.
+
+A placement run with every child's tailored list keeps a core busy for minutes. Inside the
+server process it would hold Python's interpreter lock against every request (panel members
+reading lists while a planner runs a scenario); in a process of its own it runs on another
+core, a crash or an out-of-memory kill takes only the run down, and its memory goes back to
+the system when it ends. The process talks to the server only through the database, as a run
+already does: it claims the run, reports progress, checks for a cancel and saves its results
+there (see :mod:`api.jobs`), so nothing else crosses between them.
+
+Processes are started with ``spawn``, not ``fork``: a fork from a server thread would copy
+locks other threads (the event loop, the database pool) may hold. An in-memory SQLite database
+cannot be shared between processes, so an app on one runs its runs in threads instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
+
+from fastapi import BackgroundTasks
+from sqlalchemy import update
+
+from api.db import Database, Run, RunStatus, utcnow
+from api.jobs import INTERRUPTED_MESSAGE, rows_changed, run_with_heartbeat
+
+if TYPE_CHECKING:
+    from geodata.network import RoadNetwork
+
+log = logging.getLogger(__name__)
+
+#: A run's computation, as every ``execute_*_run`` in :mod:`api.jobs` and
+#: :mod:`api.planning_jobs` is: module-level, so a spawned process can import it by name.
+RunJob = Callable[[Database, int, "RoadNetwork | None"], None]
+
+#: Seconds a stopping server gives a run's process to end after SIGTERM before killing it.
+STOP_GRACE_SECONDS = 5.0
+
+LOST_MESSAGE = (
+    "the run's process stopped unexpectedly ({how}); no results were kept. A run this size may "
+    "need more memory than the server has; start it again, or ask your administrator."
+)
+
+START_FAILED_MESSAGE = "the server could not start a process for this run; start it again."
+
+
+def shared_between_processes(url: str) -> bool:
+    """False for an in-memory SQLite database, which only its own process can see."""
+    memory = url in {"sqlite://", "sqlite:///:memory:"} or "mode=memory" in url
+    return not memory
+
+
+def _run_in_child(job: RunJob, url: str, run_id: int, network: RoadNetwork | None) -> None:
+    """A spawned process's whole life: its own engine on the server's database, the run."""
+    database = Database(url)
+    try:
+        run_with_heartbeat(job, database, run_id, network)
+    finally:
+        database.dispose()
+
+
+def _how(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        hint = ", often the system running out of memory" if name == "SIGKILL" else ""
+        return f"stopped by {name}{hint}"
+    return f"exit code {exitcode}"
+
+
+def fail_lost_run(database: Database, run_id: int, message: str) -> bool:
+    """Mark a run failed if it is still queued or working; True if it was."""
+    with database.sessions() as session, session.begin():
+        result = session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.status.in_([RunStatus.QUEUED.value, RunStatus.RUNNING.value]),
+            )
+            .values(
+                status=RunStatus.FAILED.value,
+                error=message,
+                stage="failed",
+                finished_at=utcnow(),
+            )
+        )
+    return rows_changed(result) == 1
+
+
+class RunLauncher:
+    """Starts each queued run, in a process of its own unless the database is in memory.
+
+    One per app (``app.state.runs``). ``separate_processes=False`` runs them in the server's
+    thread pool, as tests that patch the matcher need; :meth:`stop`, at server shutdown, ends
+    the processes still working and marks their runs failed, so no run is left "running".
+    """
+
+    def __init__(self, database: Database, separate_processes: bool = True) -> None:
+        self.database = database
+        self.separate_processes = separate_processes and shared_between_processes(database.url)
+        self._live: dict[int, BaseProcess] = {}
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def queue(
+        self,
+        background: BackgroundTasks,
+        job: RunJob,
+        run_id: int,
+        network: RoadNetwork | None = None,
+    ) -> None:
+        """Start ``job`` for ``run_id`` once the response that queued it has been sent;
+        ``network`` (the server's, if any) times its journeys on roads."""
+        background.add_task(self.run, job, run_id, network)
+
+    def run(self, job: RunJob, run_id: int, network: RoadNetwork | None = None) -> None:
+        """Run the job and wait for it (in a worker thread of the server's pool)."""
+        if not self.separate_processes:
+            run_with_heartbeat(job, self.database, run_id, network)
+            return
+        context = multiprocessing.get_context("spawn")
+        process = context.Process(
+            target=_run_in_child,
+            args=(job, self.database.url, run_id, network),
+            name=f"sendmatch-run-{run_id}",
+        )
+        with self._lock:
+            if self._stopping:
+                fail_lost_run(self.database, run_id, INTERRUPTED_MESSAGE.format(status="queued"))
+                return
+            try:
+                process.start()
+            except Exception as exc:
+                fail_lost_run(self.database, run_id, START_FAILED_MESSAGE)
+                log.warning("run %d: its process did not start (%s)", run_id, type(exc).__name__)
+                raise
+            self._live[run_id] = process
+        try:
+            process.join()
+        finally:
+            with self._lock:
+                self._live.pop(run_id, None)
+        if process.exitcode == 0:
+            return
+        if self._stopping:
+            message = INTERRUPTED_MESSAGE.format(status="working")
+        else:
+            message = LOST_MESSAGE.format(how=_how(process.exitcode))
+        if fail_lost_run(self.database, run_id, message):
+            log.warning("run %d: its process ended, %s", run_id, _how(process.exitcode))
+
+    def live_runs(self) -> list[int]:
+        with self._lock:
+            return sorted(self._live)
+
+    def stop(self) -> None:
+        """End every run's process (SIGTERM, then SIGKILL after a grace period); each run
+        still working is marked failed by :meth:`run` or here, whichever sees it first."""
+        with self._lock:
+            self._stopping = True
+            live = dict(self._live)
+        for process in live.values():
+            process.terminate()
+        for run_id, process in live.items():
+            process.join(STOP_GRACE_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+            fail_lost_run(self.database, run_id, INTERRUPTED_MESSAGE.format(status="working"))

@@ -1,0 +1,191 @@
+"""Runs in processes of their own (api.run_processes): done, crashed, stopped, or in memory.
+
+The jobs below are module-level so that a spawned process can import them by name; each is
+one of the API's real jobs or a stand-in that dies in a known way.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from api import routes_runs
+from api.app import create_app
+from api.db import Database, Run, RunResult, RunStatus
+from api.jobs import execute_placement_run, execute_run
+from api.run_processes import RunLauncher, shared_between_processes
+from geodata.network import load_drive_network
+from tests.api_client import PASSWORD, create_first_admin, login, upload
+
+if TYPE_CHECKING:
+    from geodata.network import RoadNetwork
+
+WAIT_S = 60.0
+TINY_OSM = Path(__file__).parent / "data" / "tiny_drive.osm"
+
+
+def placement_in_a_child_process(
+    database: Database, run_id: int, network: RoadNetwork | None
+) -> None:
+    """The placement job, refusing to run in the process that started it."""
+    if multiprocessing.parent_process() is None:
+        raise RuntimeError("ran in the server's own process")
+    execute_placement_run(database, run_id, network)
+
+
+def killed_mid_run(database: Database, run_id: int, network: RoadNetwork | None) -> None:
+    """Claims the run, then dies as the kernel's out-of-memory killer would end it."""
+
+    def work(options: dict, report: object) -> tuple[list, dict]:
+        os.kill(os.getpid(), signal.SIGKILL)
+        raise AssertionError("unreachable")
+
+    execute_run(database, run_id, "test", work)
+
+
+def working_forever(database: Database, run_id: int, network: RoadNetwork | None) -> None:
+    def work(options: dict, report: object) -> tuple[list, dict]:
+        time.sleep(600)
+        return [], {}
+
+    execute_run(database, run_id, "test", work)
+
+
+@pytest.fixture
+def held_run(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FastAPI, int]]:
+    """An app whose runs work in processes, and one placement run it has queued but not
+    started (the route's job held back), for a launcher to start with a job of the test's."""
+    application = create_app(database_url)
+    with application.state.db.sessions() as session:
+        create_first_admin(session, "admin", PASSWORD)
+    monkeypatch.setattr(application.state.runs, "queue", lambda *args: None)
+    with TestClient(application) as client:
+        headers = login(client, "admin")
+        uploaded = upload(client, headers)
+        assert uploaded["status"] == 201, uploaded
+        response = client.post(
+            "/runs", json={"caseload_id": uploaded["body"]["id"]}, headers=headers
+        )
+        assert response.status_code == 202, response.text
+        yield application, int(response.json()["id"])
+    application.state.db.dispose()
+
+
+def run_row(application: FastAPI, run_id: int) -> Run:
+    with application.state.db.sessions() as session:
+        return session.get_one(Run, run_id)
+
+
+def results(application: FastAPI, run_id: int) -> int:
+    with application.state.db.sessions() as session:
+        return int(session.scalar(select(func.count()).where(RunResult.run_id == run_id)) or 0)
+
+
+def test_an_apps_runs_work_in_processes_unless_its_database_is_in_memory(
+    database_url: str,
+) -> None:
+    assert shared_between_processes(database_url)
+    assert not shared_between_processes("sqlite://")
+    assert not shared_between_processes("sqlite:///:memory:")
+    assert RunLauncher(Database("sqlite://")).separate_processes is False
+    application = create_app(database_url)
+    try:
+        assert application.state.runs.separate_processes is True
+    finally:
+        application.state.db.dispose()
+
+
+def test_a_run_in_its_own_process_stores_every_childs_list(held_run: tuple[FastAPI, int]) -> None:
+    application, run_id = held_run
+    application.state.runs.run(placement_in_a_child_process, run_id)
+    run = run_row(application, run_id)
+    assert run.status == RunStatus.DONE.value, run.error
+    assert run.summary is not None
+    placed = run.summary["placed"] + run.summary["unplaced"]
+    assert placed > 0 and results(application, run_id) == placed
+
+
+def test_a_run_process_times_journeys_on_the_servers_road_network(
+    held_run: tuple[FastAPI, int],
+) -> None:
+    application, run_id = held_run
+    network = load_drive_network(TINY_OSM, use_cache=False)
+    application.state.runs.run(placement_in_a_child_process, run_id, network)
+    run = run_row(application, run_id)
+    assert run.status == RunStatus.DONE.value, run.error
+    assert run.summary is not None and network.label in run.summary["travel_model"]
+
+
+def test_a_killed_run_process_fails_its_run_and_keeps_no_results(
+    held_run: tuple[FastAPI, int],
+) -> None:
+    application, run_id = held_run
+    application.state.runs.run(killed_mid_run, run_id)
+    run = run_row(application, run_id)
+    assert run.status == RunStatus.FAILED.value
+    assert "SIGKILL" in (run.error or "") and "out of memory" in (run.error or "")
+    assert results(application, run_id) == 0
+    assert application.state.runs.live_runs() == []
+
+
+def test_stopping_the_server_ends_working_runs_and_marks_them_failed(
+    held_run: tuple[FastAPI, int],
+) -> None:
+    application, run_id = held_run
+    launcher: RunLauncher = application.state.runs
+    waiter = threading.Thread(target=launcher.run, args=(working_forever, run_id))
+    waiter.start()
+    deadline = time.monotonic() + WAIT_S
+    while run_row(application, run_id).status != RunStatus.RUNNING.value:
+        assert time.monotonic() < deadline, "the run never started"
+        time.sleep(0.1)
+    assert launcher.live_runs() == [run_id]
+    started = time.monotonic()
+    launcher.stop()
+    waiter.join(WAIT_S)
+    assert not waiter.is_alive() and time.monotonic() - started < WAIT_S
+    run = run_row(application, run_id)
+    assert run.status == RunStatus.FAILED.value
+    assert "server stopped while this run was working" in (run.error or "")
+    assert launcher.live_runs() == []
+    # A stopping server starts no more processes: a run it is given now fails at once.
+    with application.state.db.sessions() as session:
+        late = Run(caseload_id=run.caseload_id, options=run.options, started_by=run.started_by)
+        session.add(late)
+        session.commit()
+    launcher.run(placement_in_a_child_process, late.id)
+    assert run_row(application, late.id).status == RunStatus.FAILED.value
+    assert "was queued" in (run_row(application, late.id).error or "")
+
+
+def test_the_api_runs_a_placement_in_a_process_end_to_end(database_url: str) -> None:
+    # The route's own job, unpatched: a patch here would not reach the spawned process anyway.
+    assert routes_runs.execute_placement_run is execute_placement_run
+    application = create_app(database_url)
+    with application.state.db.sessions() as session:
+        create_first_admin(session, "admin", PASSWORD)
+    try:
+        with TestClient(application) as client:
+            headers = login(client, "admin")
+            uploaded = upload(client, headers)
+            response = client.post(
+                "/runs", json={"caseload_id": uploaded["body"]["id"]}, headers=headers
+            )
+            # TestClient returns once the background task (the process) has finished.
+            body = client.get(f"/runs/{response.json()['id']}", headers=headers).json()
+            assert body["status"] == "done", body
+            children = client.get(f"/runs/{body['id']}/children", headers=headers).json()
+            assert len(children) == results(application, body["id"]) > 0
+    finally:
+        application.state.db.dispose()
