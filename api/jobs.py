@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 #: Children whose tailored lists are built between two progress updates and cancel checks: about
 #: a second of work each at LA scale, so a cancel is honoured promptly and progress moves.
 LIST_CHUNK = 1000
-#: Processes pricing tailored-list options. One: the pricing forks worker processes, and a fork
-#: from a server thread copies locks other threads (the event loop, the database pool) may hold;
-#: one process also leaves the server's other core free to answer requests during a run.
+#: Processes pricing tailored-list options. One: a run in the server's threads (tests, or an
+#: in-memory database) must not fork, since a fork from a server thread copies locks other
+#: threads (the event loop, the database pool) may hold; and a run in its own process (see
+#: :mod:`api.run_processes`) then leaves the server's other core free to answer requests.
 LIST_WORKERS = 1
 #: Where each stage of a placement run starts, as a fraction of the run (roughly their share of
 #: the time at 25,000 children with straight-line travel); saving ends at 1.0 with ``done``.

@@ -15,7 +15,10 @@ service, as an LA would run it:
    reading a random child's record and tailored list (``GET /runs/{id}/children/{child_id}``,
    which also writes its audit row) as fast as it is answered, for ``seconds`` seconds after a
    short warm-up. Every response is checked: status 200 and a tailored list present, else it
-   counts as an error.
+   counts as an error;
+5. the same load again while a second placement run of the same caseload is working (each
+   run works in a process of its own, so a planner's run should not hold up panel members'
+   reads).
 
 The load generator runs on the same machine as the server, so the two share its cores; the
 figures are what one box does serving and asking at once, a pessimistic setting.
@@ -44,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from placement_scale import RESULTS, calibrated_instance, machine, utc_date, write_section
@@ -66,6 +70,7 @@ class RunTiming:
     summary: dict[str, Any] = field(default_factory=dict)
     slowest_poll_s: float = 0.0  # the longest wait for GET /runs/{id} during the run
     poll_retries: int = 0
+    run_process_mb: float | None = None  # the run's own process's peak resident memory
 
 
 @dataclass
@@ -147,9 +152,8 @@ def login(http: httpx.Client, username: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-def place_round(http: httpx.Client, folder: Path, admin: dict[str, str]) -> tuple[int, RunTiming]:
-    """Upload the files, run the placement and every tailored list, and time both."""
-    timing = RunTiming()
+def upload_round(http: httpx.Client, folder: Path, admin: dict[str, str]) -> tuple[int, float]:
+    """Upload the LA's files; the caseload id and the seconds the upload and check took."""
     files = {
         name: (f"{name}.csv", (folder / f"{name}.csv").read_bytes(), "text/csv")
         for name in ("children", "settings")
@@ -158,13 +162,41 @@ def place_round(http: httpx.Client, folder: Path, admin: dict[str, str]) -> tupl
     uploaded = http.post(
         "/caseloads", files=files, data={"year_start": YEAR_START}, headers=admin, timeout=600
     )
-    timing.upload_s = time.perf_counter() - t0
     if uploaded.status_code != 201:
         raise RuntimeError(f"upload refused: {uploaded.status_code} {uploaded.text[:2000]}")
-    t0 = time.perf_counter()
-    started = http.post("/runs", json={"caseload_id": uploaded.json()["id"]}, headers=admin)
+    return int(uploaded.json()["id"]), time.perf_counter() - t0
+
+
+def start_run(http: httpx.Client, caseload_id: int, admin: dict[str, str]) -> int:
+    started = http.post("/runs", json={"caseload_id": caseload_id}, headers=admin)
     started.raise_for_status()
-    run_id = int(started.json()["id"])
+    return int(started.json()["id"])
+
+
+def run_status(http: httpx.Client, run_id: int, admin: dict[str, str]) -> dict[str, Any]:
+    while True:
+        try:
+            return dict(http.get(f"/runs/{run_id}", headers=admin, timeout=120).json())
+        except httpx.TransportError:
+            continue  # a kept-alive connection the busy server closed as idle: ask again
+
+
+def run_processes_peak_mb(server_pid: int) -> float | None:
+    """The largest peak resident memory among the server's child processes (its runs)."""
+    try:
+        children = psutil.Process(server_pid).children(recursive=True)
+    except psutil.Error:
+        return None
+    peaks = [peak_rss_mb(child.pid) for child in children]
+    return max((p for p in peaks if p is not None), default=None)
+
+
+def wait_for_run(
+    http: httpx.Client, run_id: int, admin: dict[str, str], server_pid: int
+) -> RunTiming:
+    """Poll a started run to its end every 0.5 s, timing each stage and each poll."""
+    timing = RunTiming()
+    t0 = time.perf_counter()
     while True:
         asked = time.perf_counter()
         try:
@@ -174,6 +206,9 @@ def place_round(http: httpx.Client, folder: Path, admin: dict[str, str]) -> tupl
             timing.poll_retries += 1
             continue
         timing.slowest_poll_s = max(timing.slowest_poll_s, time.perf_counter() - asked)
+        peak = run_processes_peak_mb(server_pid)
+        if peak is not None:
+            timing.run_process_mb = max(timing.run_process_mb or 0.0, peak)
         elapsed = time.perf_counter() - t0
         stage = status.get("stage") or status["status"]
         if not timing.stages or timing.stages[-1][1] != stage:
@@ -186,7 +221,7 @@ def place_round(http: httpx.Client, folder: Path, admin: dict[str, str]) -> tupl
     if status["status"] != "done":
         raise RuntimeError(f"the run ended {status['status']}: {status.get('error')}")
     timing.summary = status["summary"]
-    return run_id, timing
+    return timing
 
 
 def all_child_ids(http: httpx.Client, run_id: int, headers: dict[str, str]) -> list[str]:
@@ -333,23 +368,37 @@ def _collapsed(stages: Sequence[tuple[float, str]]) -> list[tuple[float, str]]:
     return out
 
 
+def load_row(clients: int, result: LoadResult, when: str) -> str:
+    lat = result.latencies_ms
+    rps = len(lat) / result.seconds
+    return (
+        f"| {when} | {clients} | {result.requests:,} | {rps:,.0f} | {result.percentile(50):.0f} "
+        f"| {result.percentile(95):.0f} | {result.percentile(99):.0f} "
+        f"| {max(lat, default=float('nan')):.0f} | {result.errors:,} "
+        f"| {result.bytes_read / max(len(lat), 1) / 1024:.1f} |\n"
+    )
+
+
+def errors_text(result: LoadResult) -> str:
+    if not result.errors:
+        return "none"
+    return ", ".join(f"{k}: {v:,}" for k, v in sorted(result.error_kinds.items()))
+
+
 def report(
     args: argparse.Namespace,
     n_settings: int,
     timing: RunTiming,
     result: LoadResult,
+    during: LoadResult,
+    during_stages: str,
     server_mb: float | None,
     db_mb: float,
 ) -> str:
     m = machine()
-    rps = len(result.latencies_ms) / result.seconds
     stages = "; ".join(f"{s} at {t:.0f} s" for t, s in _collapsed(timing.stages))
     lat = result.latencies_ms
-    verdict_errors = (
-        "none"
-        if not result.errors
-        else ", ".join(f"{k}: {v:,}" for k, v in sorted(result.error_kinds.items()))
-    )
+    run_mb = timing.run_process_mb
     return (
         f"{SECTION}\n\n"
         f"Machine: {m['platform']}, {m['processor']}, {m['cpus']} CPUs, {m['ram']} RAM, Python "
@@ -357,9 +406,9 @@ def report(
         f"{'/'.join(f'{x:.2f}' for x in os.getloadavg())} (the machine is shared).\n"
         f"Command: `{' '.join(['python benchmarks/api_load.py', *args.argv])}`.\n\n"
         f"Setup: `sendmatch serve` (uvicorn, one process, default settings, access log to a "
-        f"file) on a SQLite file on loopback; the load generator (asyncio, one keep-alive "
-        f"HTTP/1.1 connection per client, a minimal client so that it takes little CPU) runs on "
-        f"the same machine and shares its cores. "
+        f"file; each run in a process of its own) on a SQLite file on loopback; the load "
+        f"generator (asyncio, one keep-alive HTTP/1.1 connection per client, a minimal client so "
+        f"that it takes little CPU) runs on the same machine and shares its cores. "
         f"LA: {args.children:,} synthetic children, {n_settings} settings "
         f"(`placement_scale.calibrated_instance`, seed {args.seed}), straight-line travel, "
         f"uploaded as CSV through `POST /caseloads`.\n\n"
@@ -369,23 +418,26 @@ def report(
         f"| {timing.run_s:.1f} s |\n"
         f"| children placed | {timing.summary.get('placed', 0):,} of "
         f"{timing.summary.get('children', 0):,} |\n"
-        f"| database file after the run | {db_mb:,.0f} MB |\n"
-        f"| server peak resident memory | "
-        f"{'n/a' if server_mb is None else f'{server_mb:,.0f} MB'} |\n\n"
+        f"| database file after the runs | {db_mb:,.0f} MB |\n"
+        f"| server process peak resident memory | "
+        f"{'n/a' if server_mb is None else f'{server_mb:,.0f} MB'} |\n"
+        f"| run process peak resident memory | "
+        f"{'n/a' if run_mb is None else f'{run_mb:,.0f} MB'} |\n\n"
         f"Run stages as polled (`GET /runs/{{id}}` every 0.5 s): {stages}. Slowest poll "
         f"answer during the run: {timing.slowest_poll_s:.1f} s"
         f" ({timing.poll_retries} dropped connection(s) retried).\n\n"
         f"Reading a child's record and tailored list (`GET /runs/{{id}}/children/{{child_id}}`, "
         f"a random child each time, each read writing its audit row), {args.clients} "
-        f"concurrent clients for {args.seconds:.0f} s after a {WARM_UP_S:.0f} s warm-up:\n\n"
-        f"| clients | requests | requests/s | p50 ms | p95 ms | p99 ms | max ms | errors "
-        f"| mean response KB |\n|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        f"| {args.clients} | {result.requests:,} | {rps:,.0f} | {result.percentile(50):.0f} "
-        f"| {result.percentile(95):.0f} | {result.percentile(99):.0f} "
-        f"| {max(lat, default=float('nan')):.0f} | {result.errors:,} "
-        f"| {result.bytes_read / max(len(lat), 1) / 1024:.1f} |\n\n"
-        f"Errors: {verdict_errors}. Mean latency {statistics.fmean(lat) if lat else 0:.0f} ms. "
-        f"CPU time during the load (warm-up included): server {result.server_cpu_s:.1f} s "
+        f"concurrent clients for {args.seconds:.0f} s after a {WARM_UP_S:.0f} s warm-up; then "
+        f"the same again while a second placement run of the caseload was working "
+        f"({during_stages}):\n\n"
+        f"| while | clients | requests | requests/s | p50 ms | p95 ms | p99 ms | max ms | errors "
+        f"| mean response KB |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        + load_row(args.clients, result, "nothing else")
+        + load_row(args.clients, during, "a placement run works")
+        + f"\nErrors: {errors_text(result)}; during the run: {errors_text(during)}. Mean "
+        f"latency {statistics.fmean(lat) if lat else 0:.0f} ms. "
+        f"CPU time during the first load (warm-up included): server {result.server_cpu_s:.1f} s "
         f"({result.server_cpu_s / max(result.requests + result.warm_up_requests, 1) * 1000:.1f}"
         f" ms a request), load generator {result.client_cpu_s:.1f} s, "
         f"of {(result.seconds + WARM_UP_S) * (os.cpu_count() or 1):.0f} s of the machine's "
@@ -393,6 +445,31 @@ def report(
         f"{result.server_cpu_s / (result.seconds + WARM_UP_S):.0%} of the time, and one "
         f"uvicorn process runs Python on one core at a time.\n"
     )
+
+
+def load_during_a_run(
+    base_url: str,
+    port: int,
+    caseload_id: int,
+    run_id: int,
+    ids: Sequence[str],
+    admin: dict[str, str],
+    panel: dict[str, str],
+    args: argparse.Namespace,
+) -> tuple[LoadResult, str]:
+    """The read load again, started once a second run is solving and timed against its
+    stages; the second run is then left to finish (or stopped with the server)."""
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        second = start_run(http, caseload_id, admin)
+        while (status := run_status(http, second, admin))["status"] == "queued" or (
+            status.get("stage") or ""
+        ).startswith(("waiting", "reading")):
+            time.sleep(0.2)
+        first_stage = status.get("stage") or status["status"]
+        result = asyncio.run(load(port, run_id, ids, panel, args.clients, args.seconds, args.seed))
+        last = run_status(http, second, admin)
+    last_stage = last.get("stage") or last["status"]
+    return result, f"from its stage '{first_stage}' to '{last_stage}'"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -430,7 +507,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 created.raise_for_status()
                 panel = login(http, "panel")
                 print("Uploading and running the placement...", flush=True)
-                run_id, timing = place_round(http, folder, admin)
+                caseload_id, upload_s = upload_round(http, folder, admin)
+                run_id = start_run(http, caseload_id, admin)
+                timing = wait_for_run(http, run_id, admin, server.pid)
+                timing.upload_s = upload_s
                 ids = all_child_ids(http, run_id, panel)
             print(f"Run done in {timing.run_s:.1f} s; {len(ids):,} children listed.", flush=True)
             print(f"{args.clients} clients reading for {args.seconds:.0f} s...", flush=True)
@@ -440,6 +520,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             result.server_cpu_s = cpu_seconds(server.pid) - server_cpu
             result.client_cpu_s = time.process_time() - own_cpu
+            print("The same while a second placement run works...", flush=True)
+            during, during_stages = load_during_a_run(
+                base_url, port, caseload_id, run_id, ids, admin, panel, args
+            )
             server_mb = peak_rss_mb(server.pid)
         finally:
             server.terminate()
@@ -449,11 +533,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.kill()
                 server.wait()
         db_mb = database.stat().st_size / 2**20
-    text = report(args, n_settings, timing, result, server_mb, db_mb)
+    text = report(args, n_settings, timing, result, during, during_stages, server_mb, db_mb)
     print(text)
     if not args.no_write:
         write_section(text, RESULTS, section=SECTION)
-    return 0 if result.latencies_ms and not result.errors else 1
+    clean = all(r.latencies_ms and not r.errors for r in (result, during))
+    return 0 if clean else 1
 
 
 if __name__ == "__main__":

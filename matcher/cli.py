@@ -1755,6 +1755,10 @@ def gias_import_command(
     console.print(f"Written: {escape(str(out))} ({len(imported.settings):,} settings)")
 
 
+#: Seconds ``sendmatch serve`` waits for requests in flight when asked to stop.
+SHUTDOWN_GRACE_SECONDS = 5
+
+
 @app.command("serve", short_help="Run the HTTP API (FastAPI) for panels and planners.")
 def serve_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
@@ -1805,7 +1809,16 @@ def serve_command(
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-    uvicorn.run(application, host=host, port=port, log_level="info")
+    # Requests get a few seconds to finish on Ctrl-C or SIGTERM; a run's background task would
+    # otherwise hold the stop for as long as the run takes. The runs themselves are then
+    # stopped and marked failed by the app's shutdown (api.run_processes).
+    uvicorn.run(
+        application,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 @app.command("create-admin", short_help="Create the first administrator of an empty database.")
