@@ -9,12 +9,18 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import httpx
+import numpy as np
+import psutil
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -26,6 +32,8 @@ from api.db import Database, Run, RunResult, RunStatus
 from api.jobs import execute_placement_run, execute_run
 from api.run_processes import RunLauncher, shared_between_processes
 from geodata.network import load_drive_network
+from geodata.synthetic import synthetic_caseload, synthetic_settings
+from matcher.input_writers import write_children, write_settings
 from tests.api_client import PASSWORD, create_first_admin, login, upload
 
 if TYPE_CHECKING:
@@ -189,3 +197,86 @@ def test_the_api_runs_a_placement_in_a_process_end_to_end(database_url: str) -> 
             assert len(children) == results(application, body["id"]) > 0
     finally:
         application.state.db.dispose()
+
+
+def synthetic_round(folder: Path, n_children: int) -> None:
+    """A caseload big enough that its run takes several seconds: points in a 30 km box."""
+    rng = np.random.default_rng(5)
+    lat = 52.9 + rng.uniform(0, 0.27, 4000)
+    lon = -1.3 + rng.uniform(0, 0.45, 4000)
+    settings = synthetic_settings(200, lat, lon, 5, expected_children=n_children)
+    write_settings(settings, folder / "settings.csv")
+    write_children(synthetic_caseload(n_children, settings, lat, lon, 5), folder / "children.csv")
+
+
+def test_stopping_a_real_server_mid_run_ends_the_run_within_seconds(tmp_path: Path) -> None:
+    """``sendmatch serve`` told to stop (SIGTERM) while a long run works must exit in seconds,
+    leave no run process behind and mark the run failed: not wait for the run, not orphan it."""
+    synthetic_round(tmp_path, 5000)
+    database = f"sqlite:///{tmp_path / 'serve.db'}"
+    cli = [sys.executable, "-m", "matcher.cli"]
+    admin = ["--username", "admin", "--password", PASSWORD, "--database-url", database]
+    made = subprocess.run(
+        [*cli, "create-admin", *admin],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = tmp_path / "server.log"
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [*cli, "serve", "--port", str(port), "--database-url", database],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as http:
+            deadline = time.monotonic() + WAIT_S
+            while True:
+                try:
+                    if http.get("/openapi.json").status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+            token = http.post("/auth/token", data={"username": "admin", "password": PASSWORD})
+            headers = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            files = {
+                name: (f"{name}.csv", (tmp_path / f"{name}.csv").read_bytes(), "text/csv")
+                for name in ("children", "settings")
+            }
+            caseload = http.post(
+                "/caseloads", files=files, data={"year_start": "2026-09-01"}, headers=headers
+            )
+            assert caseload.status_code == 201, caseload.text
+            run_id = http.post(
+                "/runs", json={"caseload_id": caseload.json()["id"]}, headers=headers
+            ).json()["id"]
+            while http.get(f"/runs/{run_id}", headers=headers).json()["status"] != "running":
+                assert time.monotonic() < deadline, "the run never started"
+                time.sleep(0.1)
+            run_processes = psutil.Process(server.pid).children(recursive=True)
+            assert any("spawn_main" in " ".join(p.cmdline()) for p in run_processes)
+        asked = time.monotonic()
+        server.terminate()
+        server.wait(timeout=WAIT_S)
+        stopped_in = time.monotonic() - asked
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    assert stopped_in < 20, f"the server took {stopped_in:.0f} s to stop"
+    assert not [p for p in run_processes if p.is_running() and p.status() != "zombie"]
+    restarted = Database(database)
+    try:
+        with restarted.sessions() as session:
+            run = session.get_one(Run, run_id)
+    finally:
+        restarted.dispose()
+    assert run.status == RunStatus.FAILED.value, (run.status, log.read_text()[-2000:])
+    assert "server stopped while this run was working" in (run.error or "")
