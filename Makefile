@@ -28,6 +28,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(BIN)/pip install -q -e ".[bench]"  # spopt and HiGHS for the p-median comparison
 	$(BIN)/python benchmarks/placement_scale.py
 	$(BIN)/python benchmarks/tailored_lists.py
 	$(BIN)/python benchmarks/travel_matrix.py

@@ -296,6 +296,20 @@ def run_with_heartbeat(
         beater.join()
 
 
+def looks_interrupted(run: Run, now: datetime | None = None) -> bool:
+    """Whether a run read from the database is one :func:`fail_interrupted_runs` would mark.
+
+    Checked first, in Python, so that polling a live run writes nothing: on SQLite the
+    conditional UPDATE would wait for the write lock, which a run saving a whole LA's results
+    holds for seconds, even when it matches no row.
+    """
+    cutoff = (now or utcnow()) - STALE_AFTER
+    if run.status == RunStatus.RUNNING.value:
+        last_sign = run.heartbeat_at or run.started_at or run.created_at
+        return last_sign < cutoff
+    return run.status == RunStatus.QUEUED.value and run.created_at < cutoff
+
+
 def fail_interrupted_runs(
     database: Database, run_ids: Sequence[int] | None = None, now: datetime | None = None
 ) -> int:

@@ -449,6 +449,36 @@ def test_a_run_whose_heartbeat_stops_is_failed_when_polled(
     assert polled["status"] == "failed" and "server stopped" in polled["error"]
 
 
+def test_polling_a_live_run_waits_for_no_write_lock(
+    app: FastAPI, client: TestClient, users: dict, queued_run: int
+) -> None:
+    """A run saving a whole LA's results holds the database's write lock (SQLite) or its row
+    (PostgreSQL) for seconds; polling it meanwhile must answer at once, not queue behind it."""
+    with app.state.db.sessions() as session:
+        run = session.get_one(Run, queued_run)
+        run.status, run.heartbeat_at = RunStatus.RUNNING.value, utcnow()
+        session.commit()
+    with app.state.db.engine.connect() as saver:
+        if saver.dialect.name == "sqlite":
+            saver.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            saver.begin()
+            saver.execute(select(Run.id).where(Run.id == queued_run).with_for_update())
+        answers: list[Any] = []
+        poller = threading.Thread(
+            target=lambda: answers.append(
+                client.get(f"/runs/{queued_run}", headers=users["planner"])
+            )
+        )
+        poller.start()
+        poller.join(5)  # a poll that waits for the lock is still waiting now
+        answered_in_time = bool(answers)
+        saver.rollback()  # releases the lock either way
+    poller.join(WAIT_S)
+    assert answered_in_time, "the poll waited for the saving run's lock"
+    assert answers[0].status_code == 200 and answers[0].json()["status"] == "running"
+
+
 def test_a_working_run_keeps_its_heartbeat(
     app: FastAPI, queued_run: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
