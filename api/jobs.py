@@ -281,8 +281,9 @@ def run_with_heartbeat(
 ) -> None:
     """Run ``job(database, run_id, *args)`` while a thread stamps the run's heartbeat.
 
-    The background task every run route queues: another server process on the same database
-    tells a live run from one whose process died by this stamp alone.
+    How every run is run, in its own process or a server thread (``api.run_processes``):
+    another server process on the same database tells a live run from one whose process died
+    by this stamp alone.
     """
     stop = threading.Event()
     beater = threading.Thread(
