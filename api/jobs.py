@@ -297,20 +297,6 @@ def run_with_heartbeat(
         beater.join()
 
 
-def looks_interrupted(run: Run, now: datetime | None = None) -> bool:
-    """Whether a run read from the database is one :func:`fail_interrupted_runs` would mark.
-
-    Checked first, in Python, so that polling a live run writes nothing: on SQLite the
-    conditional UPDATE would wait for the write lock, which a run saving a whole LA's results
-    holds for seconds, even when it matches no row.
-    """
-    cutoff = (now or utcnow()) - STALE_AFTER
-    if run.status == RunStatus.RUNNING.value:
-        last_sign = run.heartbeat_at or run.started_at or run.created_at
-        return last_sign < cutoff
-    return run.status == RunStatus.QUEUED.value and run.created_at < cutoff
-
-
 def fail_interrupted_runs(
     database: Database, run_ids: Sequence[int] | None = None, now: datetime | None = None
 ) -> int:
@@ -321,6 +307,10 @@ def fail_interrupted_runs(
     another live server is working on keep beating and are left alone, so several server
     processes may share a database. Called by ``create_app`` for every run and by
     ``GET /runs/{id}`` for that run (``run_ids``); returns how many it marked.
+
+    It looks before it writes, and writes only when a run is stale: polling a live run must
+    not wait for SQLite's write lock (or PostgreSQL's row lock), which a run saving a whole
+    LA's results holds for seconds, and an UPDATE takes it even when it matches no row.
     """
     cutoff = (now or utcnow()) - STALE_AFTER
     last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
@@ -330,6 +320,8 @@ def fail_interrupted_runs(
             where = and_(Run.status == status.value, since < cutoff)
             if run_ids is not None:
                 where = and_(where, Run.id.in_(run_ids))
+            if session.scalar(select(func.count()).select_from(Run).where(where)) == 0:
+                continue
             done = session.execute(
                 update(Run)
                 .where(where)

@@ -25,7 +25,6 @@ from api.db import (
 from api.jobs import (
     execute_placement_run,
     fail_interrupted_runs,
-    looks_interrupted,
     rows_changed,
 )
 from api.schemas import (
@@ -177,7 +176,9 @@ def get_run(
     in another server process without waiting for a restart.
     """
     run = get_run_or_404(session, run_id)
-    if looks_interrupted(run) and fail_interrupted_runs(request.app.state.db, [run_id]):
+    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and fail_interrupted_runs(
+        request.app.state.db, [run_id]
+    ):
         session.refresh(run)
     return run_out(run)
 
