@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -419,26 +419,13 @@ def test_children_out_of_reach_and_unplaced_count_in_every_solvers_levels(solver
     assert choice.with_sites.unplaced == 1 + 2  # FAR, and the north cluster beyond 2 places
 
 
-def test_cp_sat_without_a_solution_keeps_the_warm_start_plan(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A level where CP-SAT finds no plan in its time must report the warm start (a real,
-    whole plan) with a bound that proves nothing, never an empty or invented choice."""
+def no_cp_sat_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     from ortools.sat.python import cp_model
 
     monkeypatch.setattr(cp_model.CpSolver, "solve", lambda self, model: cp_model.UNKNOWN)
-    children, existing, candidates = random_instance(4)
-    config = SiteChoiceConfig(solver="cp-sat")
-    choice = choose_sites(children, existing, candidates, travel_for, 2, ["ASD", "SEMH"], 2, config)
-    assert choice.status == "UNKNOWN"
-    assert sorted(c.site.site_id for c in choice.chosen) == sorted(choice.hint)
-    assert all(level.best_bound <= level.objective for level in choice.levels)
-    assert choice.objective == choice.with_sites.total_cost
 
 
-def test_mip_without_a_solution_keeps_the_warm_start_plan(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def no_highs_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     import scipy.optimize
     from scipy.optimize import OptimizeResult
 
@@ -446,10 +433,25 @@ def test_mip_without_a_solution_keeps_the_warm_start_plan(
         return OptimizeResult(x=None, status=1, message="Time limit reached", fun=None)
 
     monkeypatch.setattr(scipy.optimize, "milp", no_plan)
+
+
+@pytest.mark.parametrize(
+    ("solver", "no_plan", "status"),
+    [("cp-sat", no_cp_sat_plan, "UNKNOWN"), ("mip", no_highs_plan, "FEASIBLE")],
+)
+def test_a_solver_without_a_solution_keeps_the_warm_start_plan(
+    solver: str,
+    no_plan: Callable[[pytest.MonkeyPatch], None],
+    status: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A level where the solver finds no plan in its time must report the warm start (a real,
+    whole plan) with a bound that proves nothing, never an empty or invented choice."""
+    no_plan(monkeypatch)
     children, existing, candidates = random_instance(4)
-    config = SiteChoiceConfig(solver="mip")
+    config = SiteChoiceConfig(solver=solver)  # type: ignore[arg-type]
     choice = choose_sites(children, existing, candidates, travel_for, 2, ["ASD", "SEMH"], 2, config)
-    assert choice.status == "FEASIBLE"
+    assert choice.status == status
     assert sorted(c.site.site_id for c in choice.chosen) == sorted(choice.hint)
     assert all(level.best_bound <= level.objective for level in choice.levels)
     assert choice.objective == choice.with_sites.total_cost
