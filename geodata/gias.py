@@ -42,6 +42,7 @@ from pyproj import Transformer
 from scipy.spatial import cKDTree
 
 from matcher.models import (
+    MAX_PLACES,
     SETTING_PLACEMENT_KIND,
     Location,
     PlacementKind,
@@ -349,6 +350,9 @@ class _Row:
         number = int(float(value))
         if number < 0:
             self.problem(column, f"{what} is {number}, below zero")
+            return None
+        if number > MAX_PLACES:  # every whole number here is a capacity, a roll or an age
+            self.problem(column, f"{what} is {number:,}, above the {MAX_PLACES:,} allowed")
             return None
         return number
 

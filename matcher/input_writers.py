@@ -9,6 +9,11 @@ and :func:`matcher.io.load_settings` read, and reading a written file gives back
 
 Locations are written as latitude/longitude with Python's shortest round-trip float text, so
 nothing is lost; round coordinates before writing if shorter cells matter.
+
+Text that a spreadsheet would run as a formula (an id or a name starting with ``=``, ``+``,
+``-``, ``@``, a tab or a carriage return) is written with a leading ``'``, as in every CSV
+sendmatch writes (:func:`matcher.io.neutralise_formula`); the reader drops that apostrophe
+again, so a written file still reads back to equal models.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
 
-from matcher.io import atomic_path
+from matcher.io import atomic_path, neutralise_formula
 from matcher.models import Child, ProvisionKind, Setting
 
 CHILD_WRITE_COLUMNS: tuple[str, ...] = (
@@ -163,7 +168,7 @@ def _write(path: Path | str, columns: Sequence[str], rows: Iterable[Mapping[str,
     with atomic_path(target) as tmp, tmp.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(columns))
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: neutralise_formula(v) for k, v in row.items()} for row in rows)
 
 
 def write_children(children: Iterable[Child], path: Path | str) -> None:

@@ -8,11 +8,21 @@ column to fix, and the whole file is rejected so that a placement round never ru
 data. Messages are plain English; pydantic's own error dump is never shown.
 
 Children carry only a pseudonymous ``child_id``: any other column in the caseload file (a name,
-an address) is ignored on reading and nothing about a child but its id is ever written.
+an address) is ignored on reading (and not held in memory) and nothing about a child but its
+id is ever written.
+
+A file is read only within :class:`matcher.read_limits.ReadLimits` (rows, columns, size, and a
+workbook's size once unzipped), checked before the work is done; beyond them the file is
+refused with an ordinary :class:`InputProblem` saying what to change.
+
+Every CSV written here is safe to open in Excel: text starting with ``=``, ``+``, ``-``, ``@``,
+a tab or a carriage return gets a leading ``'`` (:func:`neutralise_formula`), and on reading,
+that apostrophe is dropped again (:func:`unescape_formula`), so ids survive a round trip.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import math
@@ -20,6 +30,7 @@ import os
 import re
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -47,6 +58,15 @@ from matcher.models import (
     nc_year_from_birth,
 )
 from matcher.needs import PrimaryNeed, parse_need
+from matcher.read_limits import (
+    EXCEL_MAX_COLUMNS,
+    LimitExceeded,
+    ReadLimits,
+    check_file_size,
+    check_xlsx,
+    raise_hint,
+    too_many_rows,
+)
 
 if TYPE_CHECKING:  # only for annotations: reading files must not load the solver
     from matcher.fair_access import FairAccessResult
@@ -176,7 +196,8 @@ def normalise_column(name: str) -> str:
 
 
 def _cell_text(value: object) -> str:
-    """A cell as the text the user typed, undoing Excel's conversions (7 → 7.0, dates, times)."""
+    """A cell as the text the user typed, undoing Excel's conversions (7 → 7.0, dates, times)
+    and the apostrophe sendmatch's CSV writers put before formula-like text."""
     if value is None:
         return ""
     if isinstance(value, bool):
@@ -191,52 +212,137 @@ def _cell_text(value: object) -> str:
         return value.isoformat()
     if isinstance(value, time):  # "7:30" in a year_places cell becomes 07:30 in Excel
         return f"{value.hour}:{value.minute}"
-    return str(value).strip()
+    return unescape_formula(str(value).strip()).strip()
 
 
-def _file_problem(path: Path, message: str) -> InputError:
-    return InputError([InputProblem(path.name, None, None, message)])
+def _file_problem(path: Path, message: str, row: int | None = None) -> InputError:
+    return InputError([InputProblem(path.name, row, None, message)])
 
 
-def _read_csv(path: Path) -> list[list[str]]:
-    # UTF-8 (with or without Excel's BOM) first; Excel's plain "CSV (Comma delimited)" on
-    # Windows writes cp1252, which would otherwise fail on £ or curly apostrophes in names.
+def _read_limits(path: Path, limits: ReadLimits | None) -> ReadLimits:
+    if limits is not None:
+        return limits
+    try:
+        return ReadLimits.from_environment()
+    except ValueError as exc:
+        raise _file_problem(path, f"cannot be read: {exc}") from None
+
+
+def _csv_encoding(path: Path) -> str:
+    """UTF-8 (with or without Excel's BOM), else Windows-1252: Excel's plain "CSV (Comma
+    delimited)" on Windows writes cp1252, which would otherwise fail on £ or curly apostrophes
+    in names. Decided by streaming the file once, so that no row is read twice."""
     for encoding in ("utf-8-sig", "cp1252"):
+        decoder = codecs.getincrementaldecoder(encoding)()
         try:
-            with path.open(newline="", encoding=encoding) as fh:
-                return [[cell.strip() for cell in record] for record in csv.reader(fh)]
+            with path.open("rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    decoder.decode(chunk)
+                decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             continue
-        except csv.Error as exc:
-            raise _file_problem(path, f"could not be read as CSV: {exc}") from None
+        return encoding
     raise _file_problem(path, "could not be read: the text encoding is not UTF-8 or Windows-1252")
 
 
-def _read_xlsx(path: Path) -> list[list[str]]:
+@contextmanager
+def _csv_records(path: Path, limits: ReadLimits) -> Iterator[Iterator[list[str]]]:
+    check_file_size(path, limits)
+    encoding = _csv_encoding(path)
+    with path.open(newline="", encoding=encoding) as fh:
+
+        def records() -> Iterator[list[str]]:
+            try:
+                reader = csv.reader(fh)
+                header = [_cell_text(cell) for cell in next(reader, [])]
+                width = _header_width(header, limits)
+                yield header[:width]
+                for record in reader:  # cells beyond the named columns are ignored
+                    yield [_cell_text(cell) for cell in record[:width]]
+            except csv.Error as exc:
+                raise _file_problem(path, f"could not be read as CSV: {exc}") from None
+
+        yield records()
+
+
+@contextmanager
+def _xlsx_records(path: Path, limits: ReadLimits) -> Iterator[Iterator[list[str]]]:
+    """The first sheet's rows as text, read in openpyxl's streaming mode after
+    :func:`matcher.read_limits.check_xlsx` has bounded what opening the workbook can cost."""
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
+    unreadable = (
+        "could not be read as an Excel .xlsx workbook (is it password-protected, or another "
+        "format renamed to .xlsx?)"
+    )
+    # What a damaged or foreign file raises from zipfile, zlib or openpyxl (SyntaxError is
+    # ElementTree's ParseError: a part that is not well-formed XML).
+    broken: tuple[type[Exception], ...] = (InvalidFileException, zipfile.BadZipFile, KeyError)
+    broken += (ValueError, TypeError, zlib.error, EOFError, NotImplementedError, RuntimeError)
+    broken += (SyntaxError,)
+    opening: tuple[type[Exception], ...] = (*broken, OSError)  # OSError: a truncated file
+    check_file_size(path, limits)
     try:
-        workbook = load_workbook(path, read_only=True, data_only=True)
+        check_xlsx(path, limits)
+        workbook = load_workbook(path, read_only=True, data_only=True, keep_links=False)
     except PermissionError:
         raise
-    except (InvalidFileException, zipfile.BadZipFile, OSError, KeyError, ValueError) as exc:
-        raise _file_problem(
-            path,
-            "could not be read as an Excel .xlsx workbook (is it password-protected, or another "
-            f"format renamed to .xlsx?): {exc}",
-        ) from None
+    except opening as exc:
+        raise _file_problem(path, f"{unreadable}: {exc}") from None
     try:
         if not workbook.worksheets:
-            return []
+            yield iter(())
+            return
         sheet = workbook.worksheets[0]
-        return [[_cell_text(v) for v in record] for record in sheet.iter_rows(values_only=True)]
+        # The sheet's stated size is not trusted: it may claim more columns than the data has
+        # (every row would be padded out to them) or fewer rows (the rest would be dropped).
+        # Rows are read as wide as the named columns: a row's cells beyond them are ignored
+        # and never padded out; check_xlsx has bounded how many cells a row holds.
+        sheet.reset_dimensions()
+
+        def records() -> Iterator[list[str]]:
+            try:
+                first = sheet.iter_rows(max_row=1, max_col=EXCEL_MAX_COLUMNS, values_only=True)
+                header = [_cell_text(v) for v in next(first, ())]
+                width = _header_width(header, limits)
+                yield header[:width]
+                if width:
+                    for values in sheet.iter_rows(min_row=2, max_col=width, values_only=True):
+                        yield [_cell_text(v) for v in values]
+            except broken as exc:
+                raise _file_problem(path, f"{unreadable}: {exc}") from None
+
+        yield records()
     finally:
         workbook.close()
 
 
-def _read_table(path: Path | str) -> _Table:
-    """Read the first sheet (XLSX) or the file (CSV) into rows of trimmed, non-blank text."""
+def _header_width(header: Sequence[str], limits: ReadLimits) -> int:
+    """How many columns the header row names, up to its last named one, within the limit."""
+    width = next((n for n in range(len(header), 0, -1) if header[n - 1]), 0)
+    if width > limits.max_columns:
+        raise LimitExceeded(
+            f"the first row names columns up to {_column_letter(width - 1)} ({width:,} "
+            f"columns); sendmatch reads at most {limits.max_columns:,} columns: delete unused "
+            f"columns, or {raise_hint('max_columns')}",
+            1,
+        )
+    return width
+
+
+def _read_table(
+    path: Path | str,
+    limits: ReadLimits | None = None,
+    keep: Callable[[str], bool] | None = None,
+) -> _Table:
+    """Read the first sheet (XLSX) or the file (CSV) into rows of trimmed, non-blank text.
+
+    Rows are read one at a time and counted, so that a file beyond ``limits`` (default: from
+    the environment, see :mod:`matcher.read_limits`) is refused before it fills memory. Only
+    columns for which ``keep`` is true are held (all by default): a caseload export's other
+    columns, names and addresses among them, are never kept.
+    """
     path = Path(path)
     try:
         kind = file_format(path)
@@ -246,8 +352,13 @@ def _read_table(path: Path | str) -> _Table:
         raise _file_problem(path, f"file not found: {path}")
     if path.is_dir():
         raise _file_problem(path, f"{path} is a folder, not a file")
+    limits = _read_limits(path, limits)
+    opened = _csv_records(path, limits) if kind == "csv" else _xlsx_records(path, limits)
     try:
-        records = _read_csv(path) if kind == "csv" else _read_xlsx(path)
+        with opened as records:
+            return _table(path, records, limits, keep)
+    except LimitExceeded as exc:
+        raise _file_problem(path, exc.message, exc.row) from None
     except PermissionError:
         raise _file_problem(
             path, "permission denied (if the file is open in Excel, close it and try again)"
@@ -255,9 +366,17 @@ def _read_table(path: Path | str) -> _Table:
     except OSError as exc:
         raise _file_problem(path, f"could not be read: {exc.strerror or exc}") from None
 
-    if not records or not any(records[0]):
+
+def _table(
+    path: Path,
+    records: Iterator[list[str]],
+    limits: ReadLimits,
+    keep: Callable[[str], bool] | None,
+) -> _Table:
+    first = next(records, None)
+    if not first or not any(first):
         raise _file_problem(path, "the first row must hold the column names, but it is empty")
-    header = [normalise_column(h) for h in records[0]]
+    header = [normalise_column(h) for h in first]
     problems: list[InputProblem] = []
     seen: dict[str, int] = {}
     for index, name in enumerate(header):
@@ -278,16 +397,17 @@ def _read_table(path: Path | str) -> _Table:
     if problems:
         raise InputError(problems)
 
-    rows = []
-    for offset, record in enumerate(records[1:], start=2):
-        values = {
-            header[i]: text
-            for i, text in enumerate(record)
-            if i < len(header) and header[i] and text
-        }
-        if values:
-            rows.append(_Row(offset, values))
-    return _Table(path.name, tuple(h for h in header if h), tuple(rows))
+    named = [(i, name) for i, name in enumerate(header) if name]
+    held = {name for _, name in named if keep is None or keep(name)}
+    rows: list[_Row] = []
+    for offset, record in enumerate(records, start=2):
+        values = {name: record[i] for i, name in named if i < len(record) and record[i]}
+        if not values:
+            continue
+        if len(rows) == limits.max_rows:
+            raise LimitExceeded(too_many_rows(limits), offset)
+        rows.append(_Row(offset, {k: v for k, v in values.items() if k in held}))
+    return _Table(path.name, tuple(name for _, name in named), tuple(rows))
 
 
 def _column_letter(index: int) -> str:
@@ -538,9 +658,9 @@ def _plain_error(err: Mapping[str, Any]) -> str:
     if kind in {"value_error", "assertion_error"} and "error" in ctx:
         return str(ctx["error"])
     if kind == "greater_than_equal":
-        return f"must be {ctx['ge']} or more (got {got})"
+        return f"must be {_number_text(ctx['ge'])} or more (got {_number_text(got)})"
     if kind == "less_than_equal":
-        return f"must be {ctx['le']} or less (got {got})"
+        return f"must be {_number_text(ctx['le'])} or less (got {_number_text(got)})"
     if kind == "greater_than":
         return f"must be more than {ctx['gt']} (got {got})"
     if kind == "less_than":
@@ -552,6 +672,15 @@ def _plain_error(err: Mapping[str, Any]) -> str:
     if kind == "enum":
         return f"{got!r} is not one of: {ctx.get('expected', '')}"
     return str(err["msg"])
+
+
+def _number_text(value: object) -> object:
+    """10000 as 10,000 and 10**30 as 1e+30: a limit and a typo both read at a glance."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    if abs(value) >= 10**12:
+        return f"{value:.3g}"
+    return f"{value:,}" if abs(value) >= 10_000 else value
 
 
 class _RowCheck:
@@ -735,13 +864,21 @@ def next_september(today: date | None = None) -> date:
     return this_year if today < this_year else date(today.year + 1, 9, 1)
 
 
+def _is_child_column(column: str) -> bool:
+    return column in CHILD_COLUMNS or bool(_PREFERENCE_COLUMN.match(column))
+
+
 def _preference_columns(columns: Sequence[str]) -> list[str]:
     numbered = [(int(m.group(1)), c) for c in columns if (m := _PREFERENCE_COLUMN.match(c))]
     return [c for _, c in sorted(numbered)]
 
 
 def load_children(
-    path: Path | str, year_start: date | None = None, *, extra_areas: Sequence[Area] = ()
+    path: Path | str,
+    year_start: date | None = None,
+    *,
+    extra_areas: Sequence[Area] = (),
+    limits: ReadLimits | None = None,
 ) -> list[Child]:
     """Read a caseload file (CSV or XLSX) into children, or raise InputError with every problem.
 
@@ -749,8 +886,9 @@ def load_children(
     ``date_of_birth`` into an NC year (default: the next 1 September). A row's ``nc_year``, when
     given, wins over its date of birth, because children with SEND are often educated out of
     their chronological year group. Homes must be in the UK or in one of ``extra_areas``.
+    ``limits`` bound the file's size (default: :meth:`ReadLimits.from_environment`).
     """
-    table = _read_table(path)
+    table = _read_table(path, limits, _is_child_column)
     year_start = year_start or next_september()
     pref_columns = _preference_columns(table.columns)
     problems = _check_columns(
@@ -895,12 +1033,14 @@ SETTING_COLUMNS = {
 } | {f"{p}_{s}" for p in _PROVISION_PREFIXES for s in ("needs", "places", "on_roll")}
 
 
-def load_settings(path: Path | str, *, extra_areas: Sequence[Area] = ()) -> list[Setting]:
+def load_settings(
+    path: Path | str, *, extra_areas: Sequence[Area] = (), limits: ReadLimits | None = None
+) -> list[Setting]:
     """Read a settings file (CSV or XLSX), or raise InputError with every problem in it.
 
     Settings must be in the UK or in one of ``extra_areas``.
     """
-    table = _read_table(path)
+    table = _read_table(path, limits, SETTING_COLUMNS.__contains__)
     _raise_if(
         _check_columns(
             table,
@@ -996,9 +1136,9 @@ def _setting_from_row(
 TARIFF_COLUMNS = {"band", "placement_kind", "annual_top_up"}
 
 
-def load_tariffs(path: Path | str) -> list[TariffBand]:
+def load_tariffs(path: Path | str, *, limits: ReadLimits | None = None) -> list[TariffBand]:
     """Read an LA banding framework (band, placement_kind, annual_top_up), or raise InputError."""
-    table = _read_table(path)
+    table = _read_table(path, limits, TARIFF_COLUMNS.__contains__)
     _raise_if(_check_columns(table, TARIFF_COLUMNS, sorted(TARIFF_COLUMNS)))
     if not table.rows:
         raise InputError([InputProblem(table.file, None, None, "the file has no bands in it")])
@@ -1051,10 +1191,10 @@ def load_tariffs(path: Path | str) -> list[TariffBand]:
 # Across files
 
 
-def _child_rows(children_file: Path | str) -> dict[str, int]:
+def _child_rows(children_file: Path | str, limits: ReadLimits | None) -> dict[str, int]:
     """child_id → row number, re-read from the file: only needed when there is a problem."""
     try:
-        table = _read_table(children_file)
+        table = _read_table(children_file, limits, {"child_id"}.__contains__)
     except InputError:
         return {}
     rows: dict[str, int] = {}
@@ -1072,6 +1212,7 @@ def check_references(
     *,
     tariffs: Sequence[TariffBand] | None = None,
     extra_areas: Sequence[Area] = (),
+    limits: ReadLimits | None = None,
 ) -> list[InputProblem]:
     """Problems that only show when files are read together; an empty list if there are none.
 
@@ -1112,7 +1253,7 @@ def check_references(
             )
     if not found:
         return []
-    rows = _child_rows(children_file)
+    rows = _child_rows(children_file, limits)
     return [
         InputProblem(file, rows.get(child_id), column, f"child {child_id}: {message}")
         for child_id, column, message in found
@@ -1135,33 +1276,41 @@ def load_round(
     year_start: date | None = None,
     *,
     extra_areas: Sequence[Area] = (),
+    limits: ReadLimits | None = None,
 ) -> RoundInputs:
     """Load and cross-check all inputs of a round; InputError lists the problems of every file.
 
     Every entry point (CLI, API) uses this, so that a user sees all that is wrong at once.
     Locations must be in the UK or in one of ``extra_areas`` (the road network's area).
+    ``limits`` bound each file's size, rows and columns; by default they are the
+    ``SENDMATCH_MAX_…`` environment variables' or :mod:`matcher.read_limits`' defaults.
     """
     problems: list[InputProblem] = []
     children: list[Child] | None = None
     settings: list[Setting] | None = None
     tariffs: list[TariffBand] | None = None
     try:
-        children = load_children(children_file, year_start, extra_areas=extra_areas)
+        children = load_children(children_file, year_start, extra_areas=extra_areas, limits=limits)
     except InputError as exc:
         problems.extend(exc.problems)
     try:
-        settings = load_settings(settings_file, extra_areas=extra_areas)
+        settings = load_settings(settings_file, extra_areas=extra_areas, limits=limits)
     except InputError as exc:
         problems.extend(exc.problems)
     if tariffs_file is not None:
         try:
-            tariffs = load_tariffs(tariffs_file)
+            tariffs = load_tariffs(tariffs_file, limits=limits)
         except InputError as exc:
             problems.extend(exc.problems)
     if children is not None and settings is not None:
         problems.extend(
             check_references(
-                children, settings, children_file, tariffs=tariffs, extra_areas=extra_areas
+                children,
+                settings,
+                children_file,
+                tariffs=tariffs,
+                extra_areas=extra_areas,
+                limits=limits,
             )
         )
     if problems or children is None or settings is None:
@@ -1335,11 +1484,40 @@ def _slug(name: str) -> str:
     return "_".join(name.lower().split())
 
 
+# OWASP's rule against CSV injection: Excel runs a cell starting with one of these as a
+# formula (=HYPERLINK(...), +1+cmd|...), so a text cell starting with one gets an apostrophe,
+# which Excel shows and never runs. Child ids, URNs and setting names come from users' files.
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def neutralise_formula(text: str) -> str:
+    """``text`` as a CSV cell that spreadsheet programs show and never evaluate.
+
+    Text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading
+    ``'``, except a plain number such as ``-0.71`` (a longitude), which Excel reads as that
+    number and which must stay one. Only text is ever passed: numbers are written as numbers.
+    """
+    if text.startswith(FORMULA_LEADS) and not _PLAIN_NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
+def unescape_formula(text: str) -> str:
+    """Undo :func:`neutralise_formula` on reading, so an id written out and read back is the
+    same id: a leading ``'`` before one of :data:`FORMULA_LEADS` is dropped."""
+    if text.startswith("'") and text[1:2] and text[1:].startswith(FORMULA_LEADS):
+        return text[1:]
+    return text
+
+
 def _csv_text(column: str, value: Cell) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return f"{value:.1f}"
+    if isinstance(value, str):
+        return neutralise_formula(value)
     return str(value)
 
 
@@ -1443,6 +1621,7 @@ OPTION_COLUMNS = (
     "preference_rank",
     "proposed",
     "marginal_children_unplaced",
+    "marginal_preferences_unmet",
     "marginal_preference_ranks",
     "marginal_minutes",
     "marginal_pounds",
@@ -1495,6 +1674,7 @@ def tailored_list_tables(lists: Sequence[TailoredList]) -> list[Table]:
                     "preference_rank": o.preference_rank,
                     "proposed": "yes" if o.proposed else "no",
                     "marginal_children_unplaced": m.children_unplaced if m else None,
+                    "marginal_preferences_unmet": m.preferences_unmet if m else None,
                     "marginal_preference_ranks": m.preference_ranks if m else None,
                     "marginal_minutes": m.minutes if m else None,
                     "marginal_pounds": m.pounds if m else None,

@@ -99,13 +99,23 @@ class ProvisionKind(StrEnum):
 class Location(BaseModel):
     """A point in WGS84 degrees."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
 
     latitude: Annotated[float, Field(ge=-90, le=90)]
     longitude: Annotated[float, Field(ge=-180, le=180)]
 
 
 NonNegativeInt = Annotated[int, Field(ge=0)]
+
+# Domain ranges for capacities and money. Far beyond any real school or fee (the largest
+# English schools have about 4,000 pupils, and the dearest placements cost a small fraction of
+# £10m a year), yet small enough that a typo or a hostile file (``total_places`` 1e30) is an
+# input problem at upload, not an integer overflow in every later run: with these bounds a
+# whole LA's costs stay far inside the solvers' 64-bit integers.
+MAX_PLACES = 10_000
+MAX_POUNDS = 10_000_000  # £ a year
+Places = Annotated[int, Field(ge=0, le=MAX_PLACES)]
+Pounds = Annotated[int, Field(ge=0, le=MAX_POUNDS)]
 NcYear = Annotated[int, Field(ge=MIN_NC_YEAR, le=MAX_NC_YEAR)]
 
 
@@ -124,6 +134,22 @@ def nc_year_from_birth(date_of_birth: date, year_start: date) -> int:
     if (date_of_birth.month, date_of_birth.day) > (cutoff.month, cutoff.day):
         age -= 1
     return age - 4
+
+
+#: What an id may hold, in words for error messages.
+PRINTABLE = "printable characters only: no control, formatting or bidirectional-override codes"
+
+
+def printable_id(value: str) -> str:
+    """An id as people see it: no NUL or other control character, no right-to-left override
+    or other invisible formatting code that would make two different ids look the same, or
+    make an id shown in a log or on screen read as something else (``str.isprintable``).
+
+    One rule for every entry point: a caseload file's ids and the API's paths and bodies.
+    """
+    if not value.isprintable():
+        raise ValueError(f"an id may hold {PRINTABLE}")
+    return value
 
 
 class Child(BaseModel):
@@ -151,7 +177,7 @@ class Child(BaseModel):
     def _id_has_no_spaces(cls, value: str) -> str:
         if value != value.strip() or not value.strip():
             raise ValueError("child_id must not be blank or have leading/trailing spaces")
-        return value
+        return printable_id(value)
 
     @field_validator("preferences")
     @classmethod
@@ -176,8 +202,8 @@ class Provision(BaseModel):
 
     kind: ProvisionKind
     designated_needs: frozenset[PrimaryNeed]
-    places: NonNegativeInt
-    on_roll: NonNegativeInt = 0
+    places: Places
+    on_roll: Places = 0
 
     @field_validator("designated_needs")
     @classmethod
@@ -206,13 +232,13 @@ class Setting(BaseModel):
     sex_admitted: SexAdmitted = SexAdmitted.MIXED
     designated_needs: frozenset[PrimaryNeed] = frozenset()
     facilities: frozenset[Requirement] = frozenset()
-    total_places: NonNegativeInt
-    on_roll: NonNegativeInt = 0
-    year_places: dict[NcYear, NonNegativeInt] = Field(default_factory=dict)
-    year_on_roll: dict[NcYear, NonNegativeInt] = Field(default_factory=dict)
+    total_places: Places
+    on_roll: Places = 0
+    year_places: dict[NcYear, Places] = Field(default_factory=dict)
+    year_on_roll: dict[NcYear, Places] = Field(default_factory=dict)
     provisions: tuple[Provision, ...] = ()
-    annual_fee: NonNegativeInt | None = None
-    top_up: NonNegativeInt | None = None
+    annual_fee: Pounds | None = None
+    top_up: Pounds | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -255,4 +281,4 @@ class TariffBand(BaseModel):
 
     band: Annotated[str, Field(min_length=1)]
     placement_kind: PlacementKind
-    annual_top_up: NonNegativeInt
+    annual_top_up: Pounds

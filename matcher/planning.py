@@ -30,6 +30,7 @@ from pydantic import (
     Field,
     ValidationError,
     ValidationInfo,
+    field_validator,
     model_validator,
 )
 
@@ -39,7 +40,8 @@ from matcher.models import (
     Child,
     Location,
     NcYear,
-    NonNegativeInt,
+    Places,
+    Pounds,
     Provision,
     ProvisionKind,
     Requirement,
@@ -63,6 +65,13 @@ NATIONAL_EHCP_GROWTH_RATE = 0.108
 # the same neighbourhood (and the same travel-time band) as the child they are copied from.
 DEFAULT_JITTER_KM = 0.5
 _KM_PER_DEGREE_LATITUDE = 111.2
+
+# Demand growth may at most multiply a need's caseload by this, over all of a scenario's
+# ``demand_growth`` edits together: ``(1 + rate) ** years`` ≤ 10. Ten times today's caseload is
+# far beyond any planning horizon (a decade at the national ~11% a year is 2.8 times), and
+# every generated child costs memory and solver time, so a slip such as ``rate: 1, years: 20``
+# (a million-fold) is a scenario problem, not a server brought down.
+MAX_GROWTH_FACTOR = 10.0
 
 GROWTH_ID_PREFIX = "GROWTH"
 NEW_URN_PREFIX = "NEW"
@@ -144,11 +153,11 @@ class NewSetting(_Edit):
     sex_admitted: SexAdmitted = SexAdmitted.MIXED
     designated_needs: frozenset[PrimaryNeed] = frozenset()
     facilities: frozenset[Requirement] = frozenset()
-    total_places: NonNegativeInt
-    year_places: dict[NcYear, NonNegativeInt] = Field(default_factory=dict)
+    total_places: Places
+    year_places: dict[NcYear, Places] = Field(default_factory=dict)
     opening_year: Annotated[int, Field(ge=2000, le=2100)] | None = None
-    annual_fee: NonNegativeInt | None = None
-    top_up: NonNegativeInt | None = None
+    annual_fee: Pounds | None = None
+    top_up: Pounds | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -194,8 +203,8 @@ class ChangePlaces(_Edit):
 
     kind: Literal["change_places"] = "change_places"
     urn: Annotated[str, Field(min_length=1)]
-    total_places: NonNegativeInt | None = None
-    year_places: dict[NcYear, NonNegativeInt] | None = None
+    total_places: Places | None = None
+    year_places: dict[NcYear, Places] | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> Self:
@@ -221,7 +230,7 @@ class NewResourcedProvision(_Edit):
     urn: Annotated[str, Field(min_length=1)]
     provision_kind: ProvisionKind = ProvisionKind.RESOURCED_PROVISION
     designated_needs: Annotated[frozenset[PrimaryNeed], Field(min_length=1)]
-    places: NonNegativeInt
+    places: Places
 
 
 class DemandGrowth(_Edit):
@@ -239,8 +248,44 @@ class DemandGrowth(_Edit):
     seed: int = 0
     jitter_km: Annotated[float, Field(ge=0, le=5)] = DEFAULT_JITTER_KM
 
+    @field_validator("years")
+    @classmethod
+    def _bounded_years(cls, years: int, info: ValidationInfo) -> int:
+        rate = info.data.get("rate")  # absent if the rate itself was invalid
+        if rate is not None:
+            _check_growth(rate, years, "rate")
+        return years
+
+    @field_validator("need_rates")
+    @classmethod
+    def _bounded_need_rates(
+        cls, rates: dict[PrimaryNeed, float], info: ValidationInfo
+    ) -> dict[PrimaryNeed, float]:
+        years = info.data.get("years")
+        if years is not None and rates:
+            need, rate = max(rates.items(), key=lambda item: item[1])
+            _check_growth(rate, years, f"the rate for {need.value}")
+        return rates
+
     def rate_for(self, need: PrimaryNeed) -> float:
         return self.need_rates.get(need, self.rate)
+
+    @property
+    def growth_factor(self) -> float:
+        """The most any need's caseload is multiplied by: ``(1 + rate) ** years``."""
+        return (1.0 + max([self.rate, *self.need_rates.values()])) ** self.years
+
+
+def _check_growth(rate: float, years: int, what: str) -> None:
+    factor = (1.0 + rate) ** years
+    if factor <= MAX_GROWTH_FACTOR:
+        return
+    most_years = math.floor(math.log(MAX_GROWTH_FACTOR) / math.log1p(rate))
+    raise ValueError(
+        f"{what} {rate:g} a year for {years} years would multiply the caseload by "
+        f"{factor:,.3g}; sendmatch models growth up to {MAX_GROWTH_FACTOR:g} times the "
+        f"caseload, so at {rate:g} a year give at most {most_years} years (or a lower rate)"
+    )
 
 
 Edit = Annotated[
@@ -260,6 +305,20 @@ class Scenario(BaseModel):
     name: Annotated[str, Field(min_length=1, max_length=64)]
     description: str | None = None
     edits: tuple[Edit, ...] = ()
+
+    @field_validator("edits")
+    @classmethod
+    def _bounded_total_growth(cls, edits: tuple[Edit, ...]) -> tuple[Edit, ...]:
+        # Growth edits compound (each copies the children as they stand), so the bound on
+        # generated children holds for their product, not only for each edit.
+        factor = math.prod(e.growth_factor for e in edits if isinstance(e, DemandGrowth))
+        if factor > MAX_GROWTH_FACTOR:
+            raise ValueError(
+                f"the demand_growth edits together would multiply the caseload by "
+                f"{factor:,.3g}; sendmatch models growth up to {MAX_GROWTH_FACTOR:g} times the "
+                "caseload: lower their rates or years"
+            )
+        return edits
 
 
 # --------------------------------------------------------------------------------------------

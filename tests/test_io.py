@@ -676,3 +676,19 @@ def test_next_september() -> None:
     assert io.next_september(date(2026, 2, 15)) == date(2026, 9, 1)
     assert io.next_september(date(2026, 9, 1)) == date(2027, 9, 1)
     assert io.next_september(date(2026, 11, 3)) == date(2027, 9, 1)
+
+
+def test_child_ids_with_control_or_bidi_codes_are_refused(tmp_path: Path) -> None:
+    """The API refuses such ids in its paths, so a caseload must not bring them in either."""
+    source = (DATA / "children.csv").read_text(encoding="utf-8").splitlines()
+    header, first, *rest = source
+    fields = first.split(",")
+    fields[0] = "C\u202e100"
+    path = tmp_path / "children.csv"
+    path.write_text("\n".join([header, ",".join(fields), *rest]) + "\n", encoding="utf-8")
+    with pytest.raises(io.InputError) as caught:
+        io.load_children(path, year_start=date(2026, 9, 1))
+    assert any(
+        p.row == 2 and p.field == "child_id" and "printable" in p.message
+        for p in caught.value.problems
+    ), caught.value.problems
