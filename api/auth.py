@@ -9,19 +9,21 @@ because logging someone out, or disabling a leaver, must take effect at once.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 from pwdlib import PasswordHash
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, literal, select, update
 from sqlalchemy.orm import Session
 
 from api.db import Role, Token, User, get_session, utcnow
-from api.schemas import TokenOut
+from api.schemas import USERNAME_PATTERN, TokenOut
+from api.sign_in_throttle import SignInGuard, SignInRefused
 
 TOKEN_LIFETIME = timedelta(hours=8)  # one working day: a shared office PC is not left signed in
 MIN_PASSWORD_LENGTH = 12
@@ -34,7 +36,9 @@ _DUMMY_HASH = password_hash.hash("not a real password")
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/token")
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+NOT_SIGNED_IN = "not signed in, or the session has expired or was ended"
 
 
 def hash_token(token: str) -> str:
@@ -42,11 +46,26 @@ def hash_token(token: str) -> str:
 
 
 def create_user(session: Session, username: str, password: str, role: Role) -> User:
-    """Add a user (not committed); ValueError if the password is too short or the name taken."""
+    """Add a user (not committed); ValueError if the name is not allowed or taken, or the
+    password too short.
+
+    Names are taken regardless of case (``PM2`` is taken when ``pm2`` exists), as the database's
+    unique index on ``lower(username)`` has it: two accounts a person cannot tell apart in an
+    audit trail must not exist. The rule on characters is :data:`api.schemas.USERNAME_PATTERN`,
+    for ``sendmatch create-admin`` as for ``POST /users``.
+    """
+    if not re.fullmatch(USERNAME_PATTERN, username) or len(username) > 150:
+        msg = (
+            "a username has 1 to 150 characters, each a letter A-Z or a-z, a digit, "
+            "or one of . _ @ -"
+        )
+        raise ValueError(msg)
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"the password must have at least {MIN_PASSWORD_LENGTH} characters")
-    if session.scalar(select(User.id).where(User.username == username)) is not None:
-        raise ValueError(f"the username {username!r} is taken")
+    taken = session.scalar(select(User.username).where(_same_username(username)))
+    if taken is not None:
+        same = "" if taken == username else f" (as {taken!r}: case does not count)"
+        raise ValueError(f"the username {username!r} is taken{same}")
     user = User(username=username, password_hash=password_hash.hash(password), role=role.value)
     session.add(user)
     session.flush()
@@ -67,7 +86,9 @@ def create_first_admin(session: Session, username: str, password: str) -> User:
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
-    user = session.scalar(select(User).where(User.username == username))
+    """The active user with this username (any case) and password, else None, taking as long
+    either way."""
+    user = session.scalar(select(User).where(_same_username(username)))
     if user is None:
         password_hash.verify(password, _DUMMY_HASH)
         return None
@@ -86,16 +107,43 @@ def issue_token(session: Session, user: User) -> str:
     return token
 
 
-@router.post("/token", response_model=TokenOut)
-def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep) -> TokenOut:
-    """OAuth2 password flow: username and password in, bearer token out."""
-    user = authenticate(session, form.username, form.password)
+@router.post(
+    "/token",
+    response_model=TokenOut,
+    responses={
+        429: {"description": "too many failed sign-ins for the username or from the address"},
+        503: {"description": "too many sign-ins at once; try again in a few seconds"},
+    },
+)
+def login(
+    form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request, session: SessionDep
+) -> TokenOut:
+    """OAuth2 password flow: username and password in, bearer token out.
+
+    Throttled (:mod:`api.sign_in_throttle`): a username or address with too many recent
+    failures gets 429 with ``Retry-After``, and its password is not checked at all.
+    """
+    guard: SignInGuard = request.app.state.sign_in
+    address = request.client.host if request.client else "unknown"
+    try:
+        guard.check(form.username, address)
+        with guard.password_check():
+            # Again: failures may have been counted while this sign-in waited for a worker,
+            # and a burst must not get more guesses than the limit.
+            guard.check(form.username, address)
+            user = authenticate(session, form.username, form.password)
+    except SignInRefused as exc:
+        raise HTTPException(
+            exc.status, exc.detail, headers={"Retry-After": str(exc.retry_after)}
+        ) from None
     if user is None:
+        guard.failed(form.username, address)
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             "incorrect username or password",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    guard.succeeded(form.username)
     return TokenOut(
         access_token=issue_token(session, user),
         token_type="bearer",
@@ -103,8 +151,12 @@ def login(form: Annotated[OAuth2PasswordRequestForm, Depends()], session: Sessio
     )
 
 
-def current_token(token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep) -> Token:
-    """The caller's live token: unexpired, not revoked, of an active user; 401 otherwise."""
+def live_token(session: Session, token: str) -> Token | None:
+    """The row of ``token`` if it is unexpired, not revoked and of an active user, else None.
+
+    Shared by :func:`current_token` and by :mod:`api.request_limits`, which checks the token
+    before a request's body is read.
+    """
     row = session.scalar(
         select(Token).where(
             Token.token_hash == hash_token(token),
@@ -112,11 +164,15 @@ def current_token(token: Annotated[str, Depends(oauth2_scheme)], session: Sessio
             Token.revoked_at.is_(None),
         )
     )
-    if row is None or not row.user.active:
+    return row if row is not None and row.user.active else None
+
+
+def current_token(token: Annotated[str, Depends(oauth2_scheme)], session: SessionDep) -> Token:
+    """The caller's live token: unexpired, not revoked, of an active user; 401 otherwise."""
+    row = live_token(session, token)
+    if row is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            "not signed in, or the session has expired or was ended",
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, NOT_SIGNED_IN, headers={"WWW-Authenticate": "Bearer"}
         )
     return row
 
@@ -157,3 +213,8 @@ def require_roles(*roles: Role) -> Callable[[User], User]:
         return user
 
     return check
+
+
+def _same_username(username: str) -> ColumnElement[bool]:
+    # Both sides lowered by the database, so the comparison is the unique index's own.
+    return func.lower(User.username) == func.lower(literal(username))

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, status
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import require_roles
 from api.db import Caseload, Decision, Role, User, begin_ordered_write, get_session
 from api.routes_runs import CHILD_ROLES, get_done_run, get_result_or_404
-from api.schemas import DecisionCreate, DecisionOut, PathId
+from api.schemas import ChildIdQuery, DecisionCreate, DecisionOut, PathId
 
 router = APIRouter(prefix="/runs/{run_id}/decisions", tags=["decisions"])
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def decision_out(d: Decision) -> DecisionOut:
@@ -69,7 +69,7 @@ def list_decisions(
     run_id: PathId,
     session: SessionDep,
     _user: Annotated[User, Depends(require_roles(*CHILD_ROLES))],
-    child_id: Annotated[str | None, Query(max_length=100)] = None,
+    child_id: ChildIdQuery = None,
 ) -> list[DecisionOut]:
     """The decisions of a run (or one child), oldest first: the last is the one in force."""
     get_done_run(session, run_id)

@@ -6,21 +6,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import CurrentUser, create_user, require_roles, revoke_tokens
 from api.db import Role, User, get_session
-from api.schemas import PathId, UserCreate, UserOut
+from api.schemas import PathId, RequestModel, UserCreate, UserOut
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 AdminDep = Annotated[User, Depends(require_roles(Role.ADMIN))]
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestModel):
     """What an administrator may change about an account; fields left out stay as they are."""
 
     active: bool | None = Field(

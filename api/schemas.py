@@ -10,16 +10,49 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from api.db import Role, RunKind, RunStatus
+from matcher.models import PRINTABLE, printable_id
 
 # Database ids are 64-bit integers: anything outside that range names no row, and must be a
 # 422 at the boundary rather than an overflow in the database driver.
 MAX_ROW_ID = 2**63 - 1
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID)]
 PathId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
+
+#: Letters, digits and ``. _ @ -``: a username reads the same in every log and audit trail,
+#: and is compared regardless of case (``api.auth.create_user``).
+USERNAME_PATTERN = r"^[A-Za-z0-9._@-]+$"
+
+
+def _printable_or_none(value: str | None) -> str | None:
+    return None if value is None else printable_id(value)
+
+
+#: A child's pseudonymous id, wherever a client sends one: body, path or query.
+ChildId = Annotated[
+    str, Field(min_length=1, max_length=100, description=PRINTABLE), AfterValidator(printable_id)
+]
+ChildIdPath = Annotated[
+    str, Path(min_length=1, max_length=100, description=PRINTABLE), AfterValidator(printable_id)
+]
+ChildIdQuery = Annotated[
+    str | None, Query(max_length=100, description=PRINTABLE), AfterValidator(_printable_or_none)
+]
+
+
+class RequestModel(BaseModel):
+    """The base of every JSON body a client sends.
+
+    NaN and infinities are refused (422): JSON has no such numbers, yet Python's parser reads
+    ``NaN``, ``Infinity`` and an overflowing ``1e400`` as floats, and none means anything as a
+    journey limit or an id. :func:`api.request_limits.validation_error` keeps them out of the
+    error's echo of the input too, so that answer can be rendered at all.
+    """
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
 
 class TokenOut(BaseModel):
@@ -28,8 +61,13 @@ class TokenOut(BaseModel):
     expires_in: int = Field(description="seconds until the token expires")
 
 
-class UserCreate(BaseModel):
-    username: str = Field(min_length=1, max_length=150, pattern=r"^[A-Za-z0-9._@-]+$")
+class UserCreate(RequestModel):
+    username: str = Field(
+        min_length=1,
+        max_length=150,
+        pattern=USERNAME_PATTERN,
+        description="taken if another differs only in case",
+    )
     password: str = Field(min_length=12, max_length=1024)
     role: Role
 
@@ -68,11 +106,11 @@ class CaseloadOut(BaseModel):
     created_at: datetime
 
 
-class RunCreate(BaseModel):
+class RunCreate(RequestModel):
     caseload_id: RowId
     primary_limit_minutes: float = Field(45.0, gt=0, le=300)
     secondary_limit_minutes: float = Field(75.0, gt=0, le=300)
-    la_code: str | None = Field(
+    la_code: Annotated[str, AfterValidator(printable_id)] | None = Field(
         None, max_length=10, description="home LA for children whose record has none"
     )
 
@@ -96,7 +134,11 @@ class RunOut(BaseModel):
         description="LA-wide figures once done: the placement summary for a placement run, "
         "the shapes of GET /runs/{id}/fair-access and GET /runs/{id}/comparison for the others",
     )
-    error: str | None
+    error: str | None = Field(
+        description="why the run failed, for every role that may read the run: a first line, "
+        "then one line per problem (file, row, field: reason, the first 20 and a count of the "
+        "rest) that never quotes an input value, or, for a fault, its type and the run's id"
+    )
 
 
 class ChildPlacementOut(BaseModel):
@@ -143,6 +185,10 @@ class MarginalCostOut(BaseModel):
     (``matcher.system_prices.MarginalCost``); all zero for the plan's own choice."""
 
     children_unplaced: int
+    preferences_unmet: int = Field(
+        default=0,
+        description="net change in children with none of their parents' preferences met",
+    )
     preference_ranks: int = Field(description="net preference ranks lost across all children")
     minutes: float = Field(description="total one-way journey minutes across the LA")
     pounds: int = Field(description="a year, placements plus transport")
@@ -230,9 +276,9 @@ class RoadsOut(BaseModel):
     source: str = Field(description="the road network's source, e.g. the OpenStreetMap extract")
 
 
-class DecisionCreate(BaseModel):
-    child_id: str = Field(min_length=1, max_length=100)
-    setting_urn: str | None = Field(
+class DecisionCreate(RequestModel):
+    child_id: ChildId
+    setting_urn: Annotated[str, AfterValidator(printable_id)] | None = Field(
         None, max_length=20, description="the setting named; null records a decision to name none"
     )
     reasons: str = Field(min_length=1, max_length=20_000)
@@ -292,6 +338,9 @@ class FairAccessChildOut(BaseModel):
     school_urn: str | None = Field(description="the proposed school; null when unplaced")
     school_name: str | None
     travel_minutes: float | None
+    preference_rank: int | None = Field(
+        default=None, description="1: the parents' first preference; null: not one of theirs"
+    )
     load_before: float | None = Field(description="the proposed school's load without the child")
     load_after: float | None = Field(description="the proposed school's load with the child")
     reason: str
@@ -330,6 +379,11 @@ class FairAccessSummaryOut(BaseModel):
     children: int
     placed: int
     unplaced: int
+    with_preferences: int = Field(default=0, description="children whose parents named schools")
+    any_preference_met: int = Field(
+        default=0, description="children with a parental preference met"
+    )
+    first_preference_met: int = 0
     status: str = Field(description="OPTIMAL when every level is proven optimal, else FEASIBLE")
     max_load: float = Field(description="highest load after the round, per mille of school size")
     total_minutes: float
