@@ -23,9 +23,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
-from sqlalchemy import CursorResult, Result, and_, delete, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    and_,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.orm import Session
 
 from api.db import Caseload, Database, Run, RunResult, RunStatus, utcnow
+from api.user_errors import code_location, run_error
 from matcher import io
 from matcher.cli import build_travel_matrix, network_area
 from matcher.costs import Tariffs
@@ -305,40 +317,73 @@ def fail_interrupted_runs(
     A ``running`` run is dead when its last heartbeat (or its start) is that old; a ``queued``
     one when it was created that long ago, since a live server claims its runs at once. Runs
     another live server is working on keep beating and are left alone, so several server
-    processes may share a database. Called by ``create_app`` for every run and by
-    ``GET /runs/{id}`` for that run (``run_ids``); returns how many it marked.
+    processes may share a database. Called by ``create_app`` for every run; returns how many
+    it marked. ``GET /runs/{id}`` uses :func:`is_interrupted` and
+    :func:`mark_interrupted_runs` in its own session instead.
+    """
+    with database.sessions() as session, session.begin():
+        return mark_interrupted_runs(session, run_ids, now)
 
-    It looks before it writes, and writes only when a run is stale: polling a live run must
-    not wait for SQLite's write lock (or PostgreSQL's row lock), which a run saving a whole
-    LA's results holds for seconds, and an UPDATE takes it even when it matches no row.
+
+def mark_interrupted_runs(
+    session: Session, run_ids: Sequence[int] | None = None, now: datetime | None = None
+) -> int:
+    """:func:`fail_interrupted_runs` in the caller's session and transaction, not committed.
+
+    It looks before it writes, and writes only when a run is stale: an UPDATE waits for
+    SQLite's write lock (or PostgreSQL's row lock), which a run saving a whole LA's results
+    holds for seconds, even when it matches no row. The UPDATE keeps the staleness condition,
+    so a heartbeat landing in between leaves the run working.
     """
     cutoff = (now or utcnow()) - STALE_AFTER
-    last_sign = func.coalesce(Run.heartbeat_at, Run.started_at, Run.created_at)
     marked = 0
-    with database.sessions() as session, session.begin():
-        for status, since in ((RunStatus.RUNNING, last_sign), (RunStatus.QUEUED, Run.created_at)):
-            where = and_(Run.status == status.value, since < cutoff)
-            if run_ids is not None:
-                where = and_(where, Run.id.in_(run_ids))
-            if session.scalar(select(func.count()).select_from(Run).where(where)) == 0:
-                continue
-            done = session.execute(
-                update(Run)
-                .where(where)
-                .values(
-                    status=RunStatus.FAILED.value,
-                    error=INTERRUPTED_MESSAGE.format(
-                        status="queued" if status == RunStatus.QUEUED else "working"
-                    ),
-                    stage="interrupted",
-                    finished_at=utcnow(),
-                )
-                .execution_options(synchronize_session=False)
+    for status in _SIGNS_OF_LIFE:
+        where = and_(Run.status == status.value, _last_sign_of_life_sql(status) < cutoff)
+        if run_ids is not None:
+            where = and_(where, Run.id.in_(run_ids))
+        if session.scalar(select(func.count()).select_from(Run).where(where)) == 0:
+            continue
+        done = session.execute(
+            update(Run)
+            .where(where)
+            .values(
+                status=RunStatus.FAILED.value,
+                error=INTERRUPTED_MESSAGE.format(
+                    status="queued" if status == RunStatus.QUEUED else "working"
+                ),
+                stage="interrupted",
+                finished_at=utcnow(),
             )
-            marked += rows_changed(done)
+            .execution_options(synchronize_session=False)
+        )
+        marked += rows_changed(done)
     if marked:
-        log.warning("%d run(s) interrupted by a server stop marked failed", marked)
+        log.warning("%d run(s) whose process stopped marked failed", marked)
     return marked
+
+
+def is_interrupted(run: Run, now: datetime | None = None) -> bool:
+    """Whether :func:`mark_interrupted_runs` would mark ``run``, judged from the row as read.
+
+    Pure Python, so that polling a live run neither writes nor asks the database again.
+    """
+    signs = _SIGNS_OF_LIFE.get(RunStatus(run.status), ())
+    last = next((t for t in (getattr(run, name) for name in signs) if t is not None), None)
+    return last is not None and last < (now or utcnow()) - STALE_AFTER
+
+
+#: A run's last sign of life by status, first found first: a working run's heartbeat, else its
+#: start, else its creation; a queued run's creation. One rule for SQL and for Python.
+_SIGNS_OF_LIFE: dict[RunStatus, tuple[str, ...]] = {
+    RunStatus.RUNNING: ("heartbeat_at", "started_at", "created_at"),
+    RunStatus.QUEUED: ("created_at",),
+}
+
+
+def _last_sign_of_life_sql(status: RunStatus) -> ColumnElement[datetime]:
+    columns = [getattr(Run, name) for name in _SIGNS_OF_LIFE[status]]
+    # SQLite's coalesce wants two arguments at least.
+    return func.coalesce(*columns) if len(columns) > 1 else columns[0]
 
 
 # --------------------------------------------------------------------------------------------
@@ -431,9 +476,10 @@ def execute_run(database: Database, run_id: int, label: str, work: RunWork) -> N
 
     Results and the ``done`` status are committed together, so a reader sees either no
     results or all of them; on cancellation the run ends ``cancelled``, on any failure
-    ``failed`` with the error, and nothing of its results is kept either way. Only the run's
-    kind, id and status are logged: error text may quote an input file and is kept in the
-    database, not in logs.
+    ``failed`` with the error, and nothing of its results is kept either way. The error is
+    :func:`api.user_errors.run_error`'s: problems by file, row and field without input values,
+    or the exception's type and the run's id, since every role may read it. Only the run's
+    kind, id, status, exception type and code location are logged, never a message.
     """
     options = claim_run(database, run_id)
     if options is None:
@@ -451,10 +497,10 @@ def execute_run(database: Database, run_id: int, label: str, work: RunWork) -> N
         finish_without_results(database, run_id, RunStatus.CANCELLED, None, "cancelled")
         return
     except Exception as exc:
-        log.warning("%s run %d failed (%s)", label, run_id, type(exc).__name__)
-        finish_without_results(
-            database, run_id, RunStatus.FAILED, f"{type(exc).__name__}: {exc}", "failed"
+        log.warning(
+            "%s run %d failed (%s) at %s", label, run_id, type(exc).__name__, code_location(exc)
         )
+        finish_without_results(database, run_id, RunStatus.FAILED, run_error(exc, run_id), "failed")
         return
     log.info("%s run %d done", label, run_id)
 

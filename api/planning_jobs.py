@@ -12,11 +12,12 @@ results with ``done`` in one transaction at the end, so a cancelled or failed ru
 from __future__ import annotations
 
 import logging
+import os
 import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,7 +67,13 @@ from matcher.planning import (
     comparison_tables,
     load_scenario,
 )
-from matcher.scenario_map import render_scenario_map, render_scenario_png
+from matcher.scenario_map import (
+    DEFAULT_CELL_KM,
+    DEFAULT_MIN_COUNT,
+    CellRules,
+    render_scenario_map,
+    render_scenario_png,
+)
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
@@ -82,6 +89,9 @@ COMPARE_SOLVE_START, COMPARE_SOLVE_END = 0.1, 0.95
 MAX_NAME_BYTES = 200
 #: Rendered maps kept in memory: a map re-solves its scenario, which takes seconds at LA scale.
 MAP_CACHE_SIZE = 16
+#: Environment variables that set the cells of the maps for roles that may not see homes.
+CELL_KM_VARIABLE = "SENDMATCH_MAP_CELL_KM"
+MIN_COUNT_VARIABLE = "SENDMATCH_MAP_MIN_COUNT"
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,6 +165,7 @@ def fair_access_record(
         "school_urn": allocation.school_urn,
         "school_name": allocation.school_name,
         "travel_minutes": _minutes(allocation.minutes),
+        "preference_rank": allocation.preference_rank,
         "load_before": allocation.load_before,
         "load_after": allocation.load_after,
         "reason": allocation.reason,
@@ -193,6 +204,9 @@ def fair_access_summary(result: FairAccessResult) -> dict[str, Any]:
         children=len(result.allocations),
         placed=result.placed,
         unplaced=result.unplaced,
+        with_preferences=result.with_preferences,
+        any_preference_met=result.any_preference_met,
+        first_preference_met=result.first_preference_met,
         status=result.status,
         max_load=result.max_load,
         total_minutes=round(result.total_minutes, 1),
@@ -487,6 +501,45 @@ def execute_scenario_compare_run(
 
 
 MapFormat = Literal["html", "png"]
+#: ``cells``: homes counted per area, small counts not drawn (every role). ``points``: a dot
+#: per home, for the roles that work with children, each child's home read into the audit.
+MapView = Literal["cells", "points"]
+
+
+@dataclass(frozen=True)
+class ComparisonMap:
+    """A drawn map, and the children whose homes it draws as points (none for ``cells``):
+    the reads the route must audit before sending it."""
+
+    body: bytes
+    child_ids: tuple[str, ...]
+
+
+def map_cell_rules() -> CellRules:
+    """The server's cells: :data:`CELL_KM_VARIABLE` km across, counts under
+    :data:`MIN_COUNT_VARIABLE` not drawn; the defaults when unset.
+
+    A value that is not a number, or below the floor :class:`CellRules` keeps (1 km, 5
+    children), is logged and the defaults are used: a slip in the configuration must not
+    show finer cells or smaller counts than intended.
+    """
+    cell_km = os.environ.get(CELL_KM_VARIABLE)
+    min_count = os.environ.get(MIN_COUNT_VARIABLE)
+    try:
+        return CellRules(
+            cell_km=DEFAULT_CELL_KM if cell_km is None else float(cell_km),
+            min_count=DEFAULT_MIN_COUNT if min_count is None else int(min_count),
+        )
+    except ValueError as exc:
+        log.warning(
+            "map cells: %s=%r, %s=%r rejected (%s); using the defaults",
+            CELL_KM_VARIABLE,
+            cell_km,
+            MIN_COUNT_VARIABLE,
+            min_count,
+            exc,
+        )
+        return CellRules()
 
 
 class UnknownSiteError(LookupError):
@@ -532,13 +585,16 @@ def render_comparison_map(
     scenario: str | None,
     fmt: MapFormat,
     network: RoadNetwork | None = None,
-) -> bytes:
+    *,
+    cells: CellRules | None = None,
+) -> ComparisonMap:
     """The CLI's ``--map-site`` map of ``site``: HTML (offline, pan and zoom) or PNG bytes.
 
     The chosen scenario is solved again with ``compare_scenarios`` (base and that scenario
     alone: each scenario is solved independently of the others, so its plan is the one the
-    comparison stored); the map is ``matcher.scenario_map``'s, whose children are unlabelled
-    dots.
+    comparison stored); the map is ``matcher.scenario_map``'s: homes counted in ``cells``,
+    or, without them, the children's homes as unlabelled dots (and then their ids returned,
+    for the audit).
     """
     scenarios = read_scenarios(stored_scenario_files(options))
     chosen = _choose_scenario(inputs, scenarios, site, scenario)
@@ -551,34 +607,41 @@ def render_comparison_map(
     else:
         outcome = comparison.scenarios[0]
         children, settings = apply_scenario(inputs.children, inputs.settings, chosen)
+    drawn = (
+        ()
+        if cells is not None
+        else tuple(p.child_id for p in outcome.result.placements if p.setting_urn == site)
+    )
     if fmt == "html":
-        return render_scenario_map(outcome, children, settings, network, site).encode("utf-8")
+        html = render_scenario_map(outcome, children, settings, network, site, cells=cells)
+        return ComparisonMap(html.encode("utf-8"), drawn)
     with tempfile.TemporaryDirectory(prefix="sendmatch-map-") as tmp:
         path = Path(tmp) / "map.png"
-        render_scenario_png(outcome, children, settings, network, site, path)
-        return path.read_bytes()
+        render_scenario_png(outcome, children, settings, network, site, path, cells=cells)
+        return ComparisonMap(path.read_bytes(), drawn)
 
 
 class MapCache:
     """The last few maps drawn, so reopening a map does not re-solve its scenario.
 
-    Keyed by database, run, site, scenario and format; a done run never changes, so an entry
+    Keyed by database, run, site, scenario, format, view and cell rules, so a view of cells
+    can never be answered with a cached map of points; a done run never changes, so an entry
     is never stale. Thread-safe: requests run in FastAPI's thread pool.
     """
 
     def __init__(self, size: int = MAP_CACHE_SIZE) -> None:
         self._size = size
-        self._maps: OrderedDict[tuple[Any, ...], bytes] = OrderedDict()
+        self._maps: OrderedDict[tuple[Any, ...], ComparisonMap] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple[Any, ...]) -> bytes | None:
+    def get(self, key: tuple[Any, ...]) -> ComparisonMap | None:
         with self._lock:
             if key in self._maps:
                 self._maps.move_to_end(key)
                 return self._maps[key]
             return None
 
-    def put(self, key: tuple[Any, ...], value: bytes) -> None:
+    def put(self, key: tuple[Any, ...], value: ComparisonMap) -> None:
         with self._lock:
             self._maps[key] = value
             self._maps.move_to_end(key)

@@ -2,7 +2,9 @@
 
 Fair access options are children's records (panel members, case officers and admins only, each
 read audited); a scenario comparison is LA-wide figures only, open to every role, and started
-by planners (and admins), whose work capacity planning is.
+by planners (and admins), whose work capacity planning is. A comparison's site map shows every
+role the catchment as counts per area (small counts not drawn); only the roles that work with
+children may ask for the homes as points, and each home shown is recorded in the read audit.
 """
 
 from __future__ import annotations
@@ -16,23 +18,26 @@ from fastapi import (
     File,
     Form,
     HTTPException,
-    Path,
     Query,
     Request,
     UploadFile,
     status,
 )
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from sqlalchemy import insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from api.auth import require_roles
-from api.db import Caseload, ChildRead, Role, Run, RunKind, User, get_session
+from api.db import Caseload, ChildRead, Role, Run, RunKind, User, get_session, utcnow
 from api.jobs import UploadedFile, caseload_inputs, safe_name
 from api.planning_jobs import (
+    MapView,
     UnknownSiteError,
     execute_fair_access_run,
     execute_scenario_compare_run,
     map_cache,
+    map_cell_rules,
     read_fap_history,
     render_comparison_map,
     validate_scenarios,
@@ -45,6 +50,7 @@ from api.routes_runs import (
 )
 from api.schemas import (
     MAX_ROW_ID,
+    ChildIdPath,
     ComparisonOut,
     FairAccessChildOut,
     FairAccessSummaryOut,
@@ -53,6 +59,7 @@ from api.schemas import (
     RunOut,
     ValidationReport,
 )
+from api.user_errors import stored_caseload_detail, value_free_problems
 from matcher import io
 from matcher.planning import ScenarioError
 from matcher.scenario_map import MapDependencyError
@@ -62,7 +69,7 @@ if TYPE_CHECKING:
 
 router = APIRouter(prefix="/runs")
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 AnyRole = Annotated[User, Depends(require_roles(*Role))]
 
 MAX_HISTORY_BYTES = 5 * 1024 * 1024  # a history has one row per school
@@ -76,7 +83,6 @@ PrimaryLimitForm = Annotated[
 SecondaryLimitForm = Annotated[
     float, Form(gt=0, le=300, description="journey limit in minutes, Year 7 up")
 ]
-ChildIdPath = Annotated[str, Path(min_length=1, max_length=100)]
 REJECTED: dict[int | str, dict[str, Any]] = {
     404: {"description": "no such caseload"},
     422: {"model": ValidationReport, "description": "problems found in the files"},
@@ -102,12 +108,19 @@ def _read(upload: UploadFile, fallback: str, limit: int) -> UploadedFile:
     return UploadedFile(name, data)
 
 
-def _rejected(problems: list[Problem]) -> JSONResponse:
+def _rejected(problems: list[Problem], detail: str | None = None) -> JSONResponse:
     """Every problem at once, nothing stored: as a caseload upload is refused."""
     report = ValidationReport(
-        detail=f"{len(problems)} problem(s) found; nothing was stored", problems=problems
+        detail=detail or f"{len(problems)} problem(s) found; nothing was stored",
+        problems=problems,
     )
     return JSONResponse(report.model_dump(), status_code=422)
+
+
+def _stored_caseload_rejected(exc: io.InputError) -> JSONResponse:
+    """A stored caseload that no longer reads (the server's road network changed): its
+    problems without their values, since the caller may be a planner."""
+    return _rejected(value_free_problems(exc.problems), stored_caseload_detail(len(exc.problems)))
 
 
 def _caseload_or_404(session: Session, caseload_id: int) -> Caseload:
@@ -267,6 +280,8 @@ def start_scenario_compare(
     ]
     try:
         loaded = validate_scenarios(caseload_inputs(caseload, _network(request)), files)
+    except io.InputError as exc:
+        return _stored_caseload_rejected(exc)
     except ScenarioError as exc:
         return _rejected(
             [Problem(file=p.file, row=None, field=p.field, message=p.message) for p in exc.problems]
@@ -309,9 +324,11 @@ def get_comparison(run_id: PathId, session: SessionDep, _user: AnyRole) -> Compa
             "content": {"text/html": {}, "image/png": {}},
             "description": "the map: an offline HTML page (pan and zoom), or a PNG",
         },
+        403: {"description": "view=points asked for by a role that may not see homes"},
         404: {"description": "no such comparison run, or the site is not in it"},
-        409: NOT_READY[409],
+        409: {"description": "the run is not done, or its caseload no longer passes the checks"},
         501: {"description": "a PNG needs matplotlib, which the server does not have"},
+        503: {"description": "the homes' reads could not be audited, so nothing was sent"},
     },
     tags=["scenarios"],
 )
@@ -319,7 +336,7 @@ def get_comparison_map(
     run_id: PathId,
     request: Request,
     session: SessionDep,
-    _user: AnyRole,
+    user: AnyRole,
     site: Annotated[
         str, Query(min_length=1, max_length=32, description="URN of a setting, e.g. a new site")
     ],
@@ -331,23 +348,73 @@ def get_comparison_map(
         ),
     ] = None,
     format: Annotated[Literal["html", "png"], Query(description="html or png")] = "html",
+    view: Annotated[
+        MapView,
+        Query(
+            description="cells: children counted per hexagon, small counts not drawn (every "
+            "role); points: each home as a dot (panel members, case officers and admins, "
+            "every home shown recorded in the read audit)"
+        ),
+    ] = "cells",
 ) -> Response:
-    """The CLI's ``--map-site`` map: the children the scenario places at the site (unlabelled
-    dots) and drive-time bands. Self-contained: nothing is fetched from anywhere."""
+    """The CLI's ``--map-site`` map: the catchment of the site in the scenario, and
+    drive-time bands. Self-contained: nothing is fetched from anywhere.
+
+    By default the catchment is counted in hexagons of the server's size
+    (``SENDMATCH_MAP_CELL_KM``, default 2 km across) and a hexagon with fewer children than
+    ``SENDMATCH_MAP_MIN_COUNT`` (default 5) is not drawn. ``view=points`` draws each home as
+    an unlabelled dot instead; every child shown is written to the read audit before the map
+    is sent.
+    """
+    if view == "points" and user.role not in CHILD_ROLES:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            "your role sees the catchment counted per area (view=cells); homes are shown to "
+            "panel members, case officers and admins only",
+        )
     run = get_done_run(session, run_id, RunKind.SCENARIO_COMPARE)
-    key = (request.app.state.db.url, run_id, run.created_at, site, scenario, format)
-    body = map_cache.get(key)
-    if body is None:
-        inputs = caseload_inputs(session.get_one(Caseload, run.caseload_id), _network(request))
+    cells = map_cell_rules() if view == "cells" else None
+    key = (request.app.state.db.url, run_id, run.created_at, site, scenario, format, view, cells)
+    drawn = map_cache.get(key)
+    if drawn is None:
+        caseload = session.get_one(Caseload, run.caseload_id)
         try:
-            body = render_comparison_map(
-                inputs, run.options, site, scenario, format, _network(request)
+            inputs = caseload_inputs(caseload, _network(request))
+            drawn = render_comparison_map(
+                inputs, run.options, site, scenario, format, _network(request), cells=cells
             )
+        except io.InputError as exc:
+            detail = stored_caseload_detail(len(exc.problems))
+            raise HTTPException(status.HTTP_409_CONFLICT, detail) from None
         except UnknownSiteError as exc:
             raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
         except MapDependencyError as exc:
             raise HTTPException(status.HTTP_501_NOT_IMPLEMENTED, str(exc)) from None
-        map_cache.put(key, body)
+        map_cache.put(key, drawn)
+    if drawn.child_ids:
+        _audit_homes_shown(request, session, user, run_id, drawn.child_ids)
     media = "text/html; charset=utf-8" if format == "html" else "image/png"
-    # The dots are children's homes: no shared cache (proxy, browser disk) may keep the map.
-    return Response(body, media_type=media, headers={"Cache-Control": "no-store"})
+    # Children's data either way: no shared cache (proxy, browser disk) may keep the map.
+    return Response(drawn.body, media_type=media, headers={"Cache-Control": "no-store"})
+
+
+def _audit_homes_shown(
+    request: Request, session: Session, user: User, run_id: int, child_ids: tuple[str, ...]
+) -> None:
+    """One read per child whose home the map shows, committed before the map is sent.
+
+    A dot is the child's home, read from the child's record: it is audited as opening the
+    record is, one row per child, so the trail answers "who has seen where this child lives".
+    """
+    user_id = user.id
+    session.commit()  # end the read transaction: the audit's write must not wait for it
+    at = utcnow()
+    rows = [{"user_id": user_id, "run_id": run_id, "child_id": c, "at": at} for c in child_ids]
+    try:
+        with request.app.state.db.sessions() as audit, audit.begin():
+            audit.execute(insert(ChildRead), rows)
+    except SQLAlchemyError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            "the homes shown could not be recorded in the audit trail; try again",
+        ) from None

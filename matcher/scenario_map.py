@@ -19,6 +19,15 @@ address or coordinates as text: dots have no labels or hover titles, and counts 
 the legend and the text summary only. Bands are told apart by label and line pattern as well as
 colour, so the map reads in greyscale and to colour-blind readers.
 
+Even unlabelled, a dot is a home: it maps back to the house. So there are two views of a
+catchment. *Points* (one dot per home) is for people who work with individual children: the
+CLI's ``--map-site`` on the officer's own machine, and the API's panel members, case officers
+and admins, whose every view is audited. *Cells* (:class:`CellRules`, :func:`hex_cells`) is
+for everyone else, a capacity planner first: homes are counted in a fixed grid of hexagons at
+least :data:`MIN_CELL_KM` across in British National Grid metres, and a hexagon with fewer than
+``min_count`` children is not drawn at all, so no small number, and no home, can be read off
+the map or worked out by subtracting one map's figures from another's.
+
 The drive times are the placement's: a Dijkstra on the *reversed* road graph from the site's
 nearest node gives the time from every junction to the site, which is the direction a journey
 to school runs, plus the site's own snap distance charged as :mod:`geodata.travel_times` does.
@@ -26,12 +35,15 @@ to school runs, plus the site's own snap distance charged as :mod:`geodata.trave
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from html import escape
+from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
@@ -63,9 +75,16 @@ IntArray = npt.NDArray[np.int64]
 
 __all__ = [
     "BANDS",
+    "DEFAULT_CELL_KM",
+    "DEFAULT_MIN_COUNT",
+    "LOWEST_MIN_COUNT",
+    "MIN_CELL_KM",
+    "CatchmentCells",
+    "CellRules",
     "MapDependencyError",
     "ScenarioMapData",
     "TimeBand",
+    "hex_cells",
     "isochrone_minutes",
     "prepare_scenario_map",
     "render_scenario_map",
@@ -115,6 +134,132 @@ class MapDependencyError(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------
+# Cells: the catchment as counts per area, for viewers who may not see homes
+
+#: Default width of a catchment cell in km, from one flat side of the hexagon to the other
+#: (about 3.5 square km, several LSOAs in a town).
+DEFAULT_CELL_KM = 2.0
+#: The smallest cell allowed: below a kilometre a cell can hold a single street.
+MIN_CELL_KM = 1.0
+#: A cell with fewer children than this is not drawn (small-number suppression).
+DEFAULT_MIN_COUNT = 5
+#: The lowest suppression threshold allowed: a threshold may be raised, never lowered below it.
+LOWEST_MIN_COUNT = 5
+#: Fill of a cell by its count, lightest first, for counts from 1, 2, 4 and 10 times the
+#: threshold (YlOrRd-like: ordered in greyscale, safe for common colour-vision deficiencies).
+CELL_FILLS = ("#fed976", "#fd8d3c", "#e31a1c", "#800026")
+_CELL_STEPS = (1, 2, 4, 10)
+_BNG = "EPSG:27700"
+
+
+@dataclass(frozen=True)
+class CellRules:
+    """How a catchment is shown to a viewer who may not see children's homes.
+
+    Homes are counted in hexagons ``cell_km`` across (flat side to flat side) on a grid fixed
+    in British National Grid metres (EPSG:27700) and anchored at the grid's origin: every map
+    of every run uses the same cells, so no two maps can be overlaid to narrow a home down. A
+    cell with fewer than ``min_count`` children is not drawn, and is not told apart from an
+    empty one; only the number of children in such cells, all together, is given.
+
+    Raises
+    ------
+    ValueError
+        If ``cell_km`` is under :data:`MIN_CELL_KM` or ``min_count`` under
+        :data:`LOWEST_MIN_COUNT`.
+    """
+
+    cell_km: float = DEFAULT_CELL_KM
+    min_count: int = DEFAULT_MIN_COUNT
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cell_km) and self.cell_km >= MIN_CELL_KM):
+            msg = f"cells must be at least {MIN_CELL_KM:g} km across, not {self.cell_km!r}"
+            raise ValueError(msg)
+        if self.min_count < LOWEST_MIN_COUNT:
+            msg = f"the suppression threshold must be at least {LOWEST_MIN_COUNT}"
+            raise ValueError(msg)
+
+    @property
+    def cell_label(self) -> str:
+        return f"hexagons {self.cell_km:g} km across"
+
+
+@dataclass(frozen=True)
+class CatchmentCells:
+    """A catchment counted in cells: only the cells with at least ``rules.min_count`` children.
+
+    ``corners`` holds each drawn cell's six corners as (lon, lat), shape (cells, 6, 2), and
+    ``counts`` its children. ``hidden`` counts the children living in cells too small to draw
+    (or, outside the grid's reach, in no cell): they are in none of the drawn cells, and
+    nothing says where.
+    """
+
+    rules: CellRules
+    corners: FloatArray
+    counts: IntArray
+    hidden: int
+
+    def fill(self, count: int) -> str:
+        """The fill colour of a cell with ``count`` children (:data:`CELL_FILLS`)."""
+        return CELL_FILLS[sum(count >= step * self.rules.min_count for step in _CELL_STEPS[1:])]
+
+    def classes(self) -> list[tuple[str, str]]:
+        """(colour, "5–9 children") for each fill class, for the legends."""
+        lows = [step * self.rules.min_count for step in _CELL_STEPS]
+        labels = [f"{low:,}–{high - 1:,} children" for low, high in pairwise(lows)]
+        return list(zip(CELL_FILLS, [*labels, f"{lows[-1]:,} children or more"], strict=True))
+
+
+def hex_cells(homes: FloatArray, rules: CellRules) -> CatchmentCells:
+    """Count (lon, lat) homes in the fixed hexagon grid of ``rules``; drop the small cells.
+
+    Hexagons are pointy-topped, ``rules.cell_km`` across the flats, centred on the axial grid
+    (q, r) at x = w (q + r/2), y = 1.5 R r, with w the width and R = w/sqrt(3) the radius.
+    """
+    width = rules.cell_km * 1000.0
+    radius = width / math.sqrt(3.0)
+    empty = CatchmentCells(rules, np.empty((0, 6, 2)), np.empty(0, np.int64), 0)
+    if len(homes) == 0:
+        return empty
+    x, y = _transformer("EPSG:4326", _BNG).transform(homes[:, 0], homes[:, 1])
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    gridded = np.isfinite(x) & np.isfinite(y)
+    q, r = _hex_round(x[gridded] / width - y[gridded] / (3.0 * radius), y[gridded] / (1.5 * radius))
+    keys, counts = np.unique(np.column_stack([q, r]), axis=0, return_counts=True)
+    shown = counts >= rules.min_count
+    keys, drawn = keys[shown], counts[shown].astype(np.int64)
+    hidden = int(counts[~shown].sum()) + int((~gridded).sum())
+    angles = np.radians(30.0 + 60.0 * np.arange(6))
+    cx = width * (keys[:, 0] + keys[:, 1] / 2.0)
+    cy = 1.5 * radius * keys[:, 1]
+    corner_x = cx[:, None] + radius * np.cos(angles)[None, :]
+    corner_y = cy[:, None] + radius * np.sin(angles)[None, :]
+    lon, lat = _transformer(_BNG, "EPSG:4326").transform(corner_x.ravel(), corner_y.ravel())
+    corners = np.stack([np.asarray(lon), np.asarray(lat)], axis=-1).reshape(-1, 6, 2)
+    return CatchmentCells(rules, corners.astype(np.float64), drawn, hidden)
+
+
+@lru_cache(maxsize=2)
+def _transformer(source: str, target: str) -> Any:
+    from pyproj import Transformer
+
+    return Transformer.from_crs(source, target, always_xy=True)
+
+
+def _hex_round(q: FloatArray, r: FloatArray) -> tuple[IntArray, IntArray]:
+    """Fractional axial coordinates to the hexagon holding them (cube rounding)."""
+    s = -q - r
+    rq, rr, rs = np.round(q), np.round(r), np.round(s)
+    dq, dr, ds = np.abs(rq - q), np.abs(rr - r), np.abs(rs - s)
+    fix_q = (dq > dr) & (dq > ds)
+    fix_r = ~fix_q & (dr > ds)
+    rq = np.where(fix_q, -rr - rs, rq)
+    rr = np.where(fix_r, -rq - rs, rr)
+    return rq.astype(np.int64), rr.astype(np.int64)
+
+
+# --------------------------------------------------------------------------------------------
 # Preparation, shared by the HTML and PNG outputs
 
 
@@ -123,9 +268,10 @@ class ScenarioMapData:
     """Everything both outputs draw, in one place so the HTML and the PNG always agree.
 
     ``homes`` holds the catchment's (lon, lat) only to be projected; it is never written out
-    as text. ``children_by_band`` has one count per band in :data:`BANDS` and a last count for
-    placements over the last band (or with no time). ``road_band`` is each road segment's band
-    index, -1 beyond the last band or with no route.
+    as text, and it is empty when the map shows ``cells`` instead (then nothing of a single
+    home is kept, not even in the map's frame). ``children_by_band`` has one count per band in
+    :data:`BANDS` and a last count for placements over the last band (or with no time).
+    ``road_band`` is each road segment's band index, -1 beyond the last band or with no route.
     """
 
     title: str
@@ -133,16 +279,14 @@ class ScenarioMapData:
     site: Setting
     frame: MapFrame
     homes: FloatArray
+    n_children: int
     needs: tuple[tuple[PrimaryNeed, int], ...]
     children_by_band: tuple[int, ...]
     others: tuple[Setting, ...]
     roads: RoadSegments | None
     road_band: IntArray | None
     network_label: str | None
-
-    @property
-    def n_children(self) -> int:
-        return len(self.homes)
+    cells: CatchmentCells | None = field(default=None)
 
 
 def band_of(minutes: npt.ArrayLike) -> IntArray:
@@ -224,6 +368,7 @@ def prepare_scenario_map(
     *,
     scenario: str | None = None,
     title: str | None = None,
+    cells: CellRules | None = None,
 ) -> ScenarioMapData:
     """Select the catchment, compute the drive-time bands and frame the map.
 
@@ -241,6 +386,10 @@ def prepare_scenario_map(
         The setting to map, usually a scenario's new setting (``NEW-1``).
     title
         The heading; default "<scenario>: <site name>".
+    cells
+        Count the homes in cells by these rules instead of keeping them as points: the view
+        for anyone who may not see where children live. The frame is then fitted to the
+        drawn cells, never to a home.
     """
     result, name = _pick_result(source, scenario)
     by_urn = {s.urn: s for s in settings}
@@ -267,8 +416,13 @@ def prepare_scenario_map(
     child_band = band_of([np.inf if p.minutes is None else p.minutes for p in taken])
     children_by_band = tuple(int(np.sum(child_band == k)) for k in range(len(BANDS) + 1))
 
+    counted = None if cells is None else hex_cells(homes, cells)
+    if counted is not None:
+        homes = np.empty((0, 2), np.float64)
     site_xy = (site.location.longitude, site.location.latitude)
     points: list[tuple[float, float]] = [site_xy, *((float(x), float(y)) for x, y in homes)]
+    if counted is not None:
+        points += [(float(x), float(y)) for x, y in counted.corners.reshape(-1, 2)]
     roads: RoadSegments | None = None
     road_band: IntArray | None = None
     if network is not None:
@@ -289,12 +443,14 @@ def prepare_scenario_map(
         site=site,
         frame=frame,
         homes=homes,
+        n_children=len(kids),
         needs=needs,
         children_by_band=children_by_band,
         others=others,
         roads=roads,
         road_band=road_band,
         network_label=network.label if network is not None else None,
+        cells=counted,
     )
 
 
@@ -327,6 +483,8 @@ def _summary(data: ScenarioMapData) -> str:
         f"there. By primary need: {_needs_text(data)}. By journey time to the site: "
         f"{_bands_text(data)}."
     )
+    if data.cells is not None:
+        text += " " + _cells_text(data.cells)
     if data.roads is None:
         return text + (
             " No road network was given, so no roads or drive-time bands are drawn: the map "
@@ -336,6 +494,15 @@ def _summary(data: ScenarioMapData) -> str:
         " Roads are coloured by drive time to the site in bands of "
         + ", ".join(b.label for b in BANDS)
         + "; grey roads are further or have no route."
+    )
+
+
+def _cells_text(cells: CatchmentCells) -> str:
+    rules = cells.rules
+    return (
+        f"Homes are not shown: children are counted in {rules.cell_label}, and a hexagon with "
+        f"fewer than {rules.min_count} children is not drawn "
+        f"({_children(cells.hidden)} live in such hexagons)."
     )
 
 
@@ -352,6 +519,7 @@ def render_scenario_map(
     *,
     scenario: str | None = None,
     title: str | None = None,
+    cells: CellRules | None = None,
 ) -> str:
     """One self-contained HTML page mapping a site's catchment and drive-time bands.
 
@@ -359,7 +527,7 @@ def render_scenario_map(
     the script only pans and zooms the SVG, which is complete without it.
     """
     data = prepare_scenario_map(
-        source, children, settings, network, site_urn, scenario=scenario, title=title
+        source, children, settings, network, site_urn, scenario=scenario, title=title, cells=cells
     )
     summary = _summary(data)
     return "\n".join(
@@ -416,7 +584,9 @@ def _svg(data: ScenarioMapData, summary: str) -> str:
             f'<g class="other"><title>{escape(s.name)} (URN {escape(s.urn)})</title>'
             f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8"/></g>'
         )
-    if len(data.homes):
+    if data.cells is not None:
+        homes_svg = _cell_shapes(data.cells, frame)
+    elif len(data.homes):
         hx, hy = frame.project(data.homes[:, 0], data.homes[:, 1])
         dots = "".join(
             f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.2"/>' for x, y in zip(hx, hy, strict=True)
@@ -440,6 +610,20 @@ def _svg(data: ScenarioMapData, summary: str) -> str:
         f"{''.join(others)}{homes_svg}{site_svg}{scale_bar(frame)}{north_arrow()}"
         "</svg>"
     )
+
+
+def _cell_shapes(cells: CatchmentCells, frame: MapFrame) -> str:
+    """Each drawn cell as a filled hexagon with its count written in it."""
+    shapes = []
+    for corners, count in zip(cells.corners, cells.counts.tolist(), strict=True):
+        x, y = frame.project(corners[:, 0], corners[:, 1])
+        outline = " ".join(f"{a:.1f},{b:.1f}" for a, b in zip(x, y, strict=True))
+        shapes.append(
+            f'<g class="cell"><title>{_children(count)}</title>'
+            f'<polygon points="{outline}" fill="{cells.fill(count)}"/>'
+            f'<text x="{x.mean():.1f}" y="{y.mean() + 5:.1f}">{count:,}</text></g>'
+        )
+    return f'<g class="cells">{"".join(shapes)}</g>'
 
 
 def _band_paths(roads: RoadSegments, road_band: IntArray, found: IntArray, frame: MapFrame) -> str:
@@ -480,10 +664,25 @@ def _legend(data: ScenarioMapData) -> str:
         f'<polygon points="{_star(0, 0, 12.0)}" fill="{SITE_FILL}" stroke="#0b0c0c" '
         f'stroke-width="1.5"/></svg>The site: {escape(data.site.name)} '
         f"(URN {escape(data.site.urn)})</li>",
-        '<li><svg class="key" width="40" height="12" aria-hidden="true"><circle cx="20" cy="6" '
-        f'r="4" fill="{HOME_FILL}" stroke="#fff"/></svg>Home of a child placed at the site: '
-        f"{_children(data.n_children)} (homes are not labelled)</li>",
     ]
+    if data.cells is not None:
+        items += [
+            '<li><svg class="key" width="40" height="16" aria-hidden="true"><rect x="10" y="1" '
+            f'width="20" height="14" fill="{colour}" stroke="#0b0c0c"/></svg>A hexagon '
+            f"{data.cells.rules.cell_km:g} km across holding the homes of {label} placed at the "
+            "site; the number in it is the count</li>"
+            for colour, label in data.cells.classes()
+        ]
+        items.append(
+            f"<li>Not drawn: hexagons with fewer than {data.cells.rules.min_count} children "
+            f"({_children(data.cells.hidden)} in all)</li>"
+        )
+    else:
+        items.append(
+            '<li><svg class="key" width="40" height="12" aria-hidden="true"><circle cx="20" '
+            f'cy="6" r="4" fill="{HOME_FILL}" stroke="#fff"/></svg>Home of a child placed at the '
+            f"site: {_children(data.n_children)} (homes are not labelled)</li>"
+        )
     if data.roads is not None:
         for band, n in zip(BANDS, data.children_by_band, strict=False):
             items.append(
@@ -566,6 +765,9 @@ button:focus { outline: 3px solid #ffdd00; }
     + f"""
 .other rect {{ fill: {OTHER_FILL}; fill-opacity: 0.5; }}
 .homes circle {{ fill: {HOME_FILL}; stroke: #fff; stroke-width: 1; }}
+.cell polygon {{ fill-opacity: 0.75; stroke: var(--text); stroke-width: 1; }}
+.cell text {{ font: bold 13px Arial, sans-serif; text-anchor: middle; fill: var(--text);
+  stroke: #fff; stroke-width: 3px; paint-order: stroke; stroke-linejoin: round; }}
 .site polygon {{ fill: {SITE_FILL}; stroke: var(--text); stroke-width: 2; }}
 .site text, .scale text, .north text {{ font-family: Arial, sans-serif; font-weight: bold; }}
 .site text {{ font-size: 16px; fill: var(--text); stroke: #fff; stroke-width: 4px;
@@ -645,6 +847,7 @@ def render_scenario_png(
     scenario: str | None = None,
     title: str | None = None,
     dpi: int = 150,
+    cells: CellRules | None = None,
 ) -> Path:
     """Write the same map as a PNG (for slides and papers) with matplotlib; return the path.
 
@@ -665,7 +868,7 @@ def render_scenario_png(
         ) from err
 
     data = prepare_scenario_map(
-        source, children, settings, network, site_urn, scenario=scenario, title=title
+        source, children, settings, network, site_urn, scenario=scenario, title=title, cells=cells
     )
     frame = data.frame
     fig = Figure(figsize=(11.0, 5.6), dpi=dpi)
@@ -688,16 +891,7 @@ def render_scenario_png(
             mew=1.2,
             label=f"The site: {data.site.name}",
         ),
-        Line2D(
-            [],
-            [],
-            ls="",
-            marker="o",
-            ms=6,
-            mfc=HOME_FILL,
-            mec="white",
-            label=f"Home of a child placed there ({_children(data.n_children)})",
-        ),
+        *_png_home_keys(data, Line2D),
     ]
     if data.roads is not None and data.road_band is not None:
         found, _ = data.roads.within(frame)
@@ -756,7 +950,9 @@ def render_scenario_png(
                 label=f"Other settings ({len(data.others):,})",
             )
         )
-    if len(data.homes):
+    if data.cells is not None:
+        _png_cells(ax, data.cells, frame, withStroke)
+    elif len(data.homes):
         hx, hy = frame.project(data.homes[:, 0], data.homes[:, 1])
         ax.scatter(hx, hy, s=14, c=HOME_FILL, edgecolors="white", linewidths=0.5, zorder=4)
     sx, sy = frame.xy(data.site.location.longitude, data.site.location.latitude)
@@ -807,6 +1003,50 @@ def render_scenario_png(
     with atomic_path(target) as tmp:
         fig.savefig(tmp, format="png")
     return target
+
+
+def _png_home_keys(data: ScenarioMapData, line: Any) -> list[Any]:
+    """Legend entries for the homes: one dot, or a patch per cell class and the hidden count."""
+    if data.cells is None:
+        label = f"Home of a child placed there ({_children(data.n_children)})"
+        return [line([], [], ls="", marker="o", ms=6, mfc=HOME_FILL, mec="white", label=label)]
+    heading = f"Homes counted in {data.cells.rules.cell_label}:"
+    keys = [line([], [], ls="", label=heading)]
+    keys += [
+        line([], [], ls="", marker="h", ms=10, mfc=colour, mec="#0b0c0c", label=label)
+        for colour, label in data.cells.classes()
+    ]
+    hidden = f"Not drawn: cells under {data.cells.rules.min_count} ({_children(data.cells.hidden)})"
+    return [*keys, line([], [], ls="", label=hidden)]
+
+
+def _png_cells(ax: Any, cells: CatchmentCells, frame: MapFrame, halo: Any) -> None:
+    from matplotlib.patches import Polygon
+
+    for corners, count in zip(cells.corners, cells.counts.tolist(), strict=True):
+        x, y = frame.project(corners[:, 0], corners[:, 1])
+        ax.add_patch(
+            Polygon(
+                np.column_stack([x, y]),
+                closed=True,
+                facecolor=cells.fill(count),
+                edgecolor="#0b0c0c",
+                alpha=0.75,
+                linewidth=0.6,
+                zorder=4,
+            )
+        )
+        ax.text(
+            float(x.mean()),
+            float(y.mean()),
+            f"{count:,}",
+            ha="center",
+            va="center",
+            fontsize=7,
+            fontweight="bold",
+            zorder=5,
+            path_effects=[halo(linewidth=2, foreground="white")],
+        )
 
 
 def _scale_km(frame: MapFrame) -> float:

@@ -139,7 +139,8 @@ def test_failed_run_keeps_no_results(app: FastAPI, client: TestClient, users: di
     started = client.post("/runs", json={"caseload_id": caseload_id}, headers=users["admin"])
     run = client.get(f"/runs/{started.json()['id']}", headers=users["admin"]).json()
     assert run["status"] == "failed"
-    assert "InputError" in run["error"]
+    assert "no longer pass the input checks" in run["error"]
+    assert "settings.csv" in run["error"]
     assert count(app, RunResult) == 0
     child = client.get(f"/runs/{run['id']}/children/C001", headers=users["admin"])
     assert child.status_code == 409

@@ -160,6 +160,7 @@ def test_fair_access_run_gives_each_child_the_cli_allocation(
         got = response.json()
         assert got["school_urn"] == allocation.school_urn
         assert got["reason"] == allocation.reason
+        assert got["preference_rank"] == allocation.preference_rank
         assert [o["urn"] for o in got["alternatives"]] == [o.urn for o in allocation.alternatives]
         assert [o["note"] for o in got["alternatives"]] == [o.note for o in allocation.alternatives]
         assert [e["urn"] for e in got["excluded"]] == [e.urn for e in allocation.excluded]
@@ -171,6 +172,8 @@ def test_fair_access_run_gives_each_child_the_cli_allocation(
     assert summary.status_code == 200, summary.text
     figures = summary.json()
     assert (figures["placed"], figures["unplaced"]) == (expected.placed, expected.unplaced)
+    assert figures["any_preference_met"] == expected.any_preference_met
+    assert figures["with_preferences"] == expected.with_preferences
     assert {s["urn"]: s["history"] for s in figures["schools"]}["990003"] == 4
     assert figures["max_load"] == pytest.approx(expected.max_load)
     # LA-wide only: no child's id anywhere in what every role may read.
@@ -381,7 +384,13 @@ def test_map_is_offline_html_with_unlabelled_homes(
     assert "3 children" in page  # the cluster, counted in words
     urls = set(re.findall(r"https?://[^\s\"'<>)]+", page))
     assert urls <= {"http://www.w3.org/2000/svg"}, urls  # the SVG namespace, never a fetch
-    assert not re.search(r"\b[CN]0\d\d\b", page), "children are unlabelled dots"
+    assert not re.search(r"\b[CN]0\d\d\b", page), "children are unlabelled"
+    # A planner sees counts per area: three children make no cell big enough to draw.
+    assert "<circle" not in page and 'class="cell"' not in page
+    assert "3 children live in such hexagons" in page
+    points = client.get(url, params={"site": "NEW1", "view": "points"}, headers=users["admin"])
+    assert points.status_code == 200 and points.text.count("<circle") >= 3
+    assert not re.search(r"\b[CN]0\d\d\b", points.text), "children are unlabelled dots"
     png = client.get(url, params={"site": "NEW1", "format": "png"}, headers=users["planner"])
     assert png.status_code == 200
     assert png.headers["content-type"] == "image/png"
@@ -532,7 +541,10 @@ def test_failed_runs_keep_nothing_and_say_why(
     fair = queued_run(app, client, users, "fair_access", FAIR_OPTIONS)
     planning_jobs.execute_fair_access_run(database, fair)
     run = run_row(database, fair)
-    assert run.status == "failed" and run.error is not None and "solver exploded" in run.error
+    # A fault is told by its type and the run's id: its message may quote an input.
+    assert run.status == "failed" and run.error is not None
+    assert "(RuntimeError)" in run.error and f"run {fair}" in run.error
+    assert "solver exploded" not in run.error
     assert count(app, RunResult) == 0
 
     options = compare_options(tmp_path)

@@ -26,7 +26,9 @@ from api.db import (
     BASELINE_REVISION,
     MIGRATIONS,
     Base,
+    Caseload,
     Database,
+    Run,
     SchemaMismatchError,
     Token,
     User,
@@ -236,3 +238,49 @@ def test_serve_refuses_a_database_it_did_not_make(empty_database_url: str) -> No
     assert "Cannot use the database" in refused.output
     assert "unknown column decisions.note" in refused.output
     assert "not started" in refused.output
+
+
+def test_upgrade_removes_old_run_errors_that_could_quote_the_caseload(
+    empty_database_url: str,
+) -> None:
+    """Errors of the old form ("InputError: ... 52.2420, 0.7180 ...") are readable by every
+    role: the upgrade replaces them, and leaves errors of the current form alone."""
+    database = Database(empty_database_url)
+    database.migrate("0004")
+    old = "InputError: children.csv, row 2, latitude: 60.1, 20.2 is outside the UK"
+    current = "the server stopped while this run was working; no results were kept."
+    with Session(database.engine) as session:
+        user = User(username="officer", password_hash="h", role="case_officer")
+        session.add(user)
+        session.flush()
+        caseload = Caseload(
+            children_name="c.csv",
+            children_data=b"",
+            settings_name="s.csv",
+            settings_data=b"",
+            year_start=date(2026, 9, 1),
+            n_children=0,
+            n_settings=0,
+            n_tariffs=0,
+            setting_urns=[],
+            uploaded_by=user.id,
+        )
+        session.add(caseload)
+        session.flush()
+        for error in (old, current):
+            session.add(
+                Run(
+                    caseload_id=caseload.id,
+                    options={},
+                    started_by=user.id,
+                    status="failed",
+                    error=error,
+                )
+            )
+        session.commit()
+    database.migrate()
+    with Session(database.engine) as session:
+        errors = session.scalars(select(Run.error).order_by(Run.id)).all()
+    assert errors[1] == current
+    assert errors[0] is not None and "60.1" not in errors[0] and "removed" in errors[0]
+    database.dispose()

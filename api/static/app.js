@@ -169,6 +169,13 @@ async function api(path, { method = "GET", json, form, signal, raw = false } = {
   return data;
 }
 
+/** A failed run's error: its first line, then each problem (file, row, field: reason) listed. */
+function runErrorText(error, fallback) {
+  const [first, ...problems] = (error || fallback).split("\n").filter((line) => line.trim());
+  const lead = h("p", {}, first);
+  return problems.length ? [lead, h("ul", {}, problems.map((p) => h("li", {}, p)))] : [lead];
+}
+
 function problemText(error) {
   if (!(error instanceof ApiError)) return String(error.message || error);
   const body = error.body;
@@ -611,7 +618,7 @@ async function viewRun(params, signal) {
       );
       announce("The run is done. Its results are below.");
     } else if (finished.status === "failed") {
-      results.replaceChildren(h("div", { class: "error-summary", role: "alert" }, h("h2", {}, "The run failed"), h("p", {}, finished.error || "No reason was given.")));
+      results.replaceChildren(h("div", { class: "error-summary", role: "alert" }, h("h2", {}, "The run failed"), ...runErrorText(finished.error, "No reason was given.")));
     } else {
       results.replaceChildren(h("p", {}, "This run was cancelled. Start another from the runs page."));
     }
@@ -976,7 +983,7 @@ async function viewScenario(params, signal) {
   const results = h("div", { id: "comparison" });
   const progress = runProgress(runId, signal, async (finished) => {
     if (finished.status !== "done") {
-      results.replaceChildren(h("p", {}, finished.status === "failed" ? `The comparison failed: ${finished.error || "no reason given"}` : "The comparison was cancelled."));
+      results.replaceChildren(...(finished.status === "failed" ? runErrorText(`The comparison failed: ${finished.error || "no reason given"}`) : [h("p", {}, "The comparison was cancelled.")]));
       return;
     }
     try {
@@ -1089,7 +1096,7 @@ async function loadComparisonMap(container, runId, site, signal) {
     const frame = h("iframe", {
       class: "map-iframe",
       id: "site-map",
-      title: `Map of ${site.name} (URN ${site.urn}) in ${site.scenario}: the children placed there and drive-time bands`,
+      title: `Map of ${site.name} (URN ${site.urn}) in ${site.scenario}: the children placed there, counted per area, and drive-time bands`,
       sandbox: "allow-scripts",
     });
     frame.srcdoc = html;
