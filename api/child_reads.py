@@ -8,6 +8,11 @@ many clients ask. Here a writer thread commits every read queued while the previ
 flushing in one transaction, so 50 waiting reads share one flush, each still answered only
 once its own row is durable. The thread starts with the first read and ends after a second
 with none, so an idle app (or a test's) holds no thread.
+
+The writer's connection comes from those the pool keeps beyond the requests' (see
+:class:`api.db.Database`), and a reading request commits, giving its own connection back,
+before it waits here (``GET /runs/{id}/children/{child_id}``): however many members read at
+once, they never hold the connection the writer needs to answer them.
 """
 
 from __future__ import annotations

@@ -18,12 +18,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
 from fastapi import Request
 from sqlalchemy import (
     JSON,
@@ -41,9 +44,11 @@ from sqlalchemy import (
     event,
     func,
     inspect,
+    make_url,
     select,
     text,
 )
+from sqlalchemy.engine.default import DefaultDialect
 from sqlalchemy.orm import (
     DeclarativeBase,
     Mapped,
@@ -52,6 +57,7 @@ from sqlalchemy.orm import (
     relationship,
     sessionmaker,
 )
+from sqlalchemy.pool import QueuePool
 from sqlalchemy.types import TypeDecorator
 
 DEFAULT_DATABASE_URL = "sqlite:///sendmatch.db"
@@ -61,6 +67,17 @@ BASELINE_REVISION = "0001"
 #: SQLite waits this long (seconds) for another writer before giving up with "database is
 #: locked": writers queue behind a run saving its results rather than fail.
 SQLITE_BUSY_TIMEOUT = 30.0
+#: Requests that may use the database at once in one server process (see :func:`get_session`);
+#: more wait, holding neither a thread nor a connection. AnyIO's thread pool, where FastAPI
+#: runs the endpoints, has 40 threads, so more sessions than that would only wait for a thread.
+REQUEST_SESSIONS = 40
+#: Connections kept beyond the requests' for the server's own threads: the read-audit writer
+#: (:mod:`api.child_reads`), the launcher marking a lost run failed, and, when runs work in the
+#: server's threads (an in-memory database), each run's bookkeeping and heartbeat.
+BACKGROUND_CONNECTIONS = 10
+#: Seconds a thread waits for a free connection before its request fails; with the sizes
+#: above only a leak could make one wait at all.
+POOL_TIMEOUT_S = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +140,9 @@ class Base(DeclarativeBase):
 
 
 class User(Base):
+    """An account. Usernames are unique regardless of case (an index on ``lower(username)``):
+    ``pm2`` and ``PM2`` would be two people no audit trail reader could tell apart."""
+
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -131,6 +151,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+Index("uq_users_username_lower", func.lower(User.username), unique=True)
 
 
 class Token(Base):
@@ -285,7 +308,18 @@ class SchemaMismatchError(RuntimeError):
 
 
 class Database:
-    """An engine and its session factory: one per app, so tests can each use their own file."""
+    """An engine and its session factory: one per app, so tests can each use their own file.
+
+    The connection pool holds at most ``REQUEST_SESSIONS + BACKGROUND_CONNECTIONS`` (50)
+    connections, opened as they are first needed and then kept. :func:`get_session` lets at
+    most ``REQUEST_SESSIONS`` requests hold a session at once, so the server's own threads
+    always find a connection free (the read audit cannot starve behind readers) and no request
+    thread ever waits for one: a request holds its connection from its first query to its end,
+    also while it waits for a thread, so without the limit 40 threads could all wait for
+    connections held by requests waiting for those threads. Each run's process has an engine
+    of its own and uses two connections (its work and its heartbeat). On PostgreSQL, allow 50
+    connections per server process and 2 per run working at once (``max_connections``).
+    """
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url or os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
@@ -294,10 +328,23 @@ class Database:
             # Requests and background tasks run in FastAPI's thread pool.
             connect_args["check_same_thread"] = False
             connect_args["timeout"] = SQLITE_BUSY_TIMEOUT
-        self.engine: Engine = create_engine(self.url, connect_args=connect_args)
+        self.engine: Engine = create_engine(
+            self.url, connect_args=connect_args, **_pool_options(self.url)
+        )
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_foreign_keys)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Per event loop: an AnyIO semaphore belongs to the loop it first waited in.
+        self._request_sessions: RunVar[anyio.Semaphore] = RunVar("sendmatch_request_sessions")
+
+    def request_sessions(self) -> anyio.Semaphore:
+        """The running event loop's limit on requests holding a session (:func:`get_session`)."""
+        try:
+            return self._request_sessions.get()
+        except LookupError:
+            limit = anyio.Semaphore(REQUEST_SESSIONS)
+            self._request_sessions.set(limit)
+            return limit
 
     def migrate(self, revision: str = "head") -> None:
         """Bring the schema to ``revision`` with the Alembic migrations (idempotent).
@@ -446,8 +493,37 @@ def begin_ordered_write(session: Session, history: str) -> datetime:
     raise NotImplementedError(f"ordered writes are not implemented for {dialect}")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """FastAPI dependency: a session per request, rolled back if the request fails."""
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """FastAPI dependency: a session per request, rolled back if the request fails.
+
+    A request holds one connection from its first query until it ends, so the number of
+    requests with a session is what must fit in the pool: past ``REQUEST_SESSIONS`` a request
+    waits here, in the event loop, before it has a thread or a connection, in arrival order.
+    Routes declare it with ``scope="function"``: the session, its connection and its slot are
+    given back as soon as the route returns, not after the background task a run's start
+    leaves behind (which lasts as long as the run).
+    """
     database: Database = request.app.state.db
-    with database.sessions() as session:
-        yield session
+    async with database.request_sessions():
+        session = database.sessions()
+        try:
+            yield session
+        finally:
+            # Closing returns the connection (a rollback): I/O, so off the event loop, in a
+            # thread outside the request pool's limit, as FastAPI closes sync dependencies.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(session.close, limiter=anyio.CapacityLimiter(1))
+
+
+def _pool_options(url: str) -> dict[str, Any]:
+    """The connection pool's size for a database that has a pool of connections (every one
+    but an in-memory SQLite database, which keeps one connection per thread)."""
+    parsed = make_url(url)
+    dialect = cast(type[DefaultDialect], parsed.get_dialect())
+    if not issubclass(dialect.get_pool_class(parsed), QueuePool):
+        return {}
+    return {
+        "pool_size": REQUEST_SESSIONS + BACKGROUND_CONNECTIONS,
+        "max_overflow": 0,
+        "pool_timeout": POOL_TIMEOUT_S,
+    }

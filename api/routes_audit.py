@@ -17,7 +17,7 @@ router = APIRouter(prefix="/audit", tags=["audit"])
 
 @router.get("/reads", response_model=list[ChildReadOut])
 def child_reads(
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
     _admin: Annotated[User, Depends(require_roles(Role.ADMIN))],
     child_id: Annotated[str | None, Query(max_length=100)] = None,
     run_id: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None,

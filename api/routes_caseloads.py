@@ -51,7 +51,7 @@ def caseload_out(caseload: Caseload) -> CaseloadOut:
 )
 def upload_caseload(
     request: Request,
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
     user: Annotated[User, Depends(require_roles(Role.CASE_OFFICER, Role.ADMIN))],
     children: Annotated[UploadFile, File(description="caseload, .csv or .xlsx")],
     settings: Annotated[UploadFile, File(description="settings, .csv or .xlsx")],
@@ -103,7 +103,7 @@ def upload_caseload(
 @router.get("/{caseload_id}", response_model=CaseloadOut)
 def get_caseload(
     caseload_id: PathId,
-    session: Annotated[Session, Depends(get_session)],
+    session: Annotated[Session, Depends(get_session, scope="function")],
     _user: Annotated[User, Depends(require_roles(*Role))],
 ) -> CaseloadOut:
     """Counts and provenance of an upload (no children's data: open to every role)."""

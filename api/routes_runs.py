@@ -24,11 +24,13 @@ from api.db import (
 )
 from api.jobs import (
     execute_placement_run,
-    fail_interrupted_runs,
+    is_interrupted,
+    mark_interrupted_runs,
     rows_changed,
 )
 from api.schemas import (
     MAX_ROW_ID,
+    ChildIdPath,
     ChildPlacementOut,
     ChildSummaryOut,
     PathId,
@@ -39,7 +41,7 @@ from api.schemas import (
 
 router = APIRouter(prefix="/runs", tags=["runs"])
 
-SessionDep = Annotated[Session, Depends(get_session)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 # Roles that work with individual children. Planners see LA-wide figures only.
 CHILD_ROLES = (Role.PANEL_MEMBER, Role.CASE_OFFICER, Role.ADMIN)
 # Roles that start runs, and so may stop them.
@@ -166,19 +168,21 @@ def cancel_run(
 @router.get("/{run_id}", response_model=RunOut)
 def get_run(
     run_id: PathId,
-    request: Request,
     session: SessionDep,
     _user: Annotated[User, Depends(require_roles(*Role))],
 ) -> RunOut:
     """Status and LA-wide summary (no child's data, so every role may read it).
 
     A run whose process stopped beating is marked failed here, so a poller learns of a crash
-    in another server process without waiting for a restart.
+    in another server process without waiting for a restart. Whether it stopped is judged
+    from the row just read: a poll of a live run writes nothing and takes no lock, and only a
+    stale run is written, in the request's own session (one connection per request: a second
+    one, with many pollers, would wait for connections they all hold).
     """
     run = get_run_or_404(session, run_id)
-    if run.status in (RunStatus.QUEUED, RunStatus.RUNNING) and fail_interrupted_runs(
-        request.app.state.db, [run_id]
-    ):
+    if is_interrupted(run):
+        mark_interrupted_runs(session, [run_id])
+        session.commit()
         session.refresh(run)
     return run_out(run)
 
@@ -232,7 +236,7 @@ def list_children(
 )
 def get_child(
     run_id: PathId,
-    child_id: str,
+    child_id: ChildIdPath,
     request: Request,
     session: SessionDep,
     user: Annotated[User, Depends(require_roles(*CHILD_ROLES))],

@@ -18,13 +18,18 @@ service, as an LA would run it:
    counts as an error;
 5. the same load again while a second placement run of the same caseload is working (each
    run works in a process of its own, so a planner's run should not hold up panel members'
-   reads).
+   reads);
+6. issue 12's pollers: while a third run works, ``pollers`` clients poll it
+   (``GET /runs/{id}``, a panel's page of progress bars) and ``poll_readers`` clients read
+   children of the first run, all at once, for ``seconds`` seconds; every answer must be a
+   200 (before the fix, 30 or more pollers froze the server and then failed on its
+   connection pool).
 
 The load generator runs on the same machine as the server, so the two share its cores; the
 figures are what one box does serving and asking at once, a pessimistic setting.
 
 Run: ``.venv/bin/python benchmarks/api_load.py [--children 25000] [--clients 50]
-[--seconds 30] [--no-write]``
+[--pollers 100] [--poll-readers 50] [--seconds 30] [--no-write]``
 """
 
 from __future__ import annotations
@@ -41,7 +46,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +57,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from placement_scale import RESULTS, calibrated_instance, machine, utc_date, write_section
 
+from api.db import REQUEST_SESSIONS
 from matcher.input_writers import write_children, write_settings
 
 SECTION = "## API load"
@@ -59,7 +65,12 @@ SETTINGS_FOR = {1000: 150, 5000: 300, 25000: 600}
 YEAR_START = "2026-09-01"
 PASSWORD = "benchmark password only"
 TARGET_CLIENTS = 50
+#: Issue 12: clients polling a working run, and clients reading children meanwhile.
+TARGET_POLLERS = 100
+TARGET_POLL_READERS = 50
 WARM_UP_S = 3.0
+#: A request unanswered this long counts as an error (a frozen server), and is given up.
+ANSWER_TIMEOUT_S = 60.0
 
 
 @dataclass
@@ -279,34 +290,71 @@ class LoopbackClient:
             self.streams = None
 
 
-async def _reader(
+def _child_read_ok(body: bytes) -> bool:
+    return json.loads(body).get("tailored_list") is not None
+
+
+def _run_status_ok(body: bytes) -> bool:
+    return json.loads(body).get("status") in {"queued", "running", "done"}
+
+
+async def _asker(
     client: LoopbackClient,
-    run_id: int,
-    ids: Sequence[str],
+    next_path: Callable[[], str],
+    is_ok: Callable[[bytes], bool],
     until: float,
     record_from: float,
     out: LoadResult,
-    rng: random.Random,
 ) -> None:
+    """One client asking ``next_path()`` as fast as it is answered; a 200 that ``is_ok``
+    counts, anything else is an error, also in the warm-up: a server that froze then failed
+    must not pass for one that answered nothing because the test was short."""
     while (start := time.perf_counter()) < until:
-        child_id = rng.choice(ids)
         try:
-            status, body = await client.get(f"/runs/{run_id}/children/{child_id}")
-            ok = status == 200 and json.loads(body).get("tailored_list") is not None
+            status, body = await asyncio.wait_for(client.get(next_path()), ANSWER_TIMEOUT_S)
+            ok = status == 200 and is_ok(body)
             kind, size = ("ok" if ok else f"HTTP {status}"), len(body)
+        except TimeoutError:
+            await client.close()
+            kind, size = f"no answer in {ANSWER_TIMEOUT_S:.0f} s", 0
         except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
             kind, size = type(exc).__name__, 0
         elapsed_ms = (time.perf_counter() - start) * 1000
-        if start < record_from:
-            out.warm_up_requests += 1
-            continue
-        out.bytes_read += size
-        if kind == "ok":
-            out.latencies_ms.append(elapsed_ms)
-        else:
+        if kind != "ok":
             out.errors += 1
             out.error_kinds[kind] = out.error_kinds.get(kind, 0) + 1
+        elif start < record_from:
+            out.warm_up_requests += 1
+        else:
+            out.bytes_read += size
+            out.latencies_ms.append(elapsed_ms)
     await client.close()
+
+
+def _child_readers(
+    port: int,
+    run_id: int,
+    ids: Sequence[str],
+    headers: dict[str, str],
+    clients: int,
+    until: float,
+    record_from: float,
+    out: LoadResult,
+    seed: int,
+) -> list[Coroutine[Any, Any, None]]:
+    """Clients each reading a random child's record and tailored list, again and again."""
+
+    def reader(rng: random.Random) -> Coroutine[Any, Any, None]:
+        return _asker(
+            LoopbackClient("127.0.0.1", port, headers),
+            lambda: f"/runs/{run_id}/children/{rng.choice(ids)}",
+            _child_read_ok,
+            until,
+            record_from,
+            out,
+        )
+
+    return [reader(random.Random(seed + k)) for k in range(clients)]
 
 
 async def load(
@@ -322,20 +370,41 @@ async def load(
     now = time.perf_counter()
     record_from, until = now + WARM_UP_S, now + WARM_UP_S + seconds
     await asyncio.gather(
-        *(
-            _reader(
-                LoopbackClient("127.0.0.1", port, headers),
-                run_id,
-                ids,
-                until,
-                record_from,
-                out,
-                random.Random(seed + k),
-            )
-            for k in range(clients)
-        )
+        *_child_readers(port, run_id, ids, headers, clients, until, record_from, out, seed)
     )
     return out
+
+
+async def pollers_load(
+    port: int,
+    working_run: int,
+    done_run: int,
+    ids: Sequence[str],
+    headers: dict[str, str],
+    args: argparse.Namespace,
+) -> tuple[LoadResult, LoadResult]:
+    """``args.pollers`` clients polling the working run and ``args.poll_readers`` reading
+    children of the done one, all at once: the polls' and the reads' results."""
+    polls = LoadResult(args.seconds, [], 0, {}, 0)
+    reads = LoadResult(args.seconds, [], 0, {}, 0)
+    now = time.perf_counter()
+    record_from, until = now + WARM_UP_S, now + WARM_UP_S + args.seconds
+    pollers = [
+        _asker(
+            LoopbackClient("127.0.0.1", port, headers),
+            lambda: f"/runs/{working_run}",
+            _run_status_ok,
+            until,
+            record_from,
+            polls,
+        )
+        for _ in range(args.pollers)
+    ]
+    readers = _child_readers(
+        port, done_run, ids, headers, args.poll_readers, until, record_from, reads, args.seed
+    )
+    await asyncio.gather(*pollers, *readers)
+    return polls, reads
 
 
 def cpu_seconds(pid: int) -> float:
@@ -394,6 +463,7 @@ def report(
     during_stages: str,
     server_mb: float | None,
     db_mb: float,
+    pollers: PollersResult,
 ) -> str:
     m = machine()
     stages = "; ".join(f"{s} at {t:.0f} s" for t, s in _collapsed(timing.stages))
@@ -443,7 +513,33 @@ def report(
         f"of {(result.seconds + WARM_UP_S) * (os.cpu_count() or 1):.0f} s of the machine's "
         f"CPU time in that span: the server process was busy "
         f"{result.server_cpu_s / (result.seconds + WARM_UP_S):.0%} of the time, and one "
-        f"uvicorn process runs Python on one core at a time.\n"
+        f"uvicorn process runs Python on one core at a time.\n" + pollers_text(args, pollers)
+    )
+
+
+def pollers_text(args: argparse.Namespace, pollers: PollersResult) -> str:
+    """Issue 12's table: pollers of a working run and readers of children, at once."""
+    head = "| clients | what | requests | requests/s | p50 ms | p95 ms | max ms | errors |"
+
+    def row(clients: int, what: str, result: LoadResult) -> str:
+        lat = result.latencies_ms
+        return (
+            f"| {clients} | {what} | {result.requests:,} | {len(lat) / result.seconds:,.0f} "
+            f"| {result.percentile(50):.0f} | {result.percentile(95):.0f} "
+            f"| {max(lat, default=float('nan')):.0f} | {result.errors:,} |\n"
+        )
+
+    return (
+        f"\nMany pollers (issue 12): while a third placement run of the caseload was working "
+        f"({pollers.stages}), {args.pollers} clients polled it (`GET /runs/{{id}}`, a panel's "
+        f"page of progress bars) and {args.poll_readers} read random children of the first run, "
+        f"all at once, for {args.seconds:.0f} s after a {WARM_UP_S:.0f} s warm-up. Each request "
+        f"holds one database connection; at most {REQUEST_SESSIONS} requests hold one at once "
+        f"and the rest wait without a thread (`api.db.get_session`).\n\n"
+        f"{head}\n|---:|---|---:|---:|---:|---:|---:|---:|\n"
+        + row(args.pollers, "poll the working run", pollers.polls)
+        + row(args.poll_readers, "read a child (audited)", pollers.reads)
+        + f"\nErrors: polls {errors_text(pollers.polls)}; reads {errors_text(pollers.reads)}.\n"
     )
 
 
@@ -458,24 +554,62 @@ def load_during_a_run(
     args: argparse.Namespace,
 ) -> tuple[LoadResult, str]:
     """The read load again, started once a second run is solving and timed against its
-    stages; the second run is then left to finish (or stopped with the server)."""
+    stages; then the second run is waited for, so that the next load meets one run only."""
     with httpx.Client(base_url=base_url, timeout=60) as http:
-        second = start_run(http, caseload_id, admin)
-        while (status := run_status(http, second, admin))["status"] == "queued" or (
-            status.get("stage") or ""
-        ).startswith(("waiting", "reading")):
-            time.sleep(0.2)
-        first_stage = status.get("stage") or status["status"]
+        second, first_stage = start_working_run(http, caseload_id, admin)
         result = asyncio.run(load(port, run_id, ids, panel, args.clients, args.seconds, args.seed))
         last = run_status(http, second, admin)
+        while run_status(http, second, admin)["status"] in ("queued", "running"):
+            time.sleep(0.5)
     last_stage = last.get("stage") or last["status"]
     return result, f"from its stage '{first_stage}' to '{last_stage}'"
+
+
+def start_working_run(
+    http: httpx.Client, caseload_id: int, admin: dict[str, str]
+) -> tuple[int, str]:
+    """Start a run and wait until it is computing (past reading its files): its id and stage."""
+    run_id = start_run(http, caseload_id, admin)
+    while (status := run_status(http, run_id, admin))["status"] == "queued" or (
+        status.get("stage") or ""
+    ).startswith(("waiting", "reading")):
+        time.sleep(0.2)
+    return run_id, status.get("stage") or status["status"]
+
+
+@dataclass
+class PollersResult:
+    polls: LoadResult
+    reads: LoadResult
+    stages: str  # the working run's stages over the load
+
+
+def pollers_during_a_run(
+    base_url: str,
+    port: int,
+    caseload_id: int,
+    run_id: int,
+    ids: Sequence[str],
+    admin: dict[str, str],
+    panel: dict[str, str],
+    args: argparse.Namespace,
+) -> PollersResult:
+    """Issue 12's load: a third run started, and once it works, pollers of it and readers of
+    the done run's children at once."""
+    with httpx.Client(base_url=base_url, timeout=60) as http:
+        working, first_stage = start_working_run(http, caseload_id, admin)
+        polls, reads = asyncio.run(pollers_load(port, working, run_id, ids, panel, args))
+        last = run_status(http, working, admin)
+    last_stage = last.get("stage") or last["status"]
+    return PollersResult(polls, reads, f"from its stage '{first_stage}' to '{last_stage}'")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=25_000)
     parser.add_argument("--clients", type=int, default=TARGET_CLIENTS)
+    parser.add_argument("--pollers", type=int, default=TARGET_POLLERS)
+    parser.add_argument("--poll-readers", type=int, default=TARGET_POLL_READERS)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
@@ -524,6 +658,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             during, during_stages = load_during_a_run(
                 base_url, port, caseload_id, run_id, ids, admin, panel, args
             )
+            print(
+                f"{args.pollers} pollers and {args.poll_readers} readers during a third run...",
+                flush=True,
+            )
+            pollers = pollers_during_a_run(
+                base_url, port, caseload_id, run_id, ids, admin, panel, args
+            )
             server_mb = peak_rss_mb(server.pid)
         finally:
             server.terminate()
@@ -533,11 +674,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 server.kill()
                 server.wait()
         db_mb = database.stat().st_size / 2**20
-    text = report(args, n_settings, timing, result, during, during_stages, server_mb, db_mb)
+    text = report(
+        args, n_settings, timing, result, during, during_stages, server_mb, db_mb, pollers
+    )
     print(text)
     if not args.no_write:
         write_section(text, RESULTS, section=SECTION)
-    clean = all(r.latencies_ms and not r.errors for r in (result, during))
+    loads = (result, during, pollers.polls, pollers.reads)
+    clean = all(r.latencies_ms and not r.errors for r in loads)
     return 0 if clean else 1
 
 
