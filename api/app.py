@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 
 from api import (
     auth,
@@ -23,9 +24,13 @@ from api import (
     routes_users,
     routes_web,
 )
+from api.access_log import RequestIds
 from api.db import Database
 from api.jobs import fail_interrupted_runs
+from api.request_limits import BodyLimits, RequestLimits, validation_error
 from api.run_processes import RunLauncher
+from api.sign_in_throttle import SignInGuard, SignInLimits
+from api.user_errors import LogSafeErrors
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
@@ -35,6 +40,9 @@ def create_app(
     database_url: str | None = None,
     network: RoadNetwork | None = None,
     separate_processes: bool = True,
+    run_memory_limit_mb: int | Literal["default"] | None = "default",
+    body_limits: BodyLimits | None = None,
+    sign_in_limits: SignInLimits | None = None,
 ) -> FastAPI:
     """An app on ``database_url``, else ``$DATABASE_URL``, else ``sqlite:///sendmatch.db``.
 
@@ -42,7 +50,11 @@ def create_app(
     ``GET /network/roads``; without it runs use the straight-line estimate. Runs a previous
     server left unfinished are marked failed: they died with it. Each run works in a process
     of its own (:mod:`api.run_processes`); ``separate_processes=False`` keeps them in the
-    server's threads, for tests that patch the matcher.
+    server's threads, for tests that patch the matcher. ``run_memory_limit_mb`` caps each
+    run's process (see :class:`api.run_processes.RunLauncher`).
+
+    ``body_limits`` and ``sign_in_limits`` default to their ``SENDMATCH_*`` environment
+    variables (:mod:`api.request_limits`, :mod:`api.sign_in_throttle`).
 
     The schema is migrated to the latest revision first (a no-op when it is up to date), so
     an upgraded sendmatch starts on an older database without a separate step.
@@ -50,7 +62,7 @@ def create_app(
     database = Database(database_url)
     database.migrate()
     fail_interrupted_runs(database)
-    runs = RunLauncher(database, separate_processes)
+    runs = RunLauncher(database, separate_processes, run_memory_limit_mb)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -67,6 +79,12 @@ def create_app(
     app.state.db = database
     app.state.network = network
     app.state.runs = runs
+    app.state.sign_in = SignInGuard(sign_in_limits or SignInLimits.from_environment())
+    app.add_exception_handler(RequestValidationError, validation_error)
+    limits = body_limits or BodyLimits.from_environment()
+    app.add_middleware(RequestLimits, database=database, limits=limits)
+    app.add_middleware(LogSafeErrors)  # a 500 logs type, route and code place, never values
+    app.add_middleware(RequestIds)  # added last, so outermost: every answer carries its id
     for module in (
         auth,
         routes_users,

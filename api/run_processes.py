@@ -11,17 +11,28 @@ there (see :mod:`api.jobs`), so nothing else crosses between them.
 Processes are started with ``spawn``, not ``fork``: a fork from a server thread would copy
 locks other threads (the event loop, the database pool) may hold. An in-memory SQLite database
 cannot be shared between processes, so an app on one runs its runs in threads instead.
+
+Each run's process has a memory limit (:data:`DEFAULT_RUN_MEMORY_MB`, or ``sendmatch serve
+--run-memory-limit``): a run that outgrows it fails on its own, instead of pushing the machine
+into swap or the kernel's out-of-memory killer choosing the server. And it dies with its
+server, however the server ends (even ``kill -9``): a run nobody can read or cancel any more
+would only hold a core and memory to the end.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import multiprocessing
+import os
+import resource
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fastapi import BackgroundTasks
 from sqlalchemy import update
@@ -48,6 +59,62 @@ LOST_MESSAGE = (
 
 START_FAILED_MESSAGE = "the server could not start a process for this run; start it again."
 
+#: How often (seconds) a run's process checks that its server is still alive, where the kernel
+#: cannot be asked to signal it (not Linux) or the server died before it could ask.
+PARENT_CHECK_SECONDS = 1.0
+#: Linux prctl option: the signal a process receives when the thread that started it ends.
+_PR_SET_PDEATHSIG = 1
+
+
+def default_run_memory_mb() -> int:
+    """Half the machine's memory, at least 2 GB: a 25,000-child run peaks near 1.3 GB
+    (benchmarks/RESULTS.md), and the other half keeps the server and the system answering.
+
+    Overridden by ``$SENDMATCH_RUN_MEMORY_MB`` or ``sendmatch serve --run-memory-limit``.
+    """
+    configured = os.environ.get("SENDMATCH_RUN_MEMORY_MB")
+    if configured:
+        return int(configured)
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 8 * 1024
+    return max(2 * 1024, total // (2 * 1024 * 1024))
+
+
+def limit_memory(limit_mb: int | None) -> None:
+    """Cap this process's address space: allocations past it raise ``MemoryError`` here, and
+    the run fails, rather than the machine swapping or the kernel killing another process."""
+    if limit_mb is None:
+        return
+    limit = limit_mb * 1024 * 1024
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """End this process when the server that started it ends, even by ``kill -9``.
+
+    On Linux the kernel sends SIGKILL when the starting thread dies (it waits on this process
+    until it ends, so that is when the server dies); everywhere, a watchdog thread sees the
+    process re-parented and exits, which also covers a server that died before the kernel
+    was asked.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            threading.Event().wait(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="server-watchdog", daemon=True).start()
+
 
 def shared_between_processes(url: str) -> bool:
     """False for an in-memory SQLite database, which only its own process can see."""
@@ -55,8 +122,18 @@ def shared_between_processes(url: str) -> bool:
     return not memory
 
 
-def _run_in_child(job: RunJob, url: str, run_id: int, network: RoadNetwork | None) -> None:
-    """A spawned process's whole life: its own engine on the server's database, the run."""
+def _run_in_child(
+    job: RunJob,
+    url: str,
+    run_id: int,
+    network: RoadNetwork | None,
+    parent_pid: int,
+    memory_limit_mb: int | None,
+) -> None:
+    """A spawned process's whole life: tied to its server, its memory capped, its own engine
+    on the server's database, the run."""
+    die_with_parent(parent_pid)
+    limit_memory(memory_limit_mb)
     database = Database(url)
     try:
         run_with_heartbeat(job, database, run_id, network)
@@ -100,11 +177,21 @@ class RunLauncher:
     One per app (``app.state.runs``). ``separate_processes=False`` runs them in the server's
     thread pool, as tests that patch the matcher need; :meth:`stop`, at server shutdown, ends
     the processes still working and marks their runs failed, so no run is left "running".
+    ``memory_limit_mb`` caps each run's process (default :func:`default_run_memory_mb`; None
+    for no cap); runs in threads share the server's memory and have no cap of their own.
     """
 
-    def __init__(self, database: Database, separate_processes: bool = True) -> None:
+    def __init__(
+        self,
+        database: Database,
+        separate_processes: bool = True,
+        memory_limit_mb: int | Literal["default"] | None = "default",
+    ) -> None:
         self.database = database
         self.separate_processes = separate_processes and shared_between_processes(database.url)
+        self.memory_limit_mb = (
+            default_run_memory_mb() if memory_limit_mb == "default" else memory_limit_mb
+        )
         self._live: dict[int, BaseProcess] = {}
         self._lock = threading.Lock()
         self._stopping = False
@@ -128,7 +215,7 @@ class RunLauncher:
         context = multiprocessing.get_context("spawn")
         process = context.Process(
             target=_run_in_child,
-            args=(job, self.database.url, run_id, network),
+            args=(job, self.database.url, run_id, network, os.getpid(), self.memory_limit_mb),
             name=f"sendmatch-run-{run_id}",
             # Ended with the server however it exits; a run needs no processes of its own
             # (``LIST_WORKERS`` is 1), which a daemonic process may not start.

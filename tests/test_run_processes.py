@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -285,3 +286,71 @@ def test_stopping_a_real_server_mid_run_ends_the_run_within_seconds(tmp_path: Pa
         restarted.dispose()
     assert run.status == RunStatus.FAILED.value, (run.status, log.read_text()[-2000:])
     assert "server stopped while this run was working" in (run.error or "")
+
+
+def needs_more_memory_than_allowed(
+    database: Database, run_id: int, network: RoadNetwork | None
+) -> None:
+    """Asks for 4 GB, far past the 1.5 GB its launcher allows a run's process."""
+
+    def work(options: dict, report: object) -> tuple[list, dict]:
+        hoard = bytearray(4 * 1024**3)
+        return [], {"size": len(hoard)}
+
+    execute_run(database, run_id, "test", work)
+
+
+def test_a_run_past_its_memory_limit_fails_alone(held_run: tuple[FastAPI, int]) -> None:
+    application, run_id = held_run
+    launcher = RunLauncher(application.state.db, memory_limit_mb=1536)
+    launcher.run(needs_more_memory_than_allowed, run_id)
+    run = run_row(application, run_id)
+    assert run.status == RunStatus.FAILED.value
+    assert "more memory than the server allows" in (run.error or ""), run.error
+    assert results(application, run_id) == 0
+    # The cap was the run process's alone: the server's own process has none.
+    assert resource.getrlimit(resource.RLIMIT_AS)[0] == resource.RLIM_INFINITY
+
+
+SERVER_STAND_IN = """
+import sys, threading
+from api.db import Database
+from api.run_processes import RunLauncher
+from tests.test_run_processes import working_forever
+
+launcher = RunLauncher(Database(sys.argv[1]))
+# As in the server: the run is started, and waited on, by a worker thread.
+threading.Thread(target=launcher.run, args=(working_forever, int(sys.argv[2]))).start()
+threading.Event().wait()
+"""
+
+
+def test_a_run_process_dies_with_a_server_killed_by_sigkill(
+    held_run: tuple[FastAPI, int], database_url: str
+) -> None:
+    """``kill -9`` gives the server no chance to end its runs: the run's process must notice
+    by itself and stop, not work on to the end with nobody to read or cancel it."""
+    application, run_id = held_run
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER_STAND_IN, database_url, str(run_id)],
+        cwd=Path(__file__).parents[1],
+    )
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while run_row(application, run_id).status != RunStatus.RUNNING.value:
+            assert server.poll() is None and time.monotonic() < deadline, "never started"
+            time.sleep(0.1)
+        runs = [
+            p
+            for p in psutil.Process(server.pid).children(recursive=True)
+            if "spawn_main" in " ".join(p.cmdline())
+        ]
+        assert len(runs) == 1
+        server.kill()
+        server.wait()
+        _, alive = psutil.wait_procs(runs, timeout=10)
+        assert not alive, "the run's process outlived its server"
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
