@@ -10,6 +10,10 @@ exactly those the flow sees:
   ``scipy.optimize.linear_sum_assignment`` under one weighted scalar cost. Seats can only stand
   for a single capacity per setting, so it accepts only networks with no year-group or provision
   nodes (see ``simplify_settings`` in ``placement_scale.py``).
+
+Every function takes the levels as :func:`~matcher.placement.level_costs` returns them for
+``order`` (default: travel before cost) and reads them by name, so a caller that solved with
+``("cost", "travel")`` passes that order and still gets minutes and pounds right.
 """
 
 from __future__ import annotations
@@ -21,48 +25,86 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from matcher.placement import PlacementNetwork
+from matcher.placement import ObjectiveLevel, PlacementNetwork, level_names
 
 IntArray = npt.NDArray[np.int64]
 FLOAT64_EXACT = 2**53  # integers up to here are exact in float64
+DEFAULT_ORDER: tuple[ObjectiveLevel, ObjectiveLevel] = ("travel", "cost")
 
 
 @dataclass(frozen=True)
 class Objective:
     """The lexicographic objective of a placement, in the flow's own integer units.
 
-    ``preference_cost`` is the flow's level-1 cost over placed children (k-th preference costs
-    k-1, a setting the parents did not ask for costs K, the longest preference list); ``tenths``
-    is level 2 (journey tenths of a minute) and ``pounds`` level 3 (placement + transport, £/yr).
+    One field per level of :func:`matcher.placement.level_costs`: children placed, children whose
+    parents named settings and got none of them (``preferences_unmet``), the total of preference
+    ranks (a k-th preference costs k-1, ``rank_cost``), journey tenths of a minute and pounds a
+    year (placement + transport). ``first_preferences`` is reported, not optimised.
     """
 
     placed: int
-    preference_cost: int
+    preferences_unmet: int
+    rank_cost: int
     first_preferences: int
     tenths: int
     pounds: int
 
-    def key(self) -> tuple[int, int, int, int]:
-        """Smaller is better: most placed, then preference cost, then minutes, then pounds."""
-        return (-self.placed, self.preference_cost, self.tenths, self.pounds)
+    def key(self) -> tuple[int, int, int, int, int]:
+        """Smaller is better, in the flow's default level order (travel before cost)."""
+        return (-self.placed, self.preferences_unmet, self.rank_cost, self.tenths, self.pounds)
+
+    def level_objectives(self, n_children: int) -> tuple[int, int, int, int, int]:
+        """The five level totals as the flow reports them (unplaced children first)."""
+        return (n_children - self.placed, self.preferences_unmet, self.rank_cost, *self.key()[3:])
 
     @property
     def minutes(self) -> float:
         return self.tenths / 10
 
 
-def objective(network: PlacementNetwork, levels: Sequence[IntArray], chosen: IntArray) -> Objective:
-    """The objective of ``chosen`` (option index per child, -1 = unplaced).
+def named_levels(
+    levels: Sequence[IntArray], order: Sequence[ObjectiveLevel] = DEFAULT_ORDER
+) -> dict[str, IntArray]:
+    """``levels`` by name, so nothing below depends on where travel and cost sit."""
+    names = level_names(order)
+    if len(levels) != len(names):
+        msg = f"expected {len(names)} levels ({', '.join(names)}), got {len(levels)}"
+        raise ValueError(msg)
+    return dict(zip(names, levels, strict=True))
 
-    ``levels`` must be in the default order (preference, travel, cost).
+
+def plan_arcs(network: PlacementNetwork, chosen: IntArray) -> IntArray:
+    """The arcs a plan uses out of each child: its option, or the child's unplaced arc."""
+    unplaced = np.nonzero(chosen < 0)[0]
+    return np.concatenate([chosen[chosen >= 0], network.n_options + unplaced])
+
+
+def objective(
+    network: PlacementNetwork,
+    levels: Sequence[IntArray],
+    chosen: IntArray,
+    order: Sequence[ObjectiveLevel] = DEFAULT_ORDER,
+) -> Objective:
+    """The objective of ``chosen`` (option index per child, -1 = unplaced), level by level.
+
+    Sums each level's arc costs over the arcs the plan uses, the unplaced arcs included (they
+    carry the "preference met" level for children whose parents named settings), exactly as the
+    flow's level objectives are summed; capacity arcs cost nothing at any level.
     """
-    used = chosen[chosen >= 0]
+    by_name = named_levels(levels, order)
+    used = plan_arcs(network, chosen)
+    total = {name: int(costs[used].sum()) for name, costs in by_name.items()}
+    placed = int((chosen >= 0).sum())
+    if total["placed"] != len(chosen) - placed:
+        msg = f"the placed level counts {total['placed']} unplaced, the plan {len(chosen) - placed}"
+        raise ValueError(msg)
     return Objective(
-        placed=len(used),
-        preference_cost=int(levels[0][used].sum()),
-        first_preferences=int((network.arcs.preference_rank[used] == 1).sum()),
-        tenths=int(levels[1][used].sum()),
-        pounds=int(levels[2][used].sum()),
+        placed=placed,
+        preferences_unmet=total["preference_met"],
+        rank_cost=total["preference_rank"],
+        first_preferences=int((network.arcs.preference_rank[chosen[chosen >= 0]] == 1).sum()),
+        tenths=total["travel"],
+        pounds=total["cost"],
     )
 
 
@@ -111,25 +153,23 @@ def greedy(
     levels: Sequence[IntArray],
     n_children: int,
     child_order: IntArray | None = None,
+    order: Sequence[ObjectiveLevel] = DEFAULT_ORDER,
 ) -> IntArray:
     """Each child in ``child_order`` (default: input order) to its best option with room.
 
-    Best = lowest preference cost, then minutes, then pounds; ties by option index.
+    Best by the flow's levels below "placed" (any option with room beats leaving the child
+    unplaced): a preference before any other setting, then the lower rank, then the later
+    levels in ``order``; ties by option index.
     """
     n_opt = network.n_options
     arcs = network.arcs
-    order = np.arange(n_children) if child_order is None else np.asarray(child_order)
+    by_name = named_levels(levels, order)
+    child_order = np.arange(n_children) if child_order is None else np.asarray(child_order)
     position = np.empty(n_children, np.int64)
-    position[order] = np.arange(n_children)
-    ranked = np.lexsort(
-        (
-            np.arange(n_opt),
-            levels[2][:n_opt],
-            levels[1][:n_opt],
-            levels[0][:n_opt],
-            position[arcs.child],
-        )
-    )
+    position[child_order] = np.arange(n_children)
+    # np.lexsort sorts by its last key first.
+    keys = [by_name[name][:n_opt] for name in reversed(level_names(order)[1:])]
+    ranked = np.lexsort((np.arange(n_opt), *keys, position[arcs.child]))
     parent, capacity = _capacity_tree(network, n_children)
     # The chain of capacity nodes above each option's head, as Python tuples for a fast loop.
     heads = network.option_head
@@ -158,48 +198,68 @@ def greedy(
 
 @dataclass(frozen=True)
 class LsaWeights:
-    """One scalar cost per (child, seat): the levels folded with weights."""
+    """One weight per level, in :func:`matcher.placement.level_names` order, folded to a scalar."""
 
-    unplaced: float
-    preference: float
-    tenth_minute: float
-    pound: float
+    names: tuple[str, ...]
+    weights: tuple[float, ...]
     exact: bool  # True when the weights make the scalar optimum the lexicographic one
+
+    def of(self, name: str) -> float:
+        return self.weights[self.names.index(name)]
 
 
 def lsa_weights(
-    network: PlacementNetwork, levels: Sequence[IntArray], n_children: int
+    network: PlacementNetwork,
+    levels: Sequence[IntArray],
+    n_children: int,
+    order: Sequence[ObjectiveLevel] = DEFAULT_ORDER,
 ) -> LsaWeights:
     """Exact lexicographic weights where float64 can hold them, else placed-exact weights.
 
-    Exact weights need each level to outweigh the largest possible *total* of the levels below
-    it, so the largest total grows like n⁴ and passes 2⁵³ (float64's exact integers) already at
-    a few hundred children. The fallback keeps the top level exact (leaving a child unplaced
-    outweighs every other child's whole cost, so the most children are placed) and weights the
-    levels below per option: one preference step outweighs any single option's minutes and
-    pounds, one tenth of a minute any single option's pounds. That is not lexicographic over
-    totals: a scalar solver may trade one child's preference for minutes saved across many.
-    """
-    n_opt = network.n_options
-    arcs = network.arcs
-    tenths, pounds = (np.asarray(level[:n_opt]) for level in levels[1:3])
-    k = max(int(arcs.preference_rank.max(initial=0)), 1)
+    Exact weights, from the last level up: each level's weight exceeds the largest weighted
+    total of all the levels below it in any plan, so one child placed outweighs every
+    unmet family, ranks, minutes and pounds together; one family's preference met outweighs
+    all ranks, minutes and pounds; and so on. The largest total of a level is the sum over
+    children of their costliest arc (the unplaced arc included) at that level. The product grows
+    like n⁵ and passes 2⁵³ (float64's exact integers) long before a real caseload.
 
-    def per_child_max(values: IntArray) -> int:
+    The fallback keeps the top level exact (an unplaced child outweighs every other level's
+    total, so the most children are placed) and weights each level below per option: one unmet
+    family outweighs any single option's rank, minutes and pounds, one rank step any option's
+    minutes and pounds, one tenth of a minute any option's pounds. That is not lexicographic
+    over totals: a scalar solver may trade one family's preference for minutes saved across many.
+    """
+    names = level_names(order)
+    child_arcs = network.n_options + n_children
+    tails = network.flow.tails[:child_arcs]
+    costs = [np.asarray(level[:child_arcs]) for level in named_levels(levels, order).values()]
+
+    def largest_total(values: IntArray) -> int:
         out = np.zeros(n_children, np.int64)
-        np.maximum.at(out, arcs.child, values)
+        np.maximum.at(out, tails, values)
         return int(out.sum())
 
-    w_tenth = per_child_max(pounds) + 1
-    w_pref = w_tenth * (per_child_max(tenths) + 1)
-    w_unplaced = w_pref * (n_children * k + 1)
-    if w_unplaced * n_children < FLOAT64_EXACT:
-        return LsaWeights(float(w_unplaced), float(w_pref), float(w_tenth), 1.0, exact=True)
-    w_tenth = int(pounds.max(initial=0)) + 1
-    w_pref = w_tenth * (int(tenths.max(initial=0)) + 1)
-    # A placed child costs less than (k + 1) preference steps, so n (k + 1) steps bound the rest.
-    w_unplaced = w_pref * (n_children * (k + 1) + 1)
-    return LsaWeights(float(w_unplaced), float(w_pref), float(w_tenth), 1.0, exact=False)
+    spans = [largest_total(c) for c in costs]
+    weights = _level_weights(spans)
+    if weights[0] * (spans[0] + 1) < FLOAT64_EXACT:
+        return LsaWeights(names, tuple(map(float, weights)), exact=True)
+    weights = _level_weights([int(c.max(initial=0)) for c in costs])
+    # Below "placed", one arc weighs less than two unmet-family steps, so every child together
+    # less than 2n of them: one child placed outweighs that.
+    weights[0] = weights[1] * (2 * n_children + 1)
+    return LsaWeights(names, tuple(map(float, weights)), exact=False)
+
+
+def _level_weights(spans: Sequence[int]) -> list[int]:
+    """Weights, top level first, for levels whose costs range over 0..spans[i].
+
+    The last level weighs 1 and each level above weighs the one below times (that one's span
+    + 1), so one unit of a level outweighs all the levels below it at their largest.
+    """
+    weights = [1]
+    for span in reversed(spans[1:]):
+        weights.append(weights[-1] * (span + 1))
+    return weights[::-1]
 
 
 def seat_count(network: PlacementNetwork, n_settings: int, n_children: int) -> IntArray:
@@ -223,11 +283,13 @@ def lsa(
     """Seat-expanded assignment: rows are children, columns are seats.
 
     Each setting's places become that many identical seats (capped at the children eligible
-    for it, which loses nothing). A child may sit only in seats of settings it is eligible for;
-    every other cell costs the unplaced weight, so a child matched to such a seat is unplaced.
-    That stands in for one "unplaced" dummy column per child without doubling the matrix: with
-    at least as many seats as children every row is matched, and with fewer the unmatched rows
-    are a constant count.
+    for it, which loses nothing). Every cell is priced relative to leaving its child unplaced:
+    a child's own options cost their weighted levels minus the child's weighted unplaced arc,
+    and every other cell costs 0, so a child matched to such a seat, or to no seat when there
+    are fewer seats than children, is unplaced. The scalar total is then the plan's weighted
+    objective less a constant (every child's unplaced cost), whatever the matrix's shape: that
+    stands in for one "unplaced" dummy column per child without doubling the matrix, even
+    though the unplaced cost differs between children with and without preferences.
     """
     arcs = network.arcs
     n_opt = network.n_options
@@ -235,12 +297,11 @@ def lsa(
         raise ValueError("seat expansion needs a network with only setting totals")
     seats = seat_count(network, n_settings, n_children)
     seat_start = np.concatenate([[0], np.cumsum(seats)])
-    cost = (
-        weights.preference * levels[0][:n_opt].astype(np.float64)
-        + weights.tenth_minute * levels[1][:n_opt].astype(np.float64)
-        + weights.pound * levels[2][:n_opt].astype(np.float64)
-    )
-    matrix = np.full((n_children, int(seat_start[-1])), weights.unplaced, np.float64)
+    weighted = np.zeros(n_opt + n_children, np.float64)
+    for w, costs in zip(weights.weights, levels, strict=True):
+        weighted += w * np.asarray(costs[: n_opt + n_children], np.float64)
+    cost = weighted[:n_opt] - weighted[n_opt + arcs.child.astype(np.int64)]
+    matrix = np.zeros((n_children, int(seat_start[-1])), np.float64)
     by_setting = np.argsort(arcs.setting, kind="stable")
     bounds = np.searchsorted(arcs.setting[by_setting], np.arange(n_settings + 1))
     for j in range(n_settings):

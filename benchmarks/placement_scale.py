@@ -8,7 +8,9 @@ child has about 30 eligible options on average. Then, each in its own freshly sp
 that wall time and peak memory are that method's alone:
 
 * ``flow place()``: :func:`matcher.placement.place`, exact lexicographic min-cost flow;
-* ``flow stages``: the same four stages place() runs, timed one by one;
+* ``flow stages``: the same four stages place() runs, timed one by one, and the lexicographic
+  solve once more level by level (a timed copy of its loop, checked against it), to show what
+  each level of the objective costs;
 * ``greedy``: each child in id order to its best option with room, on the same network;
 * ``flow (totals)`` and ``LSA (totals)``: a simplified instance with no year-group or provision
   limits (seat expansion cannot nest capacities), solved by the flow and by
@@ -20,7 +22,8 @@ before" is the resident set just before the method started. Not ``ru_maxrss``: a
 inherits its parent's high-water mark at exec, so it would charge the parent's data.
 
 The script exits non-zero, with a FAIL line, if the flow's objective is ever lexicographically
-worse than a baseline's, if any solution breaks a capacity, or if place() and its stages differ.
+worse than a baseline's, if any solution breaks a capacity, if place() and its stages differ, or
+if the solver's level objectives differ from those recomputed from the plan it returned.
 """
 
 from __future__ import annotations
@@ -52,21 +55,30 @@ import numpy.typing as npt
 from geodata.straight_line import straight_line_matrix
 from geodata.synthetic import synthetic_caseload, synthetic_settings
 from matcher.eligibility import EligibilityConfig, build_arcs
-from matcher.lexicographic_flow import solve_lexicographic
+from matcher.lexicographic_flow import (
+    FlowNetwork,
+    LexicographicSolution,
+    _solve_level,
+    node_potentials,
+    solve_lexicographic,
+)
 from matcher.models import Child, Setting
 from matcher.placement import (
+    LEVEL_TITLES,
+    ChildPlacement,
     PlacementConfig,
     PlacementNetwork,
     build_network,
     explain_solution,
     level_costs,
+    level_names,
     place,
-    unplaced_cost,
 )
 from matcher.travel import TravelTimeMatrix
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import (
+    LsaWeights,
     Objective,
     check_feasible,
     chosen_from_flows,
@@ -113,6 +125,8 @@ class Row:
     objective: Objective | None = None
     note: str = ""
     stages: dict[str, float] = field(default_factory=dict)
+    levels: dict[str, float] = field(default_factory=dict)  # seconds per objective level
+    level_arcs: dict[str, int] = field(default_factory=dict)  # arcs left in each level's solver
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,28 +257,70 @@ def run_place(inst: Instance) -> dict[str, Any]:
     t = time.perf_counter()
     result = place(inst.children, inst.settings, inst.travel)
     wall = time.perf_counter() - t
-    # Untimed: the longest eligible preference list K, to price "not a preference" as K.
-    ranks_eligible = build_arcs(inst.children, inst.settings, inst.travel).preference_rank
-    ranks: dict[int, int] = {}
-    tenths = pounds = 0
-    for r in result.placements:
-        if r.setting_urn is None:
-            continue
-        ranks[r.preference_rank or 0] = ranks.get(r.preference_rank or 0, 0) + 1
-        tenths += round((r.minutes or 0.0) * 10)
-        pounds += r.placement_cost + r.transport_cost
     return {
         "wall_s": wall,
-        "ranks": ranks,
-        "tenths": tenths,
-        "pounds": pounds,
+        "objective": placed_objective(inst.children, result.placements),
         "arcs": result.summary.eligible_arcs,
-        "k": max(int(ranks_eligible.max(initial=0)), 1),
     }
 
 
+def placed_objective(children: Sequence[Child], placements: Sequence[ChildPlacement]) -> Objective:
+    """The objective read back from place()'s rows, independently of the level arrays."""
+    placed = [(c, r) for c, r in zip(children, placements, strict=True) if r.setting_urn]
+    ranks = [r.preference_rank or 0 for _, r in placed]
+    met = sum(1 for c, r in placed if c.preferences and r.preference_rank)
+    return Objective(
+        placed=len(placed),
+        preferences_unmet=sum(1 for c in children if c.preferences) - met,
+        rank_cost=sum(r - 1 for r in ranks if r),
+        first_preferences=ranks.count(1),
+        tenths=sum(round((r.minutes or 0.0) * 10) for _, r in placed),
+        pounds=sum(r.placement_cost + r.transport_cost for _, r in placed),
+    )
+
+
+def timed_lexicographic(
+    network: FlowNetwork, level_costs: Sequence[npt.NDArray[np.int64]]
+) -> tuple[LexicographicSolution, list[tuple[float, int]]]:
+    """``solve_lexicographic``'s loop, copied to time each level: (seconds, arcs in its solver).
+
+    A level's time is its min-cost flow, its node potentials and cutting the network down to
+    its optimal face for the next level. run_stages checks the copy's answer against the real
+    function's, so the copy cannot drift from it unnoticed.
+    """
+    capacities = network.capacities.copy()
+    supplies = network.supplies.copy()
+    fixed = np.zeros(len(network.tails), dtype=np.int64)
+    free = np.ones(len(network.tails), dtype=bool)
+    objectives: list[int] = []
+    potentials: list[npt.NDArray[np.int64]] = []
+    times: list[tuple[float, int]] = []
+    flows = fixed
+    for level, level_cost in enumerate(level_costs):
+        live = int((capacities > 0).sum())
+        t = time.perf_counter()
+        costs = np.asarray(level_cost, dtype=np.int64)
+        stage = FlowNetwork(network.n_nodes, network.tails, network.heads, capacities, supplies)
+        stage_flows = _solve_level(stage, costs, capacities)
+        flows = fixed + stage_flows
+        objectives.append(int((costs * flows).sum()))
+        potentials.append(node_potentials(stage, costs, capacities, stage_flows))
+        if level < len(level_costs) - 1:
+            reduced = costs + potentials[-1][network.tails] - potentials[-1][network.heads]
+            saturate = free & (reduced < 0)
+            np.add.at(supplies, network.tails[saturate], -capacities[saturate])
+            np.add.at(supplies, network.heads[saturate], capacities[saturate])
+            fixed = fixed + np.where(saturate, capacities, 0)
+            pinned = free & (reduced != 0)
+            capacities = np.where(pinned, 0, capacities)
+            free &= ~pinned
+        times.append((time.perf_counter() - t, live))
+    solution = LexicographicSolution(flows, tuple(objectives), tuple(potentials), free)
+    return solution, times
+
+
 def run_stages(inst: Instance) -> dict[str, Any]:
-    """place(), stage by stage, as place() calls them."""
+    """place(), stage by stage, as place() calls them; then the solve again, level by level."""
     stages: dict[str, float] = {}
     t = time.perf_counter()
     config = PlacementConfig()
@@ -282,19 +338,63 @@ def run_stages(inst: Instance) -> dict[str, Any]:
         inst.children, inst.settings, network, solution.flows, inst.travel.model, config
     )
     stages["explain_solution"] = time.perf_counter() - t
+    wall = sum(stages.values())
+    timed, level_times = timed_lexicographic(network.flow, levels)
+    names = level_names(config.objective_order)
     n = len(inst.children)
     chosen = chosen_from_flows(network, n, solution.flows)
-    k = max(int(arcs.preference_rank.max(initial=0)), 1)
-    obj = objective(network, levels, chosen)
+    obj = objective(network, levels, chosen, config.objective_order)
     problems = check_feasible(network, n, chosen)
-    recomputed = (
-        obj.preference_cost + (n - obj.placed) * unplaced_cost(n, k),
-        obj.tenths,
-        obj.pounds,
+    problems.extend(_level_problems(network, chosen, obj, solution, timed))
+    return {
+        "wall_s": wall,
+        "objective": obj,
+        "stages": stages,
+        "levels": {name: s for name, (s, _) in zip(names, level_times, strict=True)},
+        "level_arcs": {name: a for name, (_, a) in zip(names, level_times, strict=True)},
+        "arcs": len(arcs),
+        "problems": problems,
+    }
+
+
+def _level_problems(
+    network: PlacementNetwork,
+    chosen: npt.NDArray[np.int64],
+    obj: Objective,
+    solution: LexicographicSolution,
+    timed: LexicographicSolution,
+) -> list[str]:
+    """The solver's level objectives against the plan it returned, recomputed two ways.
+
+    Once from the level arrays (``objective``), once from what the levels mean (children with
+    preferences and none met, ranks, minutes, pounds), so a level array that priced the wrong
+    thing would show; and the timed copy of the loop must give the same answer as the real one.
+    """
+    n = len(chosen)
+    arcs = network.arcs
+    used = chosen[chosen >= 0]
+    rank = arcs.preference_rank[used].astype(np.int64)
+    met = np.zeros(n, bool)
+    met[arcs.child[used[rank > 0]]] = True
+    meaning = (  # in the default order, travel before cost, as obj.level_objectives
+        n - len(used),
+        int((network.has_preferences & ~met).sum()),
+        int((rank[rank > 0] - 1).sum()),
+        int(np.rint(arcs.minutes[used].astype(np.float64) * 10).sum()),
+        int((network.placement_cost[used] + network.transport_cost[used]).sum()),
     )
-    if tuple(solution.level_objectives) != recomputed:
-        problems.append(f"level objectives {solution.level_objectives} != recomputed {recomputed}")
-    return {"objective": obj, "stages": stages, "arcs": len(arcs), "problems": problems}
+    problems = []
+    reported = tuple(solution.level_objectives)
+    if len(reported) != len(meaning):
+        problems.append(f"{len(reported)} level objectives, expected {len(meaning)}")
+    if reported != obj.level_objectives(n):
+        problems.append(f"level objectives {reported} != {obj.level_objectives(n)} from the plan")
+    if reported != meaning:
+        problems.append(f"level objectives {reported} != {meaning} from what the levels mean")
+    same = np.array_equal(timed.flows, solution.flows)
+    if not same or timed.level_objectives != solution.level_objectives:
+        problems.append("the timed copy of solve_lexicographic's loop has drifted from it")
+    return problems
 
 
 def run_greedy(inst: Instance) -> dict[str, Any]:
@@ -447,9 +547,9 @@ def _fmt(value: float | int | None, spec: str) -> str:
 def table(rows: Sequence[Row]) -> str:
     head = (
         "| size | children | settings | eligible arcs | method | wall s | peak MB | RSS before MB "
-        "| placed | first-pref met | total minutes | total £ | note |"
+        "| placed | pref unmet | rank total | first-pref met | total minutes | total £ | note |"
     )
-    lines = [head, "|" + "---|" * 13]
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         o = r.objective
         lines.append(
@@ -457,6 +557,8 @@ def table(rows: Sequence[Row]) -> str:
             f"| {_fmt(r.wall_s, '.2f')} | {_fmt(r.peak_mb, '.0f')} "
             f"| {_fmt(r.rss_before_mb, '.0f')} "
             f"| {_fmt(o.placed if o else None, 'd')} "
+            f"| {_fmt(o.preferences_unmet if o else None, 'd')} "
+            f"| {_fmt(o.rank_cost if o else None, 'd')} "
             f"| {_fmt(o.first_preferences if o else None, 'd')} "
             f"| {_fmt(o.minutes if o else None, ',.1f')} | {_fmt(o.pounds if o else None, ',d')} "
             f"| {r.note} |"
@@ -580,10 +682,11 @@ def _repeated(method: str, path: str, timeout_s: float, runs: int) -> dict[str, 
     out["wall_min_s"] = min(o["wall_s"] for o in outs)
     out["peak_mb"] = max(o["peak_mb"] for o in outs)
     out["runs"] = len(outs)
-    if "stages" in out:
-        out["stages"] = {
-            name: float(np.median([o["stages"][name] for o in outs])) for name in out["stages"]
-        }
+    for timings in ("stages", "levels"):
+        if timings in out:
+            out[timings] = {
+                name: float(np.median([o[timings][name] for o in outs])) for name in out[timings]
+            }
     return out
 
 
@@ -619,7 +722,6 @@ def _rows(size: int, n_settings: int, results: dict[str, dict[str, Any]]) -> lis
     stages = results.get("flow stages", {})
     arcs = int(results.get("flow place()", {}).get("arcs", stages.get("arcs", 0)))
     totals_arcs = int(results.get("flow (totals)", {}).get("arcs", 0))
-    k = int(results.get("flow place()", {}).get("k", 0))
     rows = []
     for method, out in results.items():
         row = Row(size, size, n_settings, totals_arcs if "totals" in method else arcs, method)
@@ -633,26 +735,26 @@ def _rows(size: int, n_settings: int, results: dict[str, dict[str, Any]]) -> lis
             out["rss_before_mb"],
         )
         row.stages = dict(out.get("stages", {}))
-        if method == "flow place()" and k:
-            ranks: dict[int, int] = out["ranks"]
-            row.objective = Objective(
-                placed=sum(ranks.values()),
-                preference_cost=sum((r - 1 if r else k) * c for r, c in ranks.items()),
-                first_preferences=ranks.get(1, 0),
-                tenths=int(out["tenths"]),
-                pounds=int(out["pounds"]),
-            )
-        elif isinstance(out.get("objective"), Objective):
+        row.levels = dict(out.get("levels", {}))
+        row.level_arcs = dict(out.get("level_arcs", {}))
+        if isinstance(out.get("objective"), Objective):
             row.objective = out["objective"]
         notes = []
         if out.get("runs", 1) > 1:
             notes.append(f"median of {out['runs']} runs, fastest {out['wall_min_s']:.2f} s")
         notes.extend(f"{name} {s:.2f} s" for name, s in row.stages.items())
-        if method == "LSA (totals)":
-            w = out["weights"]
+        if row.levels:
             notes.append(
-                f"{out['seats']} seats; weights unplaced {w.unplaced:.3g}, preference step "
-                f"{w.preference:.3g}, tenth-minute {w.tenth_minute:.3g}, £1"
+                "levels solved one by one: "
+                + ", ".join(f"{name} {s:.2f} s" for name, s in row.levels.items())
+            )
+        if method == "LSA (totals)":
+            w: LsaWeights = out["weights"]
+            notes.append(
+                f"{out['seats']} seats; weights "
+                + ", ".join(
+                    f"{name} {value:.3g}" for name, value in zip(w.names, w.weights, strict=True)
+                )
                 + ("" if w.exact else " (placed exact; lower levels per option, not exact)")
             )
         row.note = "; ".join(notes)
@@ -681,16 +783,11 @@ def _verify(size: int, results: dict[str, dict[str, Any]]) -> list[str]:
                 f"{size}: {flow_method} {f.key()} is lexicographically worse than "
                 f"{baseline} {b.key()}"
             )
-    stages, placed = obj("flow stages"), results.get("flow place()", {})
-    if stages is not None and "ranks" in placed:
-        same = (
-            sum(placed["ranks"].values()) == stages.placed
-            and placed["ranks"].get(1, 0) == stages.first_preferences
-            and placed["tenths"] == stages.tenths
-            and placed["pounds"] == stages.pounds
+    stages, placed = obj("flow stages"), obj("flow place()")
+    if stages is not None and placed is not None and stages != placed:
+        failures.append(
+            f"{size}: place() {placed} and its stages run {stages} disagree on the optimum"
         )
-        if not same:
-            failures.append(f"{size}: place() and its stages run disagree on the optimum")
     return failures
 
 
@@ -733,25 +830,35 @@ def _section(
         "interpreter, numpy/OR-Tools and the instance resident); RSS before MB is the resident "
         "set as the method starts. Not `ru_maxrss`, which a spawned child inherits from its "
         "parent's high-water mark.",
-        "- Objective: placed, then total preference cost (a k-th preference costs k−1, any other "
-        "setting K), then total minutes, then total £ (placement + transport a year). "
-        "first-pref met is reported, not optimised.",
+        "- Objective, five levels each solved exactly in turn (`matcher.placement.level_costs`): "
+        "(1) children placed; (2) children whose parents named settings and got none of them "
+        "(pref unmet: 1 for such a child on any setting that is not one of their preferences, "
+        "and when unplaced); (3) total preference rank (rank total: a k-th preference costs "
+        "k−1, any other setting 0); (4) total minutes (in tenths); (5) total £ (placement + "
+        "transport a year). first-pref met is reported, not optimised.",
         "- `flow place()` is `matcher.placement.place()`; `flow stages` runs its four stages "
-        "directly (times in the note); `greedy` takes children in id order, each to its best "
-        "option with room at every capacity level of the same network (its wall includes "
-        "building the eligibility arcs and network).",
+        "directly (times in the note; wall s is their sum), then the lexicographic solve once "
+        "more level by level, with a timed copy of `solve_lexicographic`'s loop whose answer "
+        "must equal the real one's (not in wall s; per-level table below); `greedy` takes "
+        "children in id order, each to its best option with room at every capacity level of "
+        "the same network (a preference before any other setting, then rank, minutes, £; its "
+        "wall includes building the eligibility arcs and network).",
         "- `flow (totals)` and `LSA (totals)` solve a simplified instance: year-group limits and "
         "resourced provisions removed, each setting its total places only, because seat "
         "expansion cannot represent nested capacities. LSA is "
         "`scipy.optimize.linear_sum_assignment` on a dense child × seat matrix (a setting's "
-        "places as seats, capped at the children eligible for it); ineligible cells carry the "
-        "unplaced cost, which stands in for a dummy unplaced column per child. It minimises one "
-        "weighted sum: exact lexicographic weights would pass 2^53 (float64's exact integers), "
-        "so only the placed level is exact (an unplaced child outweighs all other costs "
-        "together) and each level below is weighted to dominate the next for one option only.",
+        "places as seats, capped at the children eligible for it); each cell is priced against "
+        "leaving its child unplaced (other children's seats 0, the child's own options their "
+        "weighted cost less the child's weighted unplaced cost, which is higher for a child "
+        "whose parents named settings), which stands in for a dummy unplaced column per child. "
+        "It minimises one weighted sum: where exact lexicographic weights would pass 2^53 "
+        "(float64's exact integers), only the placed level is exact (an unplaced child "
+        "outweighs all other costs together) and each level below is weighted to dominate the "
+        "next for one option only.",
         "",
         table(rows),
         "",
+        *level_lines(rows),
     ]
     big = [r for r in rows if r.method == "flow place()" and r.size == TARGET_CHILDREN]
     if big and big[0].wall_s is not None and big[0].peak_mb is not None:
@@ -762,7 +869,57 @@ def _section(
         )
     else:
         lines.append(f"Target not measured: {TARGET_CHILDREN:,} was not among the sizes run.")
+    lines.extend(previous_run())
     return "\n".join(lines)
+
+
+def level_lines(rows: Sequence[Row]) -> list[str]:
+    """Seconds, solver arcs and objective of each level, and the preference-met level's share."""
+    staged = [r for r in rows if r.method == "flow stages" and r.levels and r.objective]
+    if not staged:
+        return []
+    lines = [
+        "Solve time per objective level (`flow stages`, the solve repeated level by level; a "
+        "level's time is its min-cost flow, its node potentials and cutting the network down "
+        "to its optimal face; solver arcs are the arcs still free, i.e. the face, as that "
+        "level starts; medians over the runs):",
+        "",
+        "| size | level | s | solver arcs | objective |",
+        "|---|---|---|---|---|",
+    ]
+    for r in staged:
+        values = r.objective.level_objectives(r.children) if r.objective else ()
+        for (name, seconds), value in zip(r.levels.items(), values, strict=True):
+            lines.append(
+                f"| {r.size} | {LEVEL_TITLES[name]} | {seconds:.2f} | {r.level_arcs[name]:,} "
+                f"| {value:,} |"
+            )
+    lines.append("")
+    for r in staged:
+        if r.size != TARGET_CHILDREN:
+            continue
+        met, total = r.levels["preference_met"], sum(r.levels.values())
+        lines.append(
+            f"The preference-met level at {r.size:,} children: {met:.2f} s of the {total:.2f} s "
+            f"level-by-level solve ({met / total:.0%}), on {r.level_arcs['preference_met']:,} "
+            f"solver arcs against {r.level_arcs['placed']:,} for children placed."
+        )
+        lines.append("")
+    return lines
+
+
+def previous_run(path: Path = RESULTS, section: str = SECTION) -> list[str]:
+    """The date and target line of the run this one replaces, so a change shows side by side."""
+    current = path.read_text() if path.exists() else ""
+    found = re.search(rf"^{re.escape(section)}\n(.*?)(?=^## |\Z)", current, re.S | re.M)
+    if not found:
+        return []
+    old = found.group(1)
+    date = re.search(r"^- Date: (.+)$", old, re.M)
+    target = re.search(r"^Target (?:met|MISSED) at .+$", old, re.M)
+    if not (date and target):
+        return []
+    return ["", f"Previous run ({date.group(1)}): {target.group(0)}"]
 
 
 if __name__ == "__main__":

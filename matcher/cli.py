@@ -36,12 +36,11 @@ from geodata.straight_line import straight_line_matrix
 from matcher import io, placement
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
-from matcher.models import Child, Setting
+from matcher.models import MAX_PLACES, Child, Setting
 from matcher.placement import (
     PlacementConfig,
     PlacementResult,
     PlacementSummary,
-    split_level_one,
 )
 from matcher.side_constraints import (
     ConstrainedPlacement,
@@ -500,19 +499,18 @@ def _print_side_constraints(console: Console, out: ConstrainedPlacement) -> None
         table.add_column(column, justify="left" if column == "Level" else "right")
 
     def shown(index: int, value: int) -> str:
-        if index:
-            return (
-                f"{value / 10:,.1f} min"
-                if out.levels[index].name == "travel time"
-                else (f"£{value:,}")
-            )
-        unplaced, ranks = split_level_one(value, out.unplaced_cost)
-        return f"{unplaced:,} unplaced, preference cost {ranks:,}"
+        return {
+            "placed": f"{value:,} unplaced",
+            "preference_met": f"{value:,} with no preference met",
+            "preference_rank": f"{value:,} ranks below first",
+            "travel": f"{value / 10:,.1f} min",
+            "cost": f"£{value:,}",
+        }[out.levels[index].name]
 
     for index, (level, free) in enumerate(zip(out.levels, out.flow_levels, strict=True)):
         gap = "proven optimal" if level.proven_optimal else f"{level.gap:.2%}"
         table.add_row(
-            level.name,
+            level.title,
             shown(index, free),
             shown(index, level.objective),
             shown(index, level.best_bound),
@@ -1021,9 +1019,10 @@ def osm_download_command(
 
 _FAIR_ACCESS_HELP = (
     "Allocate in-year, hard-to-place children to mainstream schools for a fair access panel, "
-    "so that no school takes a disproportionate share: CP-SAT minimises the highest load "
-    "(fair access placements in the last 12 months plus this round's, per place of school "
-    "size) after placing as many children as possible, then the total journey time, within "
+    "so that no school takes a disproportionate share: CP-SAT places as many children as "
+    "possible, then minimises the highest load (fair access placements in the last 12 months "
+    "plus this round's, per place of school size), then meets as many families' preferences "
+    "as possible, then the best-ranked ones, then minimises the total journey time, within "
     "the journey limits.\n\n"
     "Each child gets a proposed school and ranked alternatives, and every school within reach "
     "that was excluded, with its reasons. XLSX: sheets Allocations, Alternatives, Excluded, "
@@ -1098,7 +1097,10 @@ def fair_access_command(
             max_per_school=max_per_school,
             time_limit_seconds=time_limit,
         )
-        stage("allocating (CP-SAT: children placed, then the highest load, then travel)")
+        stage(
+            "allocating (CP-SAT: children placed, then the highest load, then preferences met, "
+            "then their ranks, then travel)"
+        )
         result = allocate_fair_access(
             inputs.children, inputs.settings, prepared.travel.matrix, loads, config
         )
@@ -1115,7 +1117,9 @@ def fair_access_command(
         f"Fair access: {result.placed:,} of {len(result.allocations):,} children allocated; "
         f"highest load {result.max_load:.1f} per 1,000 places "
         f"({'proven optimal' if all(lv.proven_optimal for lv in result.levels) else 'best found'}"
-        f"); total journeys {result.total_minutes:,.0f} minutes.",
+        f"); a parental preference met for {result.any_preference_met:,} of "
+        f"{result.with_preferences:,} children with preferences ({result.first_preference_met:,} "
+        f"first); total journeys {result.total_minutes:,.0f} minutes.",
         soft_wrap=True,
     )
     for note in result.notes:
@@ -1483,7 +1487,9 @@ def sites_choose_command(
         str,
         typer.Option("--designations", help="Needs the new provision is for, e.g. ASD,SEMH."),
     ],
-    places: Annotated[int, typer.Option("--places", min=1, help="Places at each new site.")],
+    places: Annotated[
+        int, typer.Option("--places", min=1, max=MAX_PLACES, help="Places at each new site.")
+    ],
     children: ChildrenOption,
     settings: SettingsOption,
     out: Annotated[
@@ -1773,6 +1779,17 @@ def serve_command(
     ] = None,
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
+    run_memory_limit: Annotated[
+        int | None,
+        typer.Option(
+            "--run-memory-limit",
+            metavar="MB",
+            min=256,
+            help="Memory each run's process may use, in MB; a run that needs more fails alone. "
+            "Default: $SENDMATCH_RUN_MEMORY_MB, else half this machine's memory (at least 2048).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """``sendmatch serve``: the API with its OpenAPI docs at /docs, on this machine by default.
 
@@ -1782,6 +1799,7 @@ def serve_command(
     """
     import uvicorn
 
+    from api.access_log import log_config
     from api.app import create_app
 
     network: RoadNetwork | None = None
@@ -1802,7 +1820,11 @@ def serve_command(
     from api.db import SchemaMismatchError
 
     try:
-        application = create_app(database_url, network=network)
+        application = create_app(
+            database_url,
+            network=network,
+            run_memory_limit_mb="default" if run_memory_limit is None else run_memory_limit,
+        )
     except SchemaMismatchError as exc:
         Console(stderr=True).print(
             f"[bold red]Cannot use the database:[/] {escape(str(exc))} The server was not started.",
@@ -1817,6 +1839,8 @@ def serve_command(
         host=host,
         port=port,
         log_level="info",
+        # Request ids on every line; the access log shows routes, never a child's id.
+        log_config=log_config(),
         timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
     )
 

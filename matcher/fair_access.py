@@ -13,7 +13,10 @@ a school's size, rounded down (``load_scale=1000``: per-mille, so 12 children at
 school is 10‰).
 
 The plan is chosen lexicographically, one level after another (like
-``matcher.side_constraints``), each level fixed at its optimum before the next:
+``matcher.side_constraints``), each level fixed at its optimum before the next. The levels are
+the placement flow's (``matcher.placement.level_costs``: children placed, then families with a
+preference met, then preference ranks, then travel), with the panel's own level, the highest
+load, put second:
 
 1. as many children placed as the caps allow (a min-max alone would place nobody: an empty plan
    adds no load anywhere);
@@ -21,24 +24,36 @@ The plan is chosen lexicographically, one level after another (like
    receiving schools count, so that a school already heavily loaded by its history is kept from
    taking more, rather than setting a floor under which the others are not balanced at all. (The
    highest load over *all* schools is then minimal too: it is the larger of this and the highest
-   history load, which no plan can lower);
-3. total journey time, so that among equally fair plans the children travel least.
+   history load, which no plan can lower.) Load comes before parents' preferences because the
+   School Admissions Code gives the fair access panel its purpose as placing children without
+   any school taking a disproportionate share: a preference is met where it keeps within the
+   fairest load, never by loading a school beyond it;
+3. as many children as possible with a parental preference met (put the other way: as few
+   families as possible who named schools and have none of them), so that as many families as
+   possible get one of theirs before any family's ranking is weighed;
+4. preference ranks among them, as small as possible (a k-th preference counts k - 1);
+5. total journey time, so that among equally fair plans the children travel least.
 
 With the highest load fixed, what is left is a transportation problem, so each level's optimum
-is also computed exactly by max flow, bisection and min-cost flow (``_Flows``, milliseconds).
-Those bounds and that plan go into the CP-SAT model, whose own relaxation of a min-max is weak:
-CP-SAT then certifies the plan quickly, and the model stays the place to add constraints a flow
-cannot express (sibling groups, need mix), as ``matcher.side_constraints`` does for placement.
+is also computed exactly by max flow, bisection and the lexicographic min-cost flow of
+``matcher.lexicographic_flow`` (``_Flows``, milliseconds), levels 3 to 5 each on the optimal
+face of the ones before, with no weighted sum. Those bounds and that plan go into the CP-SAT
+model, whose own relaxation of a min-max is weak: CP-SAT then certifies the plan quickly, and
+the model stays the place to add constraints a flow cannot express (sibling groups, need mix),
+as ``matcher.side_constraints`` does for placement.
 
 Only mainstream general places are offered (fair access is about mainstream admissions; a
 resourced provision's places are commissioned by the LA and named through an EHCP, not a
 panel), within the journey limits of ``matcher.eligibility``, which also supplies, for every
 school a child cannot go to, the reasons why. For each child the result gives the proposed
 school, the other eligible schools ranked by the load they would reach, and the excluded ones
-with their reasons, so that a panel can see why a nearer school was not chosen.
+with their reasons, so that a panel can see why a nearer school was not chosen; and which of
+the parents' preferences was met, and for each one ranked above it (or each one, when none was
+met) why it was not.
 
-``round_robin_allocation`` is the rota many panels use: schools take turns in a fixed order. It
-is the baseline the CP-SAT plan must beat on max load (tests, benchmark).
+``round_robin_allocation`` is the rota many panels use: schools take turns in a fixed order,
+with no regard to preferences. It is the baseline the CP-SAT plan must beat on max load (tests,
+benchmark); its result counts the preferences it happens to meet, to compare with the plan's.
 """
 
 from __future__ import annotations
@@ -54,7 +69,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 import numpy.typing as npt
-from ortools.graph.python import max_flow, min_cost_flow
+from ortools.graph.python import max_flow
 from ortools.sat.python import cp_model
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -69,7 +84,9 @@ from matcher.io import (
     _read_table,
     _RowCheck,
 )
+from matcher.lexicographic_flow import FlowNetwork, solve_lexicographic
 from matcher.models import Child, NonNegativeInt, PlacementKind, Setting
+from matcher.placement import LEVEL_TITLES, PREFERENCE_LEVELS
 from matcher.travel import TravelTimeMatrix
 
 Method = Literal["cp-sat", "round-robin"]
@@ -77,6 +94,12 @@ Method = Literal["cp-sat", "round-robin"]
 # Reasons fair access adds to eligibility's: they are about this process, not the child's needs.
 NO_SIZE_TEXT = "school size (total_places) is 0, so its share of fair access cannot be measured"
 CURRENT_SETTING_TEXT = "the child's current school: fair access finds the child a new school"
+NOT_MAINSTREAM_TEXT = "not a mainstream school: fair access offers mainstream places only"
+UNKNOWN_SCHOOL_TEXT = "not a known school"
+
+#: The levels of the plan, in the order they are solved: the placement flow's
+#: (``matcher.placement.level_names``), with the highest load second.
+FAIR_ACCESS_LEVELS = (PREFERENCE_LEVELS[0], "highest_load", *PREFERENCE_LEVELS[1:], "travel")
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,15 +209,29 @@ class FairAccessConfig:
             raise ValueError("workers must be at least 1")
 
 
+def level_titles(load_scale: int) -> dict[str, str]:
+    """Each of ``FAIR_ACCESS_LEVELS`` in words, with the unit its objective is counted in."""
+    return {
+        "placed": LEVEL_TITLES["placed"],
+        "highest_load": f"highest load of a school taking a child (1/{load_scale} of size)",
+        "preference_met": LEVEL_TITLES["preference_met"],
+        "preference_rank": f"{LEVEL_TITLES['preference_rank']} (a k-th preference counts k - 1)",
+        "travel": f"{LEVEL_TITLES['travel']} (tenths of a minute)",
+    }
+
+
 @dataclass(frozen=True)
 class LevelReport:
     """One lexicographic level of the solve: its value, and how far from optimal it could be.
 
-    ``status`` is CP-SAT's own (OPTIMAL, FEASIBLE, or UNKNOWN when it found no plan in time and
-    the best plan so far was kept). ``best_bound`` is the tighter of CP-SAT's bound and the one
-    the flows prove, so ``gap`` is 0 whenever the plan is proven optimal by either.
+    ``key`` is one of ``FAIR_ACCESS_LEVELS``; ``name`` is the level in words (``level_titles``),
+    for the Solver sheet and the API. ``status`` is CP-SAT's own (OPTIMAL, FEASIBLE, or UNKNOWN
+    when it found no plan in time and the best plan so far was kept). ``best_bound`` is the
+    tighter of CP-SAT's bound and the one the flows prove, so ``gap`` is 0 whenever the plan is
+    proven optimal by either.
     """
 
+    key: str
     name: str
     status: str
     objective: int
@@ -246,6 +283,7 @@ class ChildAllocation:
     school_urn: str | None
     school_name: str | None
     minutes: float | None
+    preference_rank: int | None  # 1 = the parents' first preference; None = not a preference
     load_before: float | None  # the proposed school's load without and with this child (‰)
     load_after: float | None
     reason: str
@@ -277,6 +315,9 @@ class FairAccessResult:
     levels: tuple[LevelReport, ...]  # empty for the round robin
     placed: int
     unplaced: int
+    with_preferences: int  # children whose parents named at least one school
+    any_preference_met: int  # level 3's objective (the round robin's count, for comparison)
+    first_preference_met: int
     # Highest load after the round over every school in the pool, exact (‰) and in units.
     max_load: float
     max_load_units: int
@@ -306,7 +347,7 @@ class FairAccessResult:
 @dataclass
 class _Problem:
     """Mainstream schools, their sizes, histories and caps, and the eligible (child, school)
-    arcs in child order, with every excluded pair already put in words."""
+    arcs in child order with their preference ranks, every excluded pair already in words."""
 
     children: Sequence[Child]
     schools: list[Setting]
@@ -317,11 +358,13 @@ class _Problem:
     arc_child: list[int]
     arc_school: list[int]
     arc_minutes: list[float]
+    arc_rank: list[int]  # the school's rank in the child's preferences; 0: not a preference
     excluded: list[list[ExcludedSchool]]
     beyond_reach: list[int]
     scale: int
     travel_model: str
     notes: list[str]
+    setting_names: dict[str, str]  # every setting given, mainstream or not: URN → name
 
     def arcs_of_child(self) -> list[list[int]]:
         by_child: list[list[int]] = [[] for _ in self.children]
@@ -415,9 +458,13 @@ def _prepare(
         known = None if math.isnan(minutes) else minutes
         excluded[i].append(ExcludedSchool(s.urn, s.name, known, tuple(reasons)))
 
-    arc_child, arc_school, arc_minutes = [], [], []
-    for i, j, minutes in zip(
-        arcs.child.tolist(), arcs.setting.tolist(), arcs.minutes.tolist(), strict=True
+    arc_child, arc_school, arc_minutes, arc_rank = [], [], [], []
+    for i, j, minutes, rank in zip(
+        arcs.child.tolist(),
+        arcs.setting.tolist(),
+        arcs.minutes.tolist(),
+        arcs.preference_rank.tolist(),
+        strict=True,
     ):
         if (i, j) in extra:
             exclude(i, j, minutes, extra[(i, j)])
@@ -425,6 +472,7 @@ def _prepare(
         arc_child.append(i)
         arc_school.append(j)
         arc_minutes.append(minutes)
+        arc_rank.append(rank)
     for i, j, reasons, minutes in zip(
         arcs.excluded_child.tolist(),
         arcs.excluded_setting.tolist(),
@@ -447,11 +495,13 @@ def _prepare(
         arc_child=arc_child,
         arc_school=arc_school,
         arc_minutes=arc_minutes,
+        arc_rank=arc_rank,
         excluded=excluded,
         beyond_reach=beyond,
         scale=config.load_scale,
         travel_model=travel.model,
         notes=notes,
+        setting_names={s.urn: s.name for s in settings},
     )
 
 
@@ -506,12 +556,19 @@ def round_robin_allocation(
 # CP-SAT
 
 
-def _plan_levels(p: _Problem, chosen: Sequence[int]) -> tuple[int, int, int]:
-    """(children placed, highest receiving load in units, total travel in tenths of a minute)."""
-    new: Counter[int] = Counter(p.arc_school[a] for a in chosen if a >= 0)
+PlanLevels = tuple[int, int, int, int, int]
+
+
+def _plan_levels(p: _Problem, chosen: Sequence[int]) -> PlanLevels:
+    """A plan's value at each of ``FAIR_ACCESS_LEVELS``: (children placed, highest receiving
+    load in units, children with a preference met, preference ranks, travel in tenths)."""
+    arcs = [a for a in chosen if a >= 0]
+    new: Counter[int] = Counter(p.arc_school[a] for a in arcs)
     highest = max((p.units(j, n) for j, n in new.items()), default=0)
-    tenths = sum(_tenths(p.arc_minutes[a]) for a in chosen if a >= 0)
-    return sum(1 for a in chosen if a >= 0), highest, tenths
+    met = sum(1 for a in arcs if p.arc_rank[a])
+    ranks = sum(p.arc_rank[a] - 1 for a in arcs if p.arc_rank[a])
+    tenths = sum(_tenths(p.arc_minutes[a]) for a in arcs)
+    return len(arcs), highest, met, ranks, tenths
 
 
 def _tenths(minutes: float) -> int:
@@ -522,10 +579,13 @@ class _Flows:
     """The fair access plan as flows, for exact bounds and an optimal starting plan.
 
     Once the highest load is fixed, each school may take a fixed number of children, so what
-    is left is a transportation problem (source → child → year group → school → sink): a max
-    flow says how many children can be placed, a min-cost flow how little they need travel.
-    A bisection over the load thresholds finds the least highest load. These bounds are exact
-    and take milliseconds, where CP-SAT's own relaxation of a min-max is weak (a 200 × 300
+    is left is a transportation problem (source → child → year group → school → sink, or
+    child → sink unplaced): a max flow says how many children can be placed, and a bisection
+    over the load thresholds finds the least highest load. Under it, the placement flow's own
+    levels (``matcher.placement.level_costs``: unplaced, families with no preference met,
+    preference ranks, tenths of a minute) are solved one after another by
+    ``matcher.lexicographic_flow``, each exact on the optimal face of the ones before. These
+    bounds take milliseconds, where CP-SAT's own relaxation of a min-max is weak (a 200 × 300
     round left a wide gap in 10 s); ``_solve`` puts them in the CP-SAT model.
     """
 
@@ -543,10 +603,11 @@ class _Flows:
             tails.append(2 + i)
             heads.append(year_node.get((j, p.children[i].nc_year), school_node[j]))
             caps.append(1)
-        for i in range(n):
-            tails.append(self.source)
-            heads.append(2 + i)
-            caps.append(1)
+        for i in range(n):  # each child's supply, then its "unplaced" arc
+            tails += [self.source, 2 + i]
+            heads += [2 + i, self.sink]
+            caps += [1, 1]
+        self.unplaced_arcs = np.arange(len(p.arc_child) + 1, len(tails), 2)
         for (j, year), node in year_node.items():
             tails.append(node)
             heads.append(school_node[j])
@@ -556,11 +617,35 @@ class _Flows:
             tails.append(school_node[j])
             heads.append(self.sink)
             caps.append(p.limit(j))
-        self.tails = np.asarray(tails, np.int32)
-        self.heads = np.asarray(heads, np.int32)
+        self.tails = np.asarray(tails, np.int64)
+        self.heads = np.asarray(heads, np.int64)
         self.caps = np.asarray(caps, np.int64)
-        self.costs = np.zeros(len(tails), np.int64)
-        self.costs[: len(p.arc_child)] = [_tenths(minutes) for minutes in p.arc_minutes]
+        self.with_preferences = sum(1 for c in p.children if c.preferences)
+        self.levels = self._level_costs()
+
+    def _level_costs(self) -> list[npt.NDArray[np.int64]]:
+        """Costs per arc of the levels after the load, as ``matcher.placement.level_costs``."""
+        p = self.p
+        n_options = len(p.arc_child)
+        rank = np.asarray(p.arc_rank, np.int64)
+        child = np.asarray(p.arc_child, np.int64)
+        named = np.array([bool(c.preferences) for c in p.children], np.int64)
+
+        def level(
+            option_costs: npt.NDArray[np.int64], unplaced: npt.NDArray[np.int64] | int = 0
+        ) -> npt.NDArray[np.int64]:
+            costs = np.zeros(len(self.tails), np.int64)
+            costs[:n_options] = option_costs
+            costs[self.unplaced_arcs] = unplaced
+            return costs
+
+        tenths = np.asarray([_tenths(minutes) for minutes in p.arc_minutes], np.int64)
+        return [
+            level(np.zeros(n_options, np.int64), 1),
+            level(np.where(rank > 0, 0, named[child]), named),
+            level(np.maximum(rank - 1, 0)),
+            level(tenths),
+        ]
 
     def allowed(self, school: int, highest: int) -> int:
         """Most children the school may take with its load at most ``highest`` units."""
@@ -576,8 +661,10 @@ class _Flows:
 
     def most_placed(self, highest: int | None = None) -> int:
         """How many children can be placed with no school above ``highest`` (None: no limit)."""
+        caps = self._capacities(highest)
+        caps[self.unplaced_arcs] = 0
         solver = max_flow.SimpleMaxFlow()
-        solver.add_arcs_with_capacity(self.tails, self.heads, self._capacities(highest))
+        solver.add_arcs_with_capacity(self.tails, self.heads, caps)
         status = solver.solve(self.source, self.sink)
         if status != max_flow.SimpleMaxFlow.OPTIMAL:
             raise RuntimeError(f"fair access max flow failed (status {status}): a bug")
@@ -599,28 +686,27 @@ class _Flows:
                 lo = mid + 1
         return candidates[hi]
 
-    def cheapest(self, highest: int, count: int) -> tuple[list[int], int]:
-        """The plan placing ``count`` children, none above ``highest``, with least travel."""
-        if count == 0:
-            return [], 0
-        solver = min_cost_flow.SimpleMinCostFlow()
-        solver.add_arcs_with_capacity_and_unit_cost(
-            self.tails, self.heads, self._capacities(highest), self.costs
-        )
+    def best(self, highest: int) -> tuple[list[int], PlanLevels]:
+        """The lexicographically best plan with no receiving school above ``highest`` units,
+        and its ``_plan_levels`` (the highest load given is the one that bounds it)."""
+        n = len(self.p.children)
+        if n == 0:
+            return [], (0, highest, 0, 0, 0)
         supplies = np.zeros(self.n_nodes, np.int64)
-        supplies[self.source], supplies[self.sink] = count, -count
-        solver.set_nodes_supplies(np.arange(self.n_nodes), supplies)
-        status = solver.solve()
-        if status != min_cost_flow.SimpleMinCostFlow.OPTIMAL:
-            raise RuntimeError(f"fair access min-cost flow failed (status {status}): a bug")
-        flows = solver.flows(np.arange(len(self.p.arc_child)))
-        return np.nonzero(flows > 0)[0].tolist(), int(solver.optimal_cost())
+        supplies[self.source], supplies[self.sink] = n, -n
+        network = FlowNetwork(
+            self.n_nodes, self.tails, self.heads, self._capacities(highest), supplies
+        )
+        solution = solve_lexicographic(network, self.levels)
+        plan = np.nonzero(solution.flows[: len(self.p.arc_child)] > 0)[0].tolist()
+        unplaced, unmet, ranks, tenths = solution.level_objectives
+        return plan, (n - unplaced, highest, self.with_preferences - unmet, ranks, tenths)
 
 
 def _solve(
     p: _Problem, hint: list[int], config: FairAccessConfig, *, use_flows: bool = True
 ) -> tuple[list[int], tuple[LevelReport, ...]]:
-    """The three levels in CP-SAT, in turn, each fixed at its optimum before the next.
+    """The five levels in CP-SAT, in turn, each fixed at its optimum before the next.
 
     Load is order-encoded: ``at_least[v]`` holds when the highest load is v units or more; a
     school may take its n-th child only when ``at_least[units(school, n)]`` holds; the highest
@@ -664,39 +750,39 @@ def _solve(
         new = cp_model.LinearExpr.sum([x[a] for a in options])
         model.add(new <= cp_model.LinearExpr.sum([at_least[v] for v in thresholds[j]]))
     steps = [v - lower for lower, v in zip([0, *loads], loads, strict=False)]
-    highest = cp_model.LinearExpr.weighted_sum([at_least[v] for v in loads], steps)
-    placed = cp_model.LinearExpr.sum(x)
-    travel = cp_model.LinearExpr.weighted_sum(x, [_tenths(m) for m in p.arc_minutes])
+    expressions = {
+        "placed": cp_model.LinearExpr.sum(x),
+        "highest_load": cp_model.LinearExpr.weighted_sum([at_least[v] for v in loads], steps),
+        "preference_met": cp_model.LinearExpr.weighted_sum(x, [int(r > 0) for r in p.arc_rank]),
+        "preference_rank": cp_model.LinearExpr.weighted_sum(x, [max(r - 1, 0) for r in p.arc_rank]),
+        "travel": cp_model.LinearExpr.weighted_sum(x, [_tenths(m) for m in p.arc_minutes]),
+    }
+    maximised = {"placed", "preference_met"}
+    # What a maximised level cannot exceed whatever the plan: the children who could reach it.
+    ceiling = {
+        "placed": len(p.children),
+        "preference_met": len({p.arc_child[a] for a in range(n_arcs) if p.arc_rank[a]}),
+    }
+    titles = level_titles(p.scale)
 
-    proven: list[int | None] = [None, None, None]
+    proven: list[int | None] = [None] * len(FAIR_ACCESS_LEVELS)
     plans = [[a for a in hint if a >= 0]]
     if use_flows:
         flows = _Flows(p)
         most = flows.most_placed()
-        least_highest = flows.least_highest_load(most, loads)
-        flow_plan, least_travel = flows.cheapest(least_highest, most)
-        proven = [most, least_highest, least_travel]
+        flow_plan, flow_levels = flows.best(flows.least_highest_load(most, loads))
+        proven = list(flow_levels)
         plans.append(flow_plan)
-    # (name, expression, maximise?, bound proven by the flows once earlier levels are fixed)
-    levels: list[tuple[str, cp_model.LinearExprT, bool, int | None]] = [
-        ("children placed", placed, True, proven[0]),
-        (
-            f"highest load of a school taking a child (1/{p.scale} of size)",
-            highest,
-            False,
-            proven[1],
-        ),
-        ("total travel (tenths of a minute)", travel, False, proven[2]),
-    ]
 
-    def rank(plan: list[int]) -> tuple[int, int, int]:
-        n_placed, load, tenths = _plan_levels(p, plan)
-        return -n_placed, load, tenths
+    def rank(plan: list[int]) -> tuple[int, ...]:
+        values = zip(FAIR_ACCESS_LEVELS, _plan_levels(p, plan), strict=True)
+        return tuple(-v if key in maximised else v for key, v in values)
 
     best_plan = min(plans, key=rank)
     reports: list[LevelReport] = []
     deadline = time.monotonic() + config.time_limit_seconds
-    for index, (name, expr, maximise, bound_proven) in enumerate(levels):
+    for index, key in enumerate(FAIR_ACCESS_LEVELS):
+        expr, maximise, bound_proven = expressions[key], key in maximised, proven[index]
         if bound_proven is not None:
             model.add(expr <= bound_proven if maximise else expr >= bound_proven)
         model.clear_hints()
@@ -712,7 +798,7 @@ def _solve(
             model.minimize(expr)
         solver = cp_model.CpSolver()
         remaining = max(deadline - time.monotonic(), 0.01)
-        solver.parameters.max_time_in_seconds = remaining / (len(levels) - index)
+        solver.parameters.max_time_in_seconds = remaining / (len(FAIR_ACCESS_LEVELS) - index)
         solver.parameters.num_workers = config.workers
         # With a proven bound the hint meets it, and presolve would only cost time (6 s of a
         # 200 × 300 round, against 0.1 s to check the hint and stop).
@@ -727,9 +813,9 @@ def _solve(
         # UNKNOWN (out of time before any solution): the best plan so far meets every level
         # fixed before this one, so it is kept.
         objective = _plan_levels(p, best_plan)[index]
-        trivial = len(p.children) if maximise else 0
+        trivial = ceiling[key] if maximise else 0
         bound = _bound(solver, status, maximise, objective, bound_proven, trivial)
-        reports.append(LevelReport(name, solver.status_name(status), objective, bound))
+        reports.append(LevelReport(key, titles[key], solver.status_name(status), objective, bound))
         model.add(expr >= objective if maximise else expr <= objective)
     chosen = [-1] * len(p.children)
     for a in best_plan:
@@ -778,7 +864,8 @@ def allocate_fair_access(
     history: Mapping[str, int] | None = None,
     config: FairAccessConfig | None = None,
 ) -> FairAccessResult:
-    """Propose a mainstream school for each child: most placed, then fairest, then nearest.
+    """Propose a mainstream school for each child: most placed, then fairest, then the
+    parents' preferences (as many families as possible, then the best ranks), then nearest.
 
     ``history`` maps URN → fair access placements in the last 12 months (``load_fap_history``);
     a school it does not name had none. Non-mainstream settings are ignored (and noted). The
@@ -799,108 +886,9 @@ def _explain(
     p: _Problem, chosen: Sequence[int], levels: tuple[LevelReport, ...], method: Method
 ) -> FairAccessResult:
     """One row per child and per school, in the words and figures a panel works with."""
-    m = len(p.schools)
-    new = [0] * m
-    new_year: Counter[tuple[int, int]] = Counter()
-    for i, a in enumerate(chosen):
-        if a >= 0:
-            new[p.arc_school[a]] += 1
-            new_year[(p.arc_school[a], p.children[i].nc_year)] += 1
-    receiving = [j for j in range(m) if new[j]]
-    highest_units = max((p.units(j, new[j]) for j in receiving), default=0)
-    highest = max((p.per_mille(j, new[j]) for j in receiving), default=0.0)
-
-    def room(j: int, year: int) -> int | None:
-        cap = p.cap[j]
-        left = None if cap is None else cap - new[j]
-        if (j, year) in p.year_cap:
-            in_year = p.year_cap[(j, year)] - new_year[(j, year)]
-            left = in_year if left is None else min(left, in_year)
-        return None if left is None else max(left, 0)
-
-    def note(j: int, minutes: float, year: int, proposed_minutes: float | None) -> str:
-        if room(j, year) == 0:
-            return "full in this round"
-        if p.units(j, new[j] + 1) > highest_units:
-            return (
-                f"would raise its load to {p.per_mille(j, new[j] + 1):.1f}‰, above the highest "
-                f"load of any school taking a child in this round ({highest:.1f}‰)"
-            )
-        if method == "round-robin":
-            return "has room, but another school had the turn on the rota"
-        if proposed_minutes is None or minutes < proposed_minutes:
-            return "has room within the round's highest load (the plan is not proven optimal)"
-        return "has room within the round's highest load, but is no nearer"
-
-    allocations = []
-    by_child = p.arcs_of_child()
-    for i, child in enumerate(p.children):
-        a = chosen[i]
-        options = by_child[i]
-        own = p.arc_minutes[a] if a >= 0 else None
-        alternatives = sorted(
-            (
-                SchoolOption(
-                    p.schools[p.arc_school[b]].urn,
-                    p.schools[p.arc_school[b]].name,
-                    p.arc_minutes[b],
-                    p.per_mille(p.arc_school[b], new[p.arc_school[b]]),
-                    p.per_mille(p.arc_school[b], new[p.arc_school[b]] + 1),
-                    room(p.arc_school[b], child.nc_year),
-                    note(p.arc_school[b], p.arc_minutes[b], child.nc_year, own),
-                )
-                for b in options
-                if b != a
-            ),
-            key=lambda o: (o.load_after, o.minutes, o.urn),
-        )
-        excluded = tuple(p.excluded[i])
-        if a < 0:
-            allocations.append(
-                ChildAllocation(
-                    child.child_id,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    _unplaced_reason(len(options), excluded, p.beyond_reach[i]),
-                    tuple(alternatives),
-                    excluded,
-                    p.beyond_reach[i],
-                )
-            )
-            continue
-        j = p.arc_school[a]
-        before, after = p.per_mille(j, new[j] - 1), p.per_mille(j, new[j])
-        rise = f"its load rises from {before:.1f}‰ to {after:.1f}‰ of its size"
-        if method == "round-robin":
-            reason = f"next school in turn on the rota that is eligible with room; {rise}"
-        else:
-            nearer = [o for o in alternatives if o.minutes < p.arc_minutes[a]]
-            if not nearer:
-                reason = f"nearest eligible school; {rise}"
-            else:
-                near = min(nearer, key=lambda o: (o.minutes, o.urn))
-                reason = (
-                    f"nearest eligible school, {near.name} ({near.urn}, {near.minutes:.0f} min), "
-                    f"not proposed: {near.note}; {rise}"
-                )
-        allocations.append(
-            ChildAllocation(
-                child.child_id,
-                p.schools[j].urn,
-                p.schools[j].name,
-                p.arc_minutes[a],
-                before,
-                after,
-                reason,
-                tuple(alternatives),
-                excluded,
-                p.beyond_reach[i],
-            )
-        )
-
+    words = _Words(p, chosen, method)
+    allocations = tuple(words.allocation(i) for i in range(len(p.children)))
+    new = words.new
     schools = tuple(
         SchoolLoad(
             urn=s.urn,
@@ -917,21 +905,185 @@ def _explain(
     )
     sized = [s for s in schools if s.load_after is not None]
     placed = sum(1 for a in chosen if a >= 0)
+    ranks = [a.preference_rank for a in allocations if a.preference_rank is not None]
     return FairAccessResult(
         method=method,
-        allocations=tuple(allocations),
+        allocations=allocations,
         schools=schools,
         levels=levels,
         placed=placed,
         unplaced=len(p.children) - placed,
+        with_preferences=sum(1 for c in p.children if c.preferences),
+        any_preference_met=len(ranks),
+        first_preference_met=ranks.count(1),
         max_load=max((s.load_after or 0.0 for s in sized), default=0.0),
         max_load_units=max((s.load_after_units or 0 for s in sized), default=0),
-        max_receiving_load_units=highest_units,
+        max_receiving_load_units=words.highest_units,
         total_minutes=float(sum(p.arc_minutes[a] for a in chosen if a >= 0)),
         load_scale=p.scale,
         travel_model=p.travel_model,
         notes=tuple(p.notes),
     )
+
+
+class _Words:
+    """A plan's outcome for each child in words: rooms left, loads, and the preferences met."""
+
+    def __init__(self, p: _Problem, chosen: Sequence[int], method: Method) -> None:
+        self.p, self.chosen, self.method = p, chosen, method
+        self.new = [0] * len(p.schools)
+        self.new_year: Counter[tuple[int, int]] = Counter()
+        for i, a in enumerate(chosen):
+            if a >= 0:
+                self.new[p.arc_school[a]] += 1
+                self.new_year[(p.arc_school[a], p.children[i].nc_year)] += 1
+        receiving = [j for j, count in enumerate(self.new) if count]
+        self.highest_units = max((p.units(j, self.new[j]) for j in receiving), default=0)
+        self.highest = max((p.per_mille(j, self.new[j]) for j in receiving), default=0.0)
+        self.by_child = p.arcs_of_child()
+
+    def room(self, j: int, year: int) -> int | None:
+        cap = self.p.cap[j]
+        left = None if cap is None else cap - self.new[j]
+        if (j, year) in self.p.year_cap:
+            in_year = self.p.year_cap[(j, year)] - self.new_year[(j, year)]
+            left = in_year if left is None else min(left, in_year)
+        return None if left is None else max(left, 0)
+
+    def note(self, option: int, own: int) -> str:
+        """Why the child is not proposed for ``option`` (an arc) but for ``own`` (-1: none)."""
+        p = self.p
+        j, rank = p.arc_school[option], p.arc_rank[option]
+        if self.room(j, p.children[p.arc_child[option]].nc_year) == 0:
+            return "full in this round"
+        if p.units(j, self.new[j] + 1) > self.highest_units:
+            return (
+                f"would raise its load to {p.per_mille(j, self.new[j] + 1):.1f}‰, above the "
+                f"highest load of any school taking a child in this round ({self.highest:.1f}‰)"
+            )
+        if self.method == "round-robin":
+            return "has room, but another school had the turn on the rota"
+        within = "has room within the round's highest load"
+        own_rank = p.arc_rank[own] if own >= 0 else 0
+        if own < 0 or _preferred(rank, own_rank):
+            return f"{within} (the plan is not proven optimal)"
+        if _preferred(own_rank, rank):
+            if not rank:
+                return f"{within}, but is not one of the parents' preferences"
+            return (
+                f"{within}, but is the parents' {_ordinal(rank)} preference, after their "
+                f"{_ordinal(own_rank)}"
+            )
+        if p.arc_minutes[option] < p.arc_minutes[own]:
+            return f"{within} (the plan is not proven optimal)"
+        return f"{within}, but is no nearer"
+
+    def allocation(self, i: int) -> ChildAllocation:
+        p, child, a = self.p, self.p.children[i], self.chosen[i]
+        options = self.by_child[i]
+        alternatives = tuple(
+            sorted(
+                (self.option(b, a) for b in options if b != a),
+                key=lambda o: (o.load_after, o.minutes, o.urn),
+            )
+        )
+        excluded = tuple(p.excluded[i])
+        if a < 0:
+            return ChildAllocation(
+                child_id=child.child_id,
+                school_urn=None,
+                school_name=None,
+                minutes=None,
+                preference_rank=None,
+                load_before=None,
+                load_after=None,
+                reason=_unplaced_reason(len(options), excluded, p.beyond_reach[i]),
+                alternatives=alternatives,
+                excluded=excluded,
+                schools_beyond_reach=p.beyond_reach[i],
+            )
+        j = p.arc_school[a]
+        before, after = p.per_mille(j, self.new[j] - 1), p.per_mille(j, self.new[j])
+        rise = f"its load rises from {before:.1f}‰ to {after:.1f}‰ of its size"
+        return ChildAllocation(
+            child_id=child.child_id,
+            school_urn=p.schools[j].urn,
+            school_name=p.schools[j].name,
+            minutes=p.arc_minutes[a],
+            preference_rank=p.arc_rank[a] or None,
+            load_before=before,
+            load_after=after,
+            reason=f"{self.placed_reason(i, alternatives)}; {rise}",
+            alternatives=alternatives,
+            excluded=excluded,
+            schools_beyond_reach=p.beyond_reach[i],
+        )
+
+    def option(self, b: int, own: int) -> SchoolOption:
+        p, j = self.p, self.p.arc_school[b]
+        return SchoolOption(
+            p.schools[j].urn,
+            p.schools[j].name,
+            p.arc_minutes[b],
+            p.per_mille(j, self.new[j]),
+            p.per_mille(j, self.new[j] + 1),
+            self.room(j, p.children[p.arc_child[b]].nc_year),
+            self.note(b, own),
+        )
+
+    def placed_reason(self, i: int, alternatives: Sequence[SchoolOption]) -> str:
+        p, child, a = self.p, self.p.children[i], self.chosen[i]
+        rank = p.arc_rank[a]
+        if self.method == "round-robin":
+            turn = "next school in turn on the rota that is eligible with room"
+            if rank:
+                return f"{turn}, and the parents' {_ordinal(rank)} preference"
+            if child.preferences:
+                return f"{turn}; the rota does not look at preferences, and none is met"
+            return turn
+        unmet = self.unmet_preferences(i, rank, alternatives)
+        if rank:
+            return "; ".join([f"the parents' {_ordinal(rank)} preference", *unmet])
+        nearer = [o for o in alternatives if o.minutes < p.arc_minutes[a]]
+        nearest = "nearest eligible school"
+        if nearer:
+            near = min(nearer, key=lambda o: (o.minutes, o.urn))
+            nearest += f", {near.name} ({near.urn}, {near.minutes:.0f} min), not proposed: "
+            nearest += near.note
+        if not child.preferences:
+            return nearest
+        return "; ".join(["no parental preference met", *unmet, nearest])
+
+    def unmet_preferences(
+        self, i: int, rank: int, alternatives: Sequence[SchoolOption]
+    ) -> list[str]:
+        """For each preference ranked above ``rank`` (0: every one), why it was not met."""
+        child = self.p.children[i]
+        eligible = {o.urn: o.note for o in alternatives}
+        excluded = {e.urn: e.reasons for e in self.p.excluded[i]}
+        grounds = []
+        for r, urn in enumerate(child.preferences[: rank - 1 if rank else None], start=1):
+            if urn in eligible:
+                why = eligible[urn]
+            elif urn in excluded:
+                why = "not eligible: " + "; ".join(excluded[urn])
+            else:  # every preference at a mainstream school is an option or excluded
+                why = NOT_MAINSTREAM_TEXT if urn in self.p.setting_names else UNKNOWN_SCHOOL_TEXT
+            name = self.p.setting_names.get(urn)
+            school = f"{name} ({urn})" if name else f"URN {urn}"
+            grounds.append(f"{_ordinal(r)} preference, {school}, not proposed: {why}")
+        return grounds
+
+
+def _preferred(rank: int, other: int) -> bool:
+    """Whether a school of preference ``rank`` is one the parents put before ``other`` (0 is
+    not a preference: any preference comes before it)."""
+    return rank > 0 and (other == 0 or rank < other)
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
 
 
 def _unplaced_reason(eligible: int, excluded: Sequence[ExcludedSchool], beyond: int) -> str:

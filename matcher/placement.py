@@ -105,6 +105,8 @@ class PlacementNetwork:
     placement_cost: npt.NDArray[np.int64]
     transport_cost: npt.NDArray[np.int64]
     sink: int
+    # Children whose parents named at least one setting: the "preference met" level counts them.
+    has_preferences: npt.NDArray[np.bool_]
 
     @property
     def n_options(self) -> int:
@@ -188,50 +190,90 @@ def build_network(
         placement_cost=placement_cost,
         transport_cost=transport_cost,
         sink=sink,
+        has_preferences=np.array([bool(c.preferences) for c in children], bool),
     )
 
 
-def unplaced_cost(n_children: int, longest_preference_list: int) -> int:
-    return 2 * n_children * max(longest_preference_list, 1) + 1
+#: The levels every plan is judged by, in order, before travel and cost (``objective_order``).
+PREFERENCE_LEVELS = ("placed", "preference_met", "preference_rank")
+#: Each level in words, for reports and tables.
+LEVEL_TITLES = {
+    "placed": "children placed",
+    "preference_met": "children with a parental preference met",
+    "preference_rank": "preference ranks",
+    "travel": "travel time",
+    "cost": "cost",
+}
 
 
-def split_level_one(delta: int, unplaced: int) -> tuple[int, int]:
-    """A level-1 difference as (children left unplaced, preference ranks lost)."""
-    children = round(delta / unplaced)
-    return children, delta - children * unplaced
+def level_names(order: Sequence[ObjectiveLevel] = ("travel", "cost")) -> tuple[str, ...]:
+    """The names of :func:`level_costs`' levels, in the order they are solved."""
+    return (*PREFERENCE_LEVELS, *order)
 
 
 def level_costs(
     network: PlacementNetwork,
     n_children: int,
-    order: tuple[ObjectiveLevel, ...] = ("travel", "cost"),
+    order: Sequence[ObjectiveLevel] = ("travel", "cost"),
 ) -> list[npt.NDArray[np.int64]]:
-    """The objective's levels: placed and preference rank, then travel and money in ``order``.
+    """The objective's levels, one cost per arc each, in the order of :func:`level_names`.
 
-    Level 1 prices a k-th preference at k-1 and any other setting at K (the longest preference
-    list); leaving a child unplaced costs more than twice all preference costs together, so
-    placing one more child always wins and a level-1 difference splits exactly into children
-    placed and preference ranks (see ``split_level_one``). Level 2 is tenths of a minute,
-    level 3 pounds a year.
+    1. children left unplaced (1 per unplaced arc);
+    2. children whose parents named settings and have none of them met (1 on every arc of such
+       a child that is not a preference, the unplaced arc included): section 39's duty is to
+       name the school the parents ask for, so as many families as possible get one of theirs
+       before any family's ranking is weighed;
+    3. preference ranks among them: a k-th preference costs k - 1;
+    then travel (tenths of a minute) and cost (pounds a year) in ``order``.
+
+    Separate levels rather than one weighted sum: no weight (such as "a setting that is not a
+    preference costs as much as the longest list") can be right for every caseload, and the
+    lexicographic solver keeps each level exact however large the LA.
     """
     arcs = network.arcs
     n_arcs = len(network.flow.tails)
-    k = max(int(arcs.preference_rank.max(initial=0)), 1)
     rank = arcs.preference_rank.astype(np.int64)
-    preference = np.where(rank > 0, rank - 1, k)
-    unplaced = unplaced_cost(n_children, k)
+    has_preferences = network.has_preferences.astype(np.int64)
 
-    def level(option_costs: npt.NDArray[np.int64], unplaced_cost: int = 0) -> npt.NDArray[np.int64]:
+    def level(
+        option_costs: npt.NDArray[np.int64], unplaced: npt.NDArray[np.int64] | int = 0
+    ) -> npt.NDArray[np.int64]:
         costs = np.zeros(n_arcs, np.int64)
         costs[: len(arcs)] = option_costs
-        costs[len(arcs) : len(arcs) + n_children] = unplaced_cost
+        costs[len(arcs) : len(arcs) + n_children] = unplaced
         return costs
 
     later = {
         "travel": np.rint(arcs.minutes.astype(np.float64) * 10).astype(np.int64),
         "cost": network.placement_cost + network.transport_cost,
     }
-    return [level(preference, unplaced), *(level(later[name]) for name in order)]
+    return [
+        level(np.zeros(len(arcs), np.int64), 1),
+        level(np.where(rank > 0, 0, has_preferences[arcs.child]), has_preferences),
+        level(np.maximum(rank - 1, 0)),
+        *(level(later[name]) for name in order),
+    ]
+
+
+def weighted_preference_level(
+    network: PlacementNetwork, levels: Sequence[npt.NDArray[np.int64]]
+) -> npt.NDArray[np.int64]:
+    """The three preference levels of ``levels`` as one cost with exact weights.
+
+    For models that take one objective at a time (site choice's CP-SAT and MIP). Each weight
+    exceeds the widest swing of everything below it in any plan: ``rank_span`` is one more than
+    the largest total of preference ranks, and a child placed outweighs every family's
+    preference and rank together. Exact, but the numbers grow with the caseload squared, which
+    is why the placement flow itself solves the levels one after another instead.
+    """
+    placed, met, rank = (np.asarray(level, np.int64) for level in levels[:3])
+    n_children = len(network.has_preferences)
+    child_arcs = network.n_options + n_children
+    worst_rank = np.zeros(n_children, np.int64)
+    np.maximum.at(worst_rank, network.flow.tails[:child_arcs], rank[:child_arcs])
+    rank_span = int(worst_rank.sum()) + 1
+    met_span = (int(network.has_preferences.sum()) + 1) * rank_span
+    return placed * met_span + met * rank_span + rank
 
 
 def solve_flow(
@@ -246,7 +288,10 @@ def solve_flow(
     arcs = build_arcs(children, settings, travel, config.eligibility)
     report("building the placement network")
     network = build_network(children, settings, arcs, config)
-    report("solving: children placed and preferences, then travel time, then cost")
+    report(
+        "solving: children placed, then preferences met, then their ranks, then "
+        + " then ".join(LEVEL_TITLES[name] for name in config.objective_order)
+    )
     levels = level_costs(network, len(children), config.objective_order)
     return network, solve_lexicographic(network.flow, levels)
 

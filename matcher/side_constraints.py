@@ -20,14 +20,15 @@ from ortools.sat.python import cp_model
 
 from matcher.models import Child, Setting
 from matcher.placement import (
+    LEVEL_TITLES,
     PlacementConfig,
     PlacementNetwork,
     PlacementResult,
     ProgressCallback,
     explain_solution,
     level_costs,
+    level_names,
     solve_flow,
-    unplaced_cost,
 )
 from matcher.travel import TravelTimeMatrix
 
@@ -59,10 +60,14 @@ class SideConstraints:
 
 @dataclass(frozen=True)
 class LevelReport:
-    name: str
+    name: str  # one of ``matcher.placement.level_names()``
     objective: int
     best_bound: int
     proven_optimal: bool
+
+    @property
+    def title(self) -> str:
+        return LEVEL_TITLES.get(self.name, self.name)
 
     @property
     def gap(self) -> float:
@@ -77,7 +82,6 @@ class ConstrainedPlacement:
     result: PlacementResult
     levels: tuple[LevelReport, ...]
     flow_levels: tuple[int, ...]  # the unconstrained optimum, for the price of the constraints
-    unplaced_cost: int  # level 1 = unplaced × this + preference cost (``split_level_one``)
     notes: tuple[str, ...]  # e.g. sibling groups that no setting can take together
 
 
@@ -98,6 +102,7 @@ def place_with_side_constraints(
     x = [model.new_bool_var(f"x{a}") for a in range(n_options)]
     notes = _add_structure(model, x, children, settings, network, constraints)
     levels = level_costs(network, len(children), config.objective_order)
+    names = level_names(config.objective_order)
     hint = flow_solution.flows[:n_options]
     reports: list[LevelReport] = []
     values = hint
@@ -122,7 +127,7 @@ def place_with_side_constraints(
         objective = round(solver.objective_value)
         reports.append(
             LevelReport(
-                _level_name(index, config),
+                names[index],
                 objective,
                 math.floor(solver.best_objective_bound + 1e-9),
                 status == cp_model.OPTIMAL,
@@ -131,20 +136,12 @@ def place_with_side_constraints(
         model.add(expr <= objective)
     flows = _full_flows(network, values, len(children))
     result = explain_solution(children, settings, network, flows, travel.model, config)
-    k = max(int(network.arcs.preference_rank.max(initial=0)), 1)
     return ConstrainedPlacement(
         result=result,
         levels=tuple(reports),
         flow_levels=flow_solution.level_objectives,
-        unplaced_cost=unplaced_cost(len(children), k),
         notes=notes,
     )
-
-
-def _level_name(index: int, config: PlacementConfig) -> str:
-    if index == 0:
-        return "children placed and preferences"
-    return "travel time" if config.objective_order[index - 1] == "travel" else "cost"
 
 
 def _options_by_child(network: PlacementNetwork, n_children: int) -> list[list[int]]:

@@ -9,8 +9,10 @@ capacities) and costs, and adds one binary ``open[site]`` per candidate:
 * every candidate becomes a hypothetical setting (designations, places, ages 4-19 by default);
 * travel comes from ``travel_for(children, settings + candidates)``, so the caller chooses road
   times (:mod:`geodata.travel_times`) or the straight-line estimate;
-* two levels, like the placement flow: first the placement flow's level 1 (children
-  placed, then parental preference ranks), then total annual £ (placement + transport). Transport
+* two levels: first the placement flow's three preference levels (children placed, then
+  children with a parental preference met, then preference ranks), combined with exact weights
+  into one (:func:`matcher.placement.weighted_preference_level`), then total annual £
+  (placement + transport). Transport
   is priced from journey minutes by :class:`matcher.costs.TransportCostModel`, so "cost + travel"
   is one figure in pounds; total minutes are reported alongside. (The placement solver's default
   order puts minutes before pounds; here the order is fixed to pounds before minutes, and the
@@ -100,6 +102,7 @@ from matcher.placement import (
     build_network,
     level_costs,
     place,
+    weighted_preference_level,
 )
 from matcher.side_constraints import LevelReport
 from matcher.travel import TravelTimeMatrix
@@ -578,7 +581,9 @@ def _build_problem(
 ) -> _Problem:
     arcs = build_arcs(children, settings, travel, config.eligibility)
     network = build_network(children, settings, arcs, config)
-    level_one = level_costs(network, len(children), ("cost", "travel"))[0]
+    level_one = weighted_preference_level(
+        network, level_costs(network, len(children), ("cost", "travel"))
+    )
     money = network.placement_cost + network.transport_cost
     site_of_option = np.where(arcs.setting >= n_existing, arcs.setting - n_existing, -1)
     flow = network.flow

@@ -31,7 +31,7 @@ from matcher.lexicographic_flow import (
     LexicographicSolution,
     solve_lexicographic,
 )
-from matcher.placement import ObjectiveLevel, PlacementNetwork, split_level_one
+from matcher.placement import ObjectiveLevel, PlacementNetwork, level_names
 
 IntArray = npt.NDArray[np.int64]
 _EXACT_LIMIT = 2.0**52
@@ -42,20 +42,33 @@ class MarginalCost:
     """How much worse the LA-wide optimal plan gets; all zero for the plan's own choice."""
 
     children_unplaced: int
+    # Children whose parents named settings and would have none of them met (this one too).
+    preferences_unmet: int
     preference_ranks: int  # e.g. one child moved from their 1st to their 2nd preference = 1
     minutes: float  # total one-way journey minutes across the LA
     pounds: int  # a year, placements plus transport
 
     @property
-    def key(self) -> tuple[int, int, float, int]:
-        return (self.children_unplaced, self.preference_ranks, self.minutes, self.pounds)
+    def key(self) -> tuple[int, int, int, float, int]:
+        return (
+            self.children_unplaced,
+            self.preferences_unmet,
+            self.preference_ranks,
+            self.minutes,
+            self.pounds,
+        )
 
     def describe(self) -> str:
-        if self.key == (0, 0, 0.0, 0):
+        if self.key == (0, 0, 0, 0.0, 0):
             return "no cost to the LA-wide plan"
         parts = []
         if self.children_unplaced:
             parts.append(f"{self.children_unplaced:+d} children left unplaced")
+        if self.preferences_unmet:
+            parts.append(
+                f"{self.preferences_unmet:+d} children with none of their parents' preferences "
+                "met (this one too)"
+            )
         if self.preference_ranks:
             parts.append(
                 f"{self.preference_ranks:+d} preference ranks across all children (this one too)"
@@ -78,10 +91,8 @@ class SystemPrices:
         level_costs: Sequence[IntArray],
         order: tuple[ObjectiveLevel, ...],
         n_children: int,
-        unplaced_cost: int,
     ) -> None:
         self.network, self.order, self.n = network, order, n_children
-        self.unplaced_cost = unplaced_cost
         flow = network.flow
         self.flows = solution.flows
         self.reduced = np.stack(
@@ -238,9 +249,14 @@ class SystemPrices:
         ]
 
     def as_marginal(self, delta: list[int]) -> MarginalCost:
-        children, ranks = split_level_one(delta[0], self.unplaced_cost)
-        by_name = dict(zip(self.order, delta[1:], strict=True))
-        return MarginalCost(children, ranks, by_name["travel"] / 10.0, by_name["cost"])
+        by_name = dict(zip(level_names(self.order), delta, strict=True))
+        return MarginalCost(
+            children_unplaced=by_name["placed"],
+            preferences_unmet=by_name["preference_met"],
+            preference_ranks=by_name["preference_rank"],
+            minutes=by_name["travel"] / 10.0,
+            pounds=by_name["cost"],
+        )
 
 
 class _LexicographicSearch:

@@ -26,7 +26,6 @@ from matcher.placement import (
     group_by,
     level_costs,
     solve_flow,
-    unplaced_cost,
 )
 from matcher.system_prices import MarginalCost, SystemPrices
 from matcher.travel import TravelTimeMatrix
@@ -124,11 +123,8 @@ class TailoredListModel:
         self.network = network
         order = self.config.objective_order
         levels = level_costs(network, len(children), order)
-        k = max(int(network.arcs.preference_rank.max(initial=0)), 1)
         report("pricing options against the LA-wide plan")
-        self.prices = SystemPrices(
-            network, solution, levels, order, len(children), unplaced_cost(len(children), k)
-        )
+        self.prices = SystemPrices(network, solution, levels, order, len(children))
         self.plan: PlacementResult = explain_solution(
             children, settings, network, solution.flows, travel.model, self.config
         )
@@ -267,7 +263,7 @@ class TailoredListModel:
             if met_rank is not None and rank > met_rank:
                 ground, evidence = "not needed", f"a higher preference ({met_rank}) is named"
             else:
-                ground, evidence = _ground(urn, options, excluded, by_urn)
+                ground, evidence = _ground(urn, options, excluded, by_urn, met_rank is None)
             out.append(PreferenceStatement(rank, urn, name, False, ground, evidence))
         return tuple(out)
 
@@ -332,8 +328,14 @@ def _ground(
     options: list[ListedOption],
     excluded: tuple[ExcludedSetting, ...],
     by_urn: dict[str, Setting],
+    none_met: bool,
 ) -> tuple[str, str]:
-    """The s.39 ground and its evidence, in words a panel can read aloud."""
+    """The s.39 ground and its evidence, in words a panel can read aloud.
+
+    ``none_met``: the plan meets none of this child's preferences, so naming this one would
+    count for this family too: the families who would lose theirs are one more than the net
+    change. A swap of one family for another (net zero) is decided by the later levels.
+    """
     if urn not in by_urn:
         return "not a known setting", f"URN {urn} is not in the settings file"
     mine = [o for o in options if o.urn == urn]
@@ -350,6 +352,14 @@ def _ground(
                 "incompatible with the efficient education of others",
                 f"no capacity: naming it would leave {m.children_unplaced} other child(ren) "
                 "without a place",
+            )
+        if m.preferences_unmet > 0:  # fewer families in all would have one of theirs
+            others = m.preferences_unmet + (1 if none_met else 0)
+            return (
+                "incompatible with the efficient education of others",
+                f"no capacity: naming it would leave {_families(others)} with none of their "
+                "parents' preferences met, and the plan meets as many families' preferences "
+                "as it can",
             )
         if m.preference_ranks > 0:
             return (
@@ -372,6 +382,10 @@ def _ground(
             )
         return "incompatible with the efficient use of resources", "; ".join(reasons)
     return "incompatible with the efficient use of resources", describe(Exclusion.NO_ROUTE)[0]
+
+
+def _families(n: int) -> str:
+    return "1 other family" if n == 1 else f"{n} other families"
 
 
 def _choose(

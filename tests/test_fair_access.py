@@ -1,8 +1,10 @@
-"""Fair access mode (matcher.fair_access): caps, eligibility, min-max load, and the rota baseline.
+"""Fair access mode (matcher.fair_access): caps, eligibility, min-max load, parents'
+preferences, and the rota baseline.
 
 The optimality checks compare against a brute force written here from the definition (most
-children placed, then the lowest highest load of a receiving school, then least travel), not
-against the module's own arithmetic.
+children placed, then the lowest highest load of a receiving school, then most children with a
+parental preference met, then least preference ranks, then least travel), not against the
+module's own arithmetic.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
@@ -68,8 +70,14 @@ def fair_access_instances(
         history[urn] = draw(st.integers(0, 8))
     n_children = draw(st.integers(1, max_children))
     children = []
+    # Preferences may name any school, a special one (not offered) or an unknown URN.
+    named = st.lists(
+        st.sampled_from([*(s.urn for s in schools), "999999"]), unique=True, max_size=3
+    )
     for i in range(n_children):
         kw = {"nc_year": draw(st.sampled_from([5, 7, 7, 9]))}
+        if draw(st.integers(0, 2)):
+            kw["preferences"] = tuple(draw(named))
         if draw(st.integers(0, 6)) == 0:
             kw["suitable_kinds"] = frozenset({PlacementKind.SPECIAL})
         if draw(st.integers(0, 6)) == 0:
@@ -129,15 +137,34 @@ def _units(history: int, new: int, size: int, scale: int = 1000) -> int:
     return (history + new) * scale // size
 
 
-def _brute_force(instance: Instance) -> tuple[int, int, int, int]:
-    """(−placed, highest receiving load, total tenths of a minute, highest load overall)."""
+class Optimum(NamedTuple):
+    """The brute force's best plan, level by level, and the highest load over every school."""
+
+    placed: int
+    receiving: int  # highest load of a school taking a child, in units
+    met: int  # children with a parental preference met
+    ranks: int  # a k-th preference counts k - 1
+    tenths: int  # total travel in tenths of a minute
+    overall: int
+
+    @property
+    def levels(self) -> list[int]:
+        return [self.placed, self.receiving, self.met, self.ranks, self.tenths]
+
+    def key(self) -> tuple[int, ...]:
+        """Smaller is better: placed and met are maximised, the rest minimised."""
+        return (-self.placed, self.receiving, -self.met, self.ranks, self.tenths)
+
+
+def _brute_force(instance: Instance) -> Optimum:
+    """Every plan within the caps, judged level by level from the definition."""
     children, schools, travel, history, config = instance
     eligible = _eligible(children, schools, travel, config)
     caps = _caps(schools, config, len(children))
     by_urn = {s.urn: s for s in schools}
     mainstream = [s for s in schools if s.placement_kind is PlacementKind.MAINSTREAM]
     choices = [[None, *sorted(eligible[i])] for i in range(len(children))]
-    best: tuple[int, int, int, int] | None = None
+    best: Optimum | None = None
     for plan in itertools.product(*choices):
         new = Counter(u for u in plan if u is not None)
         if any(new[u] > caps[u] for u in new):
@@ -154,9 +181,21 @@ def _brute_force(instance: Instance) -> tuple[int, int, int, int]:
             (_units(history[s.urn], new[s.urn], s.total_places) for s in mainstream), default=0
         )
         tenths = sum(round(eligible[i][u] * 10) for i, u in enumerate(plan) if u)
-        key = (-sum(1 for u in plan if u), receiving, tenths, overall)
-        if best is None or key[:3] < best[:3]:
-            best = key
+        ranks = [
+            children[i].preferences.index(u) + 1
+            for i, u in enumerate(plan)
+            if u in children[i].preferences
+        ]
+        found = Optimum(
+            sum(1 for u in plan if u),
+            receiving,
+            len(ranks),
+            sum(ranks) - len(ranks),
+            tenths,
+            overall,
+        )
+        if best is None or found.key() < best.key():
+            best = found
     assert best is not None
     return best
 
@@ -226,6 +265,8 @@ def test_cp_sat_is_never_worse_than_round_robin(instance: Instance) -> None:
     if cp.placed == rr.placed:
         assert cp.max_load_units <= rr.max_load_units
         assert cp.max_receiving_load_units <= rr.max_receiving_load_units
+        if cp.max_receiving_load_units == rr.max_receiving_load_units:
+            assert cp.any_preference_met >= rr.any_preference_met
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -233,12 +274,16 @@ def test_cp_sat_is_never_worse_than_round_robin(instance: Instance) -> None:
 def test_cp_sat_matches_brute_force_on_tiny_instances(instance: Instance) -> None:
     children, schools, travel, history, config = instance
     result = allocate_fair_access(children, schools, travel, history, config)
-    neg_placed, receiving, tenths, _ = _brute_force(instance)
+    best = _brute_force(instance)
     assert result.status == "OPTIMAL"
-    assert result.placed == -neg_placed
-    assert result.max_receiving_load_units == receiving
-    assert [level.objective for level in result.levels] == [-neg_placed, receiving, tenths]
+    assert result.placed == best.placed
+    assert result.max_receiving_load_units == best.receiving
+    assert result.any_preference_met == best.met
+    assert [level.key for level in result.levels] == list(fair_access.FAIR_ACCESS_LEVELS)
+    assert [level.objective for level in result.levels] == best.levels
     assert all(level.gap == 0.0 for level in result.levels)
+    met = [a.preference_rank for a in result.allocations if a.preference_rank is not None]
+    assert sum(met) - len(met) == best.ranks
     # The highest load over every school is then minimal too: max(receiving, history alone).
     history_only = max(
         (
@@ -248,7 +293,7 @@ def test_cp_sat_matches_brute_force_on_tiny_instances(instance: Instance) -> Non
         ),
         default=0,
     )
-    assert result.max_load_units == max(receiving, history_only)
+    assert result.max_load_units == max(best.receiving, history_only)
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -259,16 +304,17 @@ def test_the_cp_sat_model_alone_reaches_the_brute_force_optimum(instance: Instan
     children, schools, travel, history, config = instance
     problem = fair_access._prepare(children, schools, travel, history, config)
     chosen, levels = fair_access._solve(problem, [-1] * len(children), config, use_flows=False)
-    neg_placed, receiving, tenths, _ = _brute_force(instance)
-    assert [level.objective for level in levels] == [-neg_placed, receiving, tenths]
+    best = _brute_force(instance)
+    assert [level.objective for level in levels] == best.levels
     assert all(level.status == "OPTIMAL" and level.proven_optimal for level in levels)
-    assert fair_access._plan_levels(problem, chosen) == (-neg_placed, receiving, tenths)
+    assert list(fair_access._plan_levels(problem, chosen)) == best.levels
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fair_access_instances(max_children=5, max_schools=3))
 def test_the_flows_alone_reach_the_brute_force_optimum(instance: Instance) -> None:
-    """The max flow, bisection and min-cost flow that bound the CP-SAT levels are exact."""
+    """The max flow, bisection and lexicographic min-cost flow that bound the CP-SAT levels
+    are exact."""
     children, schools, travel, history, config = instance
     problem = fair_access._prepare(children, schools, travel, history, config)
     flows = fair_access._Flows(problem)
@@ -283,10 +329,11 @@ def test_the_flows_alone_reach_the_brute_force_optimum(instance: Instance) -> No
         }
     )
     least = flows.least_highest_load(most, candidates)
-    plan, tenths = flows.cheapest(least, most)
-    neg_placed, receiving, best_tenths, _ = _brute_force(instance)
-    assert (most, least, tenths) == (-neg_placed, receiving, best_tenths)
-    assert fair_access._plan_levels(problem, plan) == (most, least, tenths)
+    plan, levels = flows.best(least)
+    best = _brute_force(instance)
+    assert (most, least) == (best.placed, best.receiving)
+    assert list(levels) == best.levels
+    assert fair_access._plan_levels(problem, plan) == levels
 
 
 def test_cp_sat_strictly_beats_round_robin_on_seeded_random_instances() -> None:
@@ -336,11 +383,134 @@ def test_history_makes_a_nearer_school_lose_to_a_less_loaded_one() -> None:
     assert (alt.urn, alt.load_before, alt.load_after, alt.places_left) == ("1", 60.0, 70.0, 10)
     assert out.max_receiving_load_units == 20
     assert out.max_load_units == 60  # the near school's history alone: no plan can lower it
-    assert [lvl.objective for lvl in out.levels] == [1, 20, 400]
+    assert [lvl.objective for lvl in out.levels] == [1, 20, 0, 0, 400]
     assert out.status == "OPTIMAL"
     table = {s.urn: s for s in out.schools}
     assert (table["1"].history, table["1"].new, table["1"].load_after) == (6, 0, 60.0)
     assert (table["2"].history, table["2"].new, table["2"].load_after) == (1, 1, 20.0)
+
+
+def _two_schools(
+    a_preferences: tuple[str, ...], b_preferences: tuple[str, ...]
+) -> tuple[list[Child], list[Setting], TravelTimeMatrix]:
+    """Children a and b, each 10 min from the school the other is 30 min from. Each school has
+    100 places and no history, so the fairest plan puts one child at each (10‰ apiece)."""
+    kids = [child("a", preferences=a_preferences), child("b", preferences=b_preferences)]
+    schools = [
+        setting("1", name="Oak High", total_places=100),
+        setting("2", name="Elm Academy", total_places=100),
+    ]
+    return kids, schools, matrix(kids, schools, np.array([[30.0, 10.0], [10.0, 30.0]]))
+
+
+def test_more_families_with_a_preference_met_beats_better_ranks_and_travel() -> None:
+    """Both plans place 2 with the highest load 10‰. a→1, b→2 meets both families' preferences
+    (b's 2nd: ranks 1, 60 min); a→2, b→1 meets only b's 1st (ranks 0, 20 min)."""
+    kids, schools, travel = _two_schools(("1",), ("1", "2"))
+    out = allocate_fair_access(kids, schools, travel, {})
+    assert out.proposed == {"a": "1", "b": "2"}
+    assert [lvl.objective for lvl in out.levels] == [2, 10, 2, 1, 600]
+    assert out.status == "OPTIMAL"
+    assert (out.with_preferences, out.any_preference_met, out.first_preference_met) == (2, 2, 1)
+    a, b = out.allocations
+    assert (a.preference_rank, b.preference_rank) == (1, 2)
+    assert a.reason == "the parents' 1st preference; its load rises from 0.0‰ to 10.0‰ of its size"
+    assert b.reason == (
+        "the parents' 2nd preference; 1st preference, Oak High (1), not proposed: would raise "
+        "its load to 20.0‰, above the highest load of any school taking a child in this round "
+        "(10.0‰); its load rises from 0.0‰ to 10.0‰ of its size"
+    )
+    # The CP-SAT model alone, and the flows alone, find the same levels.
+    problem = fair_access._prepare(kids, schools, travel, {}, FairAccessConfig())
+    chosen, levels = fair_access._solve(problem, [-1, -1], FairAccessConfig(), use_flows=False)
+    assert [lvl.objective for lvl in levels] == [2, 10, 2, 1, 600]
+    assert [problem.arc_school[a] for a in chosen] == [0, 1]
+    flows = fair_access._Flows(problem)
+    assert flows.best(10)[1] == (2, 10, 2, 1, 600)
+
+
+def test_with_as_many_families_met_better_ranks_beat_travel() -> None:
+    """Both plans meet both families' preferences; a→1, b→2 gives each their 1st (ranks 0,
+    60 min), a→2, b→1 each their 2nd (ranks 2, 20 min)."""
+    kids, schools, travel = _two_schools(("1", "2"), ("2", "1"))
+    out = allocate_fair_access(kids, schools, travel, {})
+    assert out.proposed == {"a": "1", "b": "2"}
+    assert [lvl.objective for lvl in out.levels] == [2, 10, 2, 0, 600]
+    assert (out.any_preference_met, out.first_preference_met) == (2, 2)
+    problem = fair_access._prepare(kids, schools, travel, {}, FairAccessConfig())
+    chosen, levels = fair_access._solve(problem, [-1, -1], FairAccessConfig(), use_flows=False)
+    assert [lvl.objective for lvl in levels] == [2, 10, 2, 0, 600]
+    assert [problem.arc_school[a] for a in chosen] == [0, 1]
+    assert fair_access._Flows(problem).best(10)[1] == (2, 10, 2, 0, 600)
+
+
+def test_load_comes_before_a_preference() -> None:
+    """The parents' only preference has taken many fair access children this year: the child
+    goes to the less loaded school, and the reason says so."""
+    kids = [child("a", preferences=("1",))]
+    schools = [setting("1", name="Oak High"), setting("2", name="Elm Academy")]
+    travel = matrix(kids, schools, [[5.0, 20.0]])
+    out = allocate_fair_access(kids, schools, travel, {"1": 3, "2": 1})
+    assert out.proposed == {"a": "2"} and out.any_preference_met == 0
+    assert out.allocations[0].reason == (
+        "no parental preference met; 1st preference, Oak High (1), not proposed: would raise its "
+        "load to 400.0‰, above the highest load of any school taking a child in this round "
+        "(200.0‰); nearest eligible school, Oak High (1, 5 min), not proposed: would raise its "
+        "load to 400.0‰, above the highest load of any school taking a child in this round "
+        "(200.0‰); its load rises from 100.0‰ to 200.0‰ of its size"
+    )
+
+
+def test_every_unmet_preference_is_explained() -> None:
+    schools = [
+        setting("1", name="Oak High"),
+        setting("2", name="Elm Academy"),
+        setting("3", name="Ash Special", setting_type="special", designated_needs={"ASD"}),
+    ]
+    # Oak is over the secondary journey limit (75 min); 999999 is no school given.
+    kids = [child("p", preferences=("3", "999999", "1"))]
+    out = allocate_fair_access(kids, schools, matrix(kids, schools, [[90.0, 20.0, 5.0]]), {})
+    assert out.proposed == {"p": "2"}
+    assert out.allocations[0].preference_rank is None
+    assert out.allocations[0].reason == (
+        "no parental preference met; "
+        "1st preference, Ash Special (3), not proposed: not a mainstream school: fair access "
+        "offers mainstream places only; "
+        "2nd preference, URN 999999, not proposed: not a known school; "
+        "3rd preference, Oak High (1), not proposed: not eligible: journey over the travel-time "
+        "limit for the child's phase; "
+        "nearest eligible school; its load rises from 0.0‰ to 100.0‰ of its size"
+    )
+    # A school with room within the load that is a later preference, or none, says so.
+    kids = [child("q", preferences=("1", "2")), child("r", preferences=("1",))]
+    travel = matrix(kids, schools, [[30.0, 5.0, 5.0], [30.0, 5.0, 5.0]])
+    out = allocate_fair_access(kids[:1], schools, travel, {})
+    assert out.proposed == {"q": "1"}
+    assert [o.note for o in out.allocations[0].alternatives] == [
+        "has room within the round's highest load, but is the parents' 2nd preference, after "
+        "their 1st"
+    ]
+    out = allocate_fair_access(kids[1:], schools, travel, {})
+    assert out.proposed == {"r": "1"}
+    assert [o.note for o in out.allocations[0].alternatives] == [
+        "has room within the round's highest load, but is not one of the parents' preferences"
+    ]
+
+
+def test_round_robin_ignores_preferences_but_reports_them() -> None:
+    kids, schools, travel = _two_schools(("2",), ("2",))
+    rr = round_robin_allocation(kids, schools, travel, {})
+    assert rr.proposed == {"a": "1", "b": "2"}
+    assert (rr.with_preferences, rr.any_preference_met, rr.first_preference_met) == (2, 1, 1)
+    assert [a.preference_rank for a in rr.allocations] == [None, 1]
+    assert rr.allocations[0].reason.startswith(
+        "next school in turn on the rota that is eligible with room; the rota does not look at "
+        "preferences, and none is met; its load rises"
+    )
+    assert rr.allocations[1].reason.startswith(
+        "next school in turn on the rota that is eligible with room, and the parents' 1st "
+        "preference; its load rises"
+    )
 
 
 def test_size_matters_a_big_school_takes_more() -> None:

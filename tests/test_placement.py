@@ -9,38 +9,52 @@ from hypothesis import strategies as st
 
 from matcher.costs import Tariffs, TransportCostModel
 from matcher.eligibility import build_arcs
+from matcher.lexicographic_flow import solve_lexicographic
 from matcher.models import Child, PrimaryNeed, Setting, SettingType
-from matcher.placement import PlacementConfig, PlacementResult, place
+from matcher.placement import (
+    PlacementConfig,
+    PlacementResult,
+    build_network,
+    level_costs,
+    place,
+    weighted_preference_level,
+)
 from matcher.travel import TravelTimeMatrix
 from tests.factories import child, matrix, placement_instances, setting
 
+Objective = tuple[int, int, int, int, int]
 
-def _objective(children: list[Child], result: PlacementResult) -> tuple[int, int, int, int]:
-    """(unplaced, preference cost, tenths of minutes, pounds) computed from the rows."""
-    k = max([len(c.preferences) for c in children] + [1])
+
+def _objective(children: list[Child], result: PlacementResult) -> Objective:
+    """(unplaced, children with preferences none met, ranks below first among met, tenths of
+    minutes, pounds) computed from the rows: the README's levels, in its order."""
     rows = {r.child_id: r for r in result.placements}
-    unplaced = pref = minutes = money = 0
+    unplaced = unmet = ranks = minutes = money = 0
     for c in children:
         r = rows[c.child_id]
         if r.setting_urn is None:
             unplaced += 1
+            unmet += bool(c.preferences)
             continue
-        pref += (r.preference_rank - 1) if r.preference_rank else k
+        if r.preference_rank:
+            ranks += r.preference_rank - 1
+        else:
+            unmet += bool(c.preferences)
         minutes += round((r.minutes or 0.0) * 10)
         money += r.placement_cost + r.transport_cost
-    return unplaced, pref, minutes, money
+    return unplaced, unmet, ranks, minutes, money
 
 
 def _brute_force(
     children: list[Child], settings_: list[Setting], travel: TravelTimeMatrix
-) -> tuple[int, int, int, int]:
+) -> Objective:
     """Best lexicographic objective over every assignment, capacities checked from the models."""
     arcs = build_arcs(children, settings_, travel)
     tariffs, transport = Tariffs(), TransportCostModel()
-    k = max([len(c.preferences) for c in children] + [1])
-    options: list[list[tuple[int, int, int, int, int, int]]] = []
+    options: list[list[tuple[int, int, int, int, int, int, int]]] = []
     for i, c in enumerate(children):
-        mine = [(-1, -1, 0, 0, 0, 0)]  # unplaced
+        wants = int(bool(c.preferences))
+        mine = [(-1, -1, 0, wants, 0, 0, 0)]  # unplaced
         for a in np.nonzero(arcs.child == i)[0]:
             j, p = int(arcs.setting[a]), int(arcs.provision[a])
             s = settings_[j]
@@ -49,9 +63,10 @@ def _brute_force(
             minutes = float(arcs.minutes[a])
             placement_kind = "resourced_provision" if kind else s.placement_kind
             money = tariffs.placement_cost(c, s, placement_kind) + transport.annual_cost(minutes)  # type: ignore[arg-type]
-            mine.append((j, p, 1, (rank - 1) if rank else k, round(minutes * 10), money))
+            unmet = 0 if rank else wants
+            mine.append((j, p, 1, unmet, max(rank - 1, 0), round(minutes * 10), money))
         options.append(mine)
-    best: tuple[int, int, int, int] | None = None
+    best: Objective | None = None
     for combo in itertools.product(*options):
         total: Counter[tuple[int, object]] = Counter()
         for i, (j, p, placed, *_rest) in enumerate(combo):
@@ -68,9 +83,10 @@ def _brute_force(
             continue
         value = (
             sum(1 - o[2] for o in combo),
-            sum(o[3] for o in combo if o[2]),
+            sum(o[3] for o in combo),
             sum(o[4] for o in combo),
             sum(o[5] for o in combo),
+            sum(o[6] for o in combo),
         )
         if best is None or value < best:
             best = value
@@ -220,3 +236,54 @@ def test_resourced_provision_places_are_apart_from_the_schools_own() -> None:
     assert placed[0].provision is ProvisionKind.RESOURCED_PROVISION
     unplaced = next(r for r in result.placements if not r.setting_urn)
     assert unplaced.reason.startswith("no capacity")
+
+
+def three_families() -> tuple[list[Child], list[Setting], TravelTimeMatrix]:
+    """The issue's hand-checkable case: two primary schools with one place each, a secondary.
+
+    C1 asks for West, then East. C2 asks for Town (too young for it), then West. C3 needs a
+    nursing place no setting offers, and lists all three. Plan A (C1 West, C2 East) meets one
+    family's request; plan B (C1 East, C2 West) meets both.
+    """
+    primary = {"low_age": 4, "high_age": 11, "total_places": 1}
+    west, east = setting("W", name="West", **primary), setting("E", name="East", **primary)
+    town = setting("T", name="Town", low_age=11, high_age=16, total_places=5)
+    kids = [
+        child("C1", nc_year=0, preferences=("W", "E")),
+        child("C2", nc_year=0, preferences=("T", "W")),
+        child("C3", nc_year=0, preferences=("W", "E", "T"), requirements=frozenset({"nursing"})),
+    ]
+    # Plan A is shorter (C1 is next door to West), so a tie on preferences would pick it.
+    minutes = np.array([[2.0, 20.0, 10.0], [20.0, 10.0, 10.0], [5.0, 5.0, 5.0]])
+    sets = [west, east, town]
+    return kids, sets, matrix(kids, sets, minutes)
+
+
+def test_as_many_families_as_possible_get_a_preference_before_ranks_are_weighed() -> None:
+    kids, sets, travel = three_families()
+    result = place(kids, sets, travel)
+    rows = {r.child_id: r for r in result.placements}
+    assert (rows["C1"].setting_urn, rows["C1"].preference_rank) == ("E", 2)
+    assert (rows["C2"].setting_urn, rows["C2"].preference_rank) == ("W", 2)
+    assert rows["C3"].setting_urn is None
+    assert result.summary.any_preference_met == 2
+    assert _objective(kids, result) == _brute_force(kids, sets, travel)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_instances(max_children=8, max_settings=4))
+def test_the_weighted_preference_level_ranks_plans_as_the_three_levels_do(
+    instance: tuple[list[Child], list[Setting], TravelTimeMatrix],
+) -> None:
+    """Site choice takes the preference levels as one weighted cost: its optimum must be the
+    lexicographic one, whatever the caseload."""
+    children, settings_, travel = instance
+    config = PlacementConfig()
+    network = build_network(children, settings_, build_arcs(children, settings_, travel), config)
+    levels = level_costs(network, len(children))
+    separate = solve_lexicographic(network.flow, levels)
+    combined = solve_lexicographic(
+        network.flow, [weighted_preference_level(network, levels), *levels[3:]]
+    )
+    totals = tuple(int((level * combined.flows).sum()) for level in levels)
+    assert totals == separate.level_objectives

@@ -5,7 +5,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from matcher.models import Child, Setting
-from matcher.placement import PlacementConfig, level_costs, solve_flow, unplaced_cost
+from matcher.placement import PlacementConfig, level_costs, level_names, solve_flow
 from matcher.system_prices import SystemPrices, forced_level_objectives
 from matcher.travel import TravelTimeMatrix
 from tests.factories import placement_instances
@@ -17,10 +17,7 @@ def _prices(
     config = PlacementConfig(objective_order=order)
     network, solution = solve_flow(children, settings_, travel, config, lambda _s: None)
     levels = level_costs(network, len(children), order)
-    k = max(int(network.arcs.preference_rank.max(initial=0)), 1)
-    prices = SystemPrices(
-        network, solution, levels, order, len(children), unplaced_cost(len(children), k)
-    )
+    prices = SystemPrices(network, solution, levels, order, len(children))
     return prices, levels, solution.level_objectives
 
 
@@ -46,9 +43,11 @@ def test_marginal_cost_from_duals_equals_forced_re_solve(
             continue
         assert priced is not None
         delta = [f - b for f, b in zip(forced, base, strict=True)]
-        assert tuple(delta) >= (0, 0, 0)  # the plan was optimal: forcing never helps
-        expected = dict(zip(order, delta[1:], strict=True))
-        assert priced.children_unplaced * prices.unplaced_cost + priced.preference_ranks == delta[0]
+        assert tuple(delta) >= (0,) * len(delta)  # the plan was optimal: forcing never helps
+        expected = dict(zip(level_names(order), delta, strict=True))
+        assert priced.children_unplaced == expected["placed"]
+        assert priced.preferences_unmet == expected["preference_met"]
+        assert priced.preference_ranks == expected["preference_rank"]
         assert priced.minutes == expected["travel"] / 10
         assert priced.pounds == expected["cost"]
 
@@ -62,7 +61,7 @@ def test_the_plans_own_choice_costs_nothing() -> None:
         kids, sets, matrix(kids, sets, np.array([[5.0, 20.0], [30.0, 10.0]])), ("travel", "cost")
     )
     own = [int(a) for a in prices.current if a < prices.network.n_options]
-    assert all(prices.marginal(a).key == (0, 0, 0.0, 0) for a in own)  # type: ignore[union-attr]
+    assert all(prices.marginal(a).key == (0, 0, 0, 0.0, 0) for a in own)  # type: ignore[union-attr]
     other = [a for a in range(prices.network.n_options) if a not in own]
     # Swapping a and b: both journeys get longer; 5+10 → 20+30 minutes.
     costs = [prices.marginal(a) for a in other]

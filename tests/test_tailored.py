@@ -28,7 +28,7 @@ def test_lists_hold_the_plan_every_preference_and_every_exclusion_reason(
         else:
             assert [o.urn for o in proposed] == [row.setting_urn]
             assert proposed[0].marginal is not None
-            assert proposed[0].marginal.key == (0, 0, 0.0, 0)
+            assert proposed[0].marginal.key == (0, 0, 0, 0.0, 0)
         for e in tl.excluded:
             assert e.reasons, "every excluded setting needs a reason"
         assert [p.rank for p in tl.preferences] == list(range(1, len(c.preferences) + 1))
@@ -134,3 +134,17 @@ def test_parallel_pricing_equals_serial() -> None:
     assert np.array_equal(delta_1, delta_2) and np.array_equal(ok_1, ok_2)
     parallel = model.lists(config=TailoredListConfig(workers=2))
     assert parallel == serial
+
+
+def test_a_preference_refused_so_another_family_keeps_theirs_says_so() -> None:
+    from tests.test_placement import three_families
+
+    kids, sets, travel = three_families()
+    model = TailoredListModel(kids, sets, travel)
+    first = model.for_child("C1").preferences[0]
+    assert (first.urn, first.met) == ("W", False)
+    assert first.ground == "incompatible with the efficient education of others"
+    assert "leave 1 other family with none of their parents' preferences met" in first.evidence
+    west = next(o for o in model.for_child("C1").options if o.urn == "W")
+    assert west.marginal is not None
+    assert (west.marginal.children_unplaced, west.marginal.preferences_unmet) == (0, 1)
