@@ -34,6 +34,7 @@ from rich.table import Table
 
 from geodata.straight_line import straight_line_matrix
 from matcher import io, placement
+from matcher.cli_forecast import forecast_app
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
 from matcher.models import MAX_PLACES, Child, Setting
@@ -1167,7 +1168,8 @@ def scenario_compare_command(
     scenarios: Annotated[
         list[Path],
         typer.Argument(
-            help="Scenario files (.yaml, .yml or .json): each a name and a list of edits.",
+            help="Scenario files (.yaml, .yml or .json): each a name and a list of edits, and "
+            "optionally demand: forecast.xlsx#2029 to place a projected year's children.",
             metavar="SCENARIO...",
         ),
     ],
@@ -1237,7 +1239,7 @@ def scenario_compare_command(
             )
             raise typer.Exit(EXIT_INPUT_PROBLEM)
     try:
-        loaded = load_scenarios(scenarios, _postcode_file(postcodes, errors))
+        loaded = load_scenarios(scenarios, _postcode_file(postcodes, errors), read_forecasts=True)
     except ScenarioError as exc:
         for problem in exc.problems:
             errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
@@ -1469,6 +1471,7 @@ sites_app = typer.Typer(
     help="Capacity planning: choose where to open new provision.", no_args_is_help=True
 )
 app.add_typer(sites_app, name="sites")
+app.add_typer(forecast_app, name="forecast")
 
 
 @sites_app.command("choose")
@@ -1540,9 +1543,21 @@ def sites_choose_command(
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
     postcodes: PostcodesOption = None,
+    demand: Annotated[
+        str | None,
+        typer.Option(
+            "--demand",
+            metavar="FORECAST#YEAR",
+            help="Choose sites for a projected January's children instead of today's, e.g. "
+            "forecast.xlsx#2029 (made by `sendmatch forecast --history`); today's children "
+            "lend their homes.",
+        ),
+    ] = None,
 ) -> None:
     """``sendmatch sites choose``: a capacitated facility-location model, with its gap."""
+    from matcher.cli_forecast import demand_option
     from matcher.needs import parse_need
+    from matcher.planning import ScenarioError, demand_caseload
     from matcher.site_choice import (
         CandidateSiteError,
         SiteChoiceConfig,
@@ -1582,14 +1597,23 @@ def sites_choose_command(
             f"[bold red]--solver {escape(solver_name)}[/]: use one of {', '.join(SITE_SOLVERS)}"
         )
         raise typer.Exit(EXIT_INPUT_PROBLEM)
+    projected = demand_option(demand, errors)
     with _progress(errors) as progress:
         stage = _Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
+        kids = inputs.children
+        if projected is not None:
+            stage(f"projecting the children of {demand}")
+            try:
+                kids = demand_caseload(projected, inputs.children, "--demand")
+            except ScenarioError as exc:
+                problems = "; ".join(escape(str(p)) for p in exc.problems)
+                _fail(stage, progress, errors, problems, EXIT_INPUT_PROBLEM)
         up_to = "up to " if at_most else ""
         stage(f"choosing {up_to}{k} of {len(sites)} sites (up to {time_limit:g} s)")
         choice = choose_sites(
-            inputs.children,
+            kids,
             inputs.settings,
             sites,
             TravelFor(cutoff, prepared.network),

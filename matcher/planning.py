@@ -11,16 +11,23 @@ different solver or objective.
 Scenario files are JSON, or YAML where PyYAML is installed; every problem in a file is
 reported at once with the path to the field (``edits[2].total_places``), like the input files'
 :class:`matcher.io.InputError`.
+
+A scenario may also name a forecast's year as its demand (``demand: forecast.xlsx#2029``): its
+children are then that January's projected caseload
+(:func:`matcher.forecast.projected_caseload.projected_caseload`), living where today's children
+with the same need live, instead of today's children; see :class:`Scenario`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Self
 
 import numpy as np
 import yaml
@@ -53,6 +60,9 @@ from matcher.needs import NEED_DESCRIPTIONS, PrimaryNeed
 from matcher.placement import PlacementConfig, PlacementResult, place
 from matcher.site_choice import polygon_centroid
 from matcher.travel import TravelTimeMatrix
+
+if TYPE_CHECKING:
+    from matcher.forecast.types import Projection
 
 # National growth in EHC plans, January 2024 → January 2025: 576,474 → 638,745 plans, +10.8%
 # (DfE, "Education, health and care plans", England 2025; see DOMAIN.md, "~10% a year"). The
@@ -297,14 +307,58 @@ _EDIT_KINDS = frozenset(
 )
 
 
+# Errors that a model validator finds in one field are located at the model, not the field;
+# a message "@edits[2]: ..." is moved to that field (see :func:`_problem`).
+_AT_FIELD = re.compile(r"^@([A-Za-z_][\w.\[\]]*): ")
+
+
 class Scenario(BaseModel):
-    """A named set of edits to a round's inputs, applied in order."""
+    """A named set of edits to a round's inputs, applied in order.
+
+    ``demand`` (``"PATH#YEAR"``, e.g. ``forecast.xlsx#2029``) makes the scenario's children
+    the caseload projected for January of YEAR by the forecast at PATH (its spreadsheet, its
+    ``_simulations.npz`` or its ``--out`` folder; relative to the scenario file's folder), in
+    place of today's children, whose homes the projected children borrow
+    (:func:`matcher.forecast.projected_caseload.projected_caseload`). By default the
+    caseload is the mean of the simulated futures rounded to whole children;
+    ``demand_simulation`` picks one future instead (0 to simulations - 1), and ``demand_seed``
+    seeds which homes are borrowed. A ``demand_growth`` edit cannot go with ``demand``: the
+    forecast already grows demand.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
     description: str | None = None
+    demand: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
+    demand_simulation: Annotated[int, Field(ge=0)] | None = None
+    demand_seed: int = 0
     edits: tuple[Edit, ...] = ()
+
+    @field_validator("demand")
+    @classmethod
+    def _demand_is_path_and_year(cls, demand: str | None) -> str | None:
+        if demand is not None:
+            demand_spec(demand)
+        return demand
+
+    @model_validator(mode="after")
+    def _demand_replaces_growth(self) -> Self:
+        if self.demand is None:
+            if self.demand_simulation is not None:
+                raise ValueError(
+                    "@demand_simulation: goes with demand (a forecast's year, e.g. "
+                    "forecast.xlsx#2029); without demand the scenario places today's children"
+                )
+            return self
+        for i, edit in enumerate(self.edits):
+            if isinstance(edit, DemandGrowth):
+                raise ValueError(
+                    f"@edits[{i}]: a scenario with demand takes its children from the "
+                    "forecast, which already grows demand: remove this demand_growth edit, or "
+                    "remove demand to grow today's caseload instead"
+                )
+        return self
 
     @field_validator("edits")
     @classmethod
@@ -355,6 +409,10 @@ def _problem(source: str, err: Mapping[str, Any]) -> ScenarioProblem:
     path, message = _field_path(err["loc"]), _plain(err)
     if message.startswith(SITE_FIELD):
         path, message = f"{path}.site" if path else "site", message.removeprefix(SITE_FIELD)
+    located = _AT_FIELD.match(message)
+    if located:
+        inner = located.group(1)
+        path, message = (f"{path}.{inner}" if path else inner), message[located.end() :]
     return ScenarioProblem(source, path, message)
 
 
@@ -381,17 +439,28 @@ def scenario_postcodes(data: object) -> set[str]:
     return {e["site"] for e in edits if isinstance(e, dict) and isinstance(e.get("site"), str)}
 
 
-def load_scenario(path: Path | str, postcodes: PostcodeFile | None = None) -> Scenario:
+def load_scenario(
+    path: Path | str, postcodes: PostcodeFile | None = None, *, read_forecasts: bool = False
+) -> Scenario:
     """Read and validate a scenario file: ``.json``, ``.yaml`` or ``.yml``."""
-    return load_scenarios([path], postcodes)[0]
+    return load_scenarios([path], postcodes, read_forecasts=read_forecasts)[0]
 
 
 def load_scenarios(
-    paths: Sequence[Path | str], postcodes: PostcodeFile | None = None
+    paths: Sequence[Path | str],
+    postcodes: PostcodeFile | None = None,
+    *,
+    read_forecasts: bool = False,
 ) -> list[Scenario]:
     """Read and validate scenario files, reporting every problem of every file at once.
 
     Sites given by postcode are looked up in one pass over ``postcodes`` for all the files.
+
+    A scenario's ``demand`` names a file on this machine, so it is read only where the caller
+    says the scenario files are the user's own (``read_forecasts``, the command line): a
+    server reading uploaded scenarios must not open paths they name. With it, the forecast's
+    path is made relative to the scenario file's folder and the forecast is checked now (the
+    file, the year, the simulation), before any solving; without it, ``demand`` is a problem.
     """
     raw: list[tuple[str, object]] = []
     problems: list[ScenarioProblem] = []
@@ -408,11 +477,20 @@ def load_scenarios(
             problems.extend(ScenarioProblem("--postcodes", None, p) for p in err.problems)
             raise ScenarioError(problems) from None
     loaded = []
+    folders = {Path(path).name: Path(path).parent for path in paths}
     for source, data in raw:
         try:
-            loaded.append(parse_scenario(data, source, postcodes))
+            scenario = parse_scenario(data, source, postcodes)
         except ScenarioError as err:
             problems.extend(err.problems)
+            continue
+        if scenario.demand is not None:
+            if not read_forecasts:
+                problems.append(ScenarioProblem(source, "demand", _FORECASTS_NOT_READ))
+                continue
+            scenario = _demand_beside(scenario, folders[source])
+            problems.extend(_demand_problems(scenario, source))
+        loaded.append(scenario)
     if problems:
         raise ScenarioError(problems)
     return loaded
@@ -448,6 +526,144 @@ def _load_yaml(text: str, source: str) -> object:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ScenarioError([ScenarioProblem(source, None, f"not valid YAML: {err}")]) from None
+
+
+# --------------------------------------------------------------------------------------------
+# A forecast's year as a scenario's demand
+
+_FORECASTS_NOT_READ = (
+    "a forecast named in a scenario is read on the command line only (sendmatch scenario "
+    "compare): remove demand here"
+)
+_DEMAND_FORM = "give the forecast and the January to place as PATH#YEAR, e.g. forecast.xlsx#2029"
+
+
+def demand_spec(demand: str) -> tuple[Path, int]:
+    """A scenario's ``demand`` (``"PATH#YEAR"``) as the forecast's path and the year; a
+    ValueError in words for a planner if it is not that."""
+    path, hash_sign, year = demand.strip().rpartition("#")
+    if not hash_sign or not path.strip():
+        msg = f"{demand!r}: {_DEMAND_FORM}"
+        raise ValueError(msg)
+    if not re.fullmatch(r"\d{4}", year.strip()) or not 2000 <= int(year) <= 2100:
+        msg = f"{year!r} is not a year: {_DEMAND_FORM}"
+        raise ValueError(msg)
+    return Path(path.strip()), int(year)
+
+
+def _demand_beside(scenario: Scenario, folder: Path) -> Scenario:
+    """The scenario with its forecast's path made relative to the scenario file's folder."""
+    assert scenario.demand is not None
+    path, year = demand_spec(scenario.demand)
+    return scenario.model_copy(update={"demand": f"{folder / path}#{year}"})
+
+
+def _demand_problems(scenario: Scenario, source: str) -> list[ScenarioProblem]:
+    """What stops a scenario's forecast giving a caseload, found before any solving."""
+    from matcher.forecast.projected_caseload import projected_counts
+    from matcher.forecast.sufficiency import kinds_of_place_problem
+
+    assert scenario.demand is not None
+    path, year = demand_spec(scenario.demand)
+    try:
+        projection = demand_projection(path, source)
+    except ScenarioError as err:
+        return err.problems
+    problem = kinds_of_place_problem(projection)
+    if problem is not None:
+        return [ScenarioProblem(source, "demand", _placed_needs(problem))]
+    if year not in projection.years:
+        return [ScenarioProblem(source, "demand", _year_outside(year, projection))]
+    try:
+        projected_counts(projection, year, simulation=scenario.demand_simulation)
+    except ValueError as err:
+        return [ScenarioProblem(source, "demand_simulation", str(err))]
+    return []
+
+
+def _placed_needs(problem: str) -> str:
+    return (
+        f"{problem}; a scenario's demand needs a forecast made from --history, whose settings "
+        "are kinds of place and needs SEN2 codes"
+    )
+
+
+def _year_outside(year: int, projection: Projection) -> str:
+    return (
+        f"{year} is not a year of this forecast: it runs from {projection.years[0]} to "
+        f"{projection.years[-1]}"
+    )
+
+
+def demand_projection(path: Path | str, source: str) -> Projection:
+    """The forecast a scenario names, read once however often its scenario is applied (until
+    the file changes); :class:`ScenarioError` at ``demand`` if it cannot be read."""
+    from matcher.forecast.outputs import projection_file, read_projection
+    from matcher.io import InputError
+
+    file = projection_file(path)
+    try:
+        if file.is_file():
+            stat = file.stat()
+            return _read_projection_once(str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+        return read_projection(path)  # which says which file is missing
+    except InputError as err:
+        raise ScenarioError(
+            [ScenarioProblem(source, "demand", str(p)) for p in err.problems]
+        ) from None
+
+
+@functools.lru_cache(maxsize=2)
+def _read_projection_once(path: str, mtime_ns: int, size: int) -> Projection:
+    from matcher.forecast.outputs import read_projection
+
+    projection = read_projection(path)
+    projection.counts.setflags(write=False)  # shared by every caller: nobody may change it
+    return projection
+
+
+def forecast_demand(demand: str, source: str = "--demand") -> Scenario:
+    """A scenario of no edits whose children are a forecast's year (``sendmatch sites choose
+    --demand forecast.xlsx#2029``), checked as a scenario file's ``demand`` is, with the path
+    relative to the working folder. :class:`ScenarioError` located at ``source``."""
+    try:
+        scenario = parse_scenario({"name": "demand", "demand": demand}, source)
+        problems = _demand_problems(scenario, source)
+    except ScenarioError as err:
+        problems = err.problems
+    if problems:
+        raise ScenarioError([replace(p, field=None) for p in problems])
+    return scenario
+
+
+def demand_caseload(
+    scenario: Scenario, children: Sequence[Child], source: str | None = None
+) -> list[Child]:
+    """The children of a scenario with ``demand``: its forecast's projected caseload for the
+    year, living where ``children`` (today's) live. :class:`ScenarioError` at ``demand`` if
+    the forecast cannot give one."""
+    from matcher.forecast.projected_caseload import projected_caseload
+    from matcher.forecast.sufficiency import kinds_of_place_problem
+
+    if scenario.demand is None:
+        return list(children)
+    file = source or f"scenario {scenario.name!r}"
+    path, year = demand_spec(scenario.demand)
+    projection = demand_projection(path, file)
+    problem = kinds_of_place_problem(projection)
+    if problem is not None:
+        raise ScenarioError([ScenarioProblem(file, "demand", _placed_needs(problem))])
+    try:
+        return projected_caseload(
+            projection,
+            year,
+            children,
+            simulation=scenario.demand_simulation,
+            seed=scenario.demand_seed,
+        )
+    except ValueError as err:
+        field = "demand_simulation" if str(err).startswith("simulation ") else "demand"
+        raise ScenarioError([ScenarioProblem(file, field, str(err))]) from None
 
 
 # --------------------------------------------------------------------------------------------
@@ -527,16 +743,22 @@ def apply_scenario(
 ) -> tuple[list[Child], list[Setting]]:
     """The scenario's children and settings; the inputs are not changed (models are frozen).
 
-    Edits apply in order, so ``closure`` then ``change_places`` on the same URN is an error, and
+    With ``demand``, the children are the forecast's projected caseload for its year
+    (:func:`demand_caseload`), today's children lending their homes only. Edits apply in
+    order, so ``closure`` then ``change_places`` on the same URN is an error, and
     ``demand_growth`` copies the children as they stand (two growth edits compound). Every
     reference problem (unknown URN, a provision on a non-mainstream school, a duplicate URN on
     a new setting) is collected and raised together as :class:`ScenarioError`. New settings go
     after the existing ones in input order; closed settings are removed.
     """
     file = source or f"scenario {scenario.name!r}"
-    kids = list(children)
-    by_urn: dict[str, Setting] = {s.urn: s for s in settings}
     problems: list[ScenarioProblem] = []
+    try:
+        kids = demand_caseload(scenario, children, file)
+    except ScenarioError as err:
+        problems.extend(err.problems)
+        kids = []
+    by_urn: dict[str, Setting] = {s.urn: s for s in settings}
     closed: set[str] = set()
     new_serial = 0
 
@@ -938,6 +1160,10 @@ __all__ = [
     "apply_scenario",
     "compare_scenarios",
     "comparison_tables",
+    "demand_caseload",
+    "demand_projection",
+    "demand_spec",
+    "forecast_demand",
     "grow_demand",
     "growth_count",
     "load_scenario",

@@ -8,13 +8,17 @@ limit from S1. Special school S2, half way, is 43 minutes from both and has thre
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from geodata.postcodes import PostcodeFile
 from geodata.straight_line import haversine_km, straight_line_matrix
+from matcher.forecast.outputs import write_projection
+from matcher.forecast.types import Projection, State
 from matcher.io import write_tables
 from matcher.models import Child, Location, PrimaryNeed, ProvisionKind, Setting, SettingType
 from matcher.placement import PlacementConfig
@@ -31,6 +35,7 @@ from matcher.planning import (
     apply_scenario,
     compare_scenarios,
     comparison_tables,
+    forecast_demand,
     grow_demand,
     growth_count,
     load_scenario,
@@ -447,3 +452,150 @@ def test_a_bad_row_in_the_postcode_file_is_reported_with_its_row_and_column(
         load_scenarios([path], PostcodeFile(POSTCODES))
     (problem,) = info.value.problems
     assert str(problem) == f"--postcodes: {POSTCODES}, row 7, lat: 'abc' is not a number"
+
+
+# --------------------------------------------------------------------------------------------
+# A forecast's year as a scenario's demand
+
+# 2029 in four simulated futures. Means 5.75, 2.25 and 0.5, total 8.5: the rounded mean
+# caseload is 9 children, floors 5, 2, 0 and the two odd children to the largest fractions
+# (0.75 and 0.5): 6, 2, 1. SEMH: no current child has it, so any child's home is borrowed.
+DEMAND_STATES = (
+    State("ASD", "special", 8),
+    State("ASD", "special", 9),
+    State("SEMH", "special", 10),
+)
+DEMAND_2029 = [[5, 2, 1], [6, 2, 0], [6, 3, 1], [6, 2, 0]]
+
+
+def save_forecast(folder: Path) -> Path:
+    counts = np.zeros((4, 2, 3), np.int32)
+    counts[:, 0, :] = [4, 2, 0]  # 2028, observed
+    counts[:, 1, :] = DEMAND_2029
+    write_projection(Projection((2028, 2029), DEMAND_STATES, counts), folder / "f_simulations.npz")
+    return folder / "f.xlsx"
+
+
+def demand_file(folder: Path, text: str, name: str = "plan.yaml") -> Path:
+    path = folder / name
+    path.write_text(text)
+    return path
+
+
+def test_a_demand_scenario_places_the_forecast_years_rounded_mean(tmp_path: Path) -> None:
+    save_forecast(tmp_path)
+    scenario = load_scenario(
+        demand_file(tmp_path, "name: demand 2029\ndemand: f.xlsx#2029\n"), read_forecasts=True
+    )
+    children, settings = instance()
+    comparison = compare_scenarios(children, settings, [scenario], travel_for)
+    assert comparison.base.metrics.children == 7  # the base is today's round
+    outcome = comparison.scenarios[0]
+    assert outcome.metrics.children == 9
+    kids, _ = apply_scenario(children, settings, scenario)  # the same children, deterministic
+    state = {c.child_id: (c.primary_need.value, c.nc_year) for c in kids}
+    placed = Counter(state[p.child_id] for p in outcome.result.placements)
+    assert placed == {("ASD", 8): 6, ("ASD", 9): 2, ("SEMH", 10): 1}
+    assert all(p.child_id.startswith("F2029-") for p in outcome.result.placements)
+    assert outcome.metrics.placed > 0
+
+
+def test_a_demand_scenario_may_pick_one_simulated_future_and_keep_its_edits(
+    tmp_path: Path,
+) -> None:
+    save_forecast(tmp_path)
+    text = "name: s2\ndemand: f.xlsx#2029\ndemand_simulation: 2\nedits:\n"
+    text += "  - kind: closure\n    urn: S2\n"
+    scenario = load_scenario(demand_file(tmp_path, text), read_forecasts=True)
+    children, settings = instance()
+    kids, sites = apply_scenario(children, settings, scenario)
+    assert len(kids) == sum(DEMAND_2029[2])  # simulation 2: 6 + 3 + 1
+    assert [s.urn for s in sites] == ["S1", "M1"]
+    homes = {c.home for c in children}
+    assert not {c.home for c in kids} & homes  # borrowed and moved, never today's own
+
+
+def test_demand_is_found_from_the_scenario_files_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forecasts, plans = tmp_path / "forecasts", tmp_path / "plans"
+    forecasts.mkdir()
+    plans.mkdir()
+    save_forecast(forecasts)
+    demand_file(plans, "name: d\ndemand: ../forecasts/f.xlsx#2029\n")
+    monkeypatch.chdir(tmp_path)  # from here, ../forecasts is another folder
+    scenario = load_scenarios([Path("plans/plan.yaml")], read_forecasts=True)[0]
+    children, settings = instance()
+    assert len(apply_scenario(children, settings, scenario)[0]) == 9
+    # --demand of `sites choose` has no scenario file: its path is the working folder's.
+    with pytest.raises(ScenarioError, match="no such file"):
+        forecast_demand("f.xlsx#2029")
+    monkeypatch.chdir(forecasts)
+    assert forecast_demand("f.xlsx#2029").demand == "f.xlsx#2029"
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        (
+            "demand: f.xlsx",
+            "plan.yaml: demand: 'f.xlsx': give the forecast and the January to place as "
+            "PATH#YEAR, e.g. forecast.xlsx#2029",
+        ),
+        ("demand: f.xlsx#soon", "plan.yaml: demand: 'soon' is not a year"),
+        ("demand: nope.xlsx#2029", "plan.yaml: demand: nope.xlsx: no such file"),
+        (
+            "demand: f.xlsx#2031",
+            "plan.yaml: demand: 2031 is not a year of this forecast: it runs from 2028 to 2029",
+        ),
+        (
+            "demand: f.xlsx#2029\ndemand_simulation: 4",
+            "plan.yaml: demand_simulation: simulation 4 does not exist: this forecast has 4 "
+            "simulations, numbered 0 to 3",
+        ),
+        ("demand_simulation: 1", "plan.yaml: demand_simulation: goes with demand"),
+        (
+            "demand: f.xlsx#2029\nedits:\n  - kind: closure\n    urn: S1\n"
+            "  - kind: demand_growth\n    rate: 0.1",
+            "plan.yaml: edits[1]: a scenario with demand takes its children from the forecast, "
+            "which already grows demand: remove this demand_growth edit",
+        ),
+        (
+            "demand: witan.xlsx#2029",
+            "plan.yaml: demand: this forecast's settings are witan.send codes or other labels "
+            "('MMSIB'), not kinds of place",
+        ),
+    ],
+)
+def test_demand_problems_name_the_file_and_field(tmp_path: Path, text: str, problem: str) -> None:
+    save_forecast(tmp_path)
+    witan = Projection((2029,), (State("ASD", "MMSIB", 8),), np.ones((2, 1, 1), np.int32))
+    write_projection(witan, tmp_path / "witan_simulations.npz")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(demand_file(tmp_path, f"name: d\n{text}\n"), read_forecasts=True)
+    assert len(caught.value.problems) == 1
+    assert str(caught.value.problems[0]).startswith(problem)
+
+
+def test_demand_is_refused_where_forecasts_are_not_read(tmp_path: Path) -> None:
+    """A server reading uploaded scenario files must not open the paths they name."""
+    save_forecast(tmp_path)
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(demand_file(tmp_path, f"name: d\ndemand: {tmp_path}/f.xlsx#2029\n"))
+    assert [(p.field, p.message) for p in caught.value.problems] == [
+        (
+            "demand",
+            "a forecast named in a scenario is read on the command line only (sendmatch "
+            "scenario compare): remove demand here",
+        )
+    ]
+
+
+def test_a_forecast_gone_by_the_time_a_scenario_is_applied_is_a_problem(tmp_path: Path) -> None:
+    children, settings = instance()
+    scenario = Scenario(name="d", demand=f"{tmp_path / 'gone.xlsx'}#2029")
+    with pytest.raises(ScenarioError) as caught:
+        apply_scenario(children, settings, scenario, source="plan.yaml")
+    assert [str(p) for p in caught.value.problems] == ["plan.yaml: demand: gone.xlsx: no such file"]
+    with pytest.raises(ScenarioError, match=r"--demand: gone\.xlsx: no such file"):
+        forecast_demand(f"{tmp_path / 'gone.xlsx'}#2029")

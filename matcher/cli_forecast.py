@@ -1,0 +1,894 @@
+"""``sendmatch forecast``: project the EHCP population of future years, back-test it, and set
+it against places.
+
+Thin, like :mod:`matcher.cli`: reading and checking files is :mod:`matcher.forecast.inputs`,
+the model is :mod:`matcher.forecast.model`, writing :mod:`matcher.forecast.outputs`. Every
+mistake in the user's files or options is a list of problems and exit code 2 with nothing
+written; progress goes to stderr, results to stdout.
+
+``sendmatch forecast [OPTIONS]`` runs a forecast (and saves its simulations beside the
+spreadsheet), ``sendmatch forecast backtest [OPTIONS]`` measures one, and ``sendmatch forecast
+sufficiency [OPTIONS]`` sets a saved forecast against the places of a settings file: the
+group's own options are the forecast's, so the command reads as the README shows it. The
+forecast modules (pandas, the model, matplotlib) are imported only when a command runs, so
+that ``sendmatch --help`` stays quick.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from geodata.postcodes import PostcodeFile
+    from matcher.forecast.sufficiency import PlannedSetting
+    from matcher.forecast.types import ForecastConfig, ForecastInputs, Projection
+    from matcher.io import InputProblem
+    from matcher.models import Setting
+    from matcher.planning import Scenario, ScenarioProblem
+
+EXIT_FAILED = 1  # the same codes as matcher.cli's
+EXIT_INPUT_PROBLEM = 2
+DEFAULT_SIMULATIONS = 1000
+DEFAULT_SEED = 42
+
+_FORECAST_HELP = (
+    "Project the number of children and young people with an EHC plan in each future January: "
+    "totals and counts by primary need, setting (kind of place) and NC year, with 95% "
+    "intervals and annual cost.\n\n"
+    "From your own history: one file per January (SEN2 census or caseload) in a folder, "
+    "--history FOLDER, with child_id, nc_year, primary_need and kind_of_place. From "
+    "witan.send's files as they are: --transitions transitions.csv (optionally --costs, "
+    "--valid-states). Both need --population (calendar-year, academic-year, population).\n\n"
+    "--out FOLDER writes witan.send's Output_Count/Need/Setting/AY/Cost.csv, forecast.xlsx "
+    "and two PNG charts; --out FILE.xlsx writes the spreadsheet without them. Either way every "
+    "simulated future is saved beside the spreadsheet (forecast_simulations.npz, or "
+    "FILE_simulations.npz), for `sendmatch forecast sufficiency` and scenario files' "
+    "demand: forecast.xlsx#2029; keep the two together.\n\n"
+    "Examples:\n\n"
+    "  sendmatch forecast --history caseloads/ --population population.csv --years 2026-2032 "
+    "--out forecast.xlsx\n\n"
+    "  sendmatch forecast --transitions transitions.csv --population population.csv "
+    "--years 2017-2022 --out results/\n\n"
+    "  sendmatch forecast backtest --history caseloads/ --population population.csv\n\n"
+    "  sendmatch forecast sufficiency --forecast forecast.xlsx --settings settings.csv"
+)
+_BACKTEST_HELP = (
+    "Measure the forecast on years it has not seen: hold out the last 1, 2, 3 Januaries "
+    "(--horizons), project them from the years before, and compare with what happened, in "
+    "total and by need and setting, beside a trivial forecast (last year's growth applied to "
+    "every group). Takes the same input options as `sendmatch forecast`."
+)
+
+_SUFFICIENCY_HELP = (
+    "Set a forecast's projected demand against the places in a settings file (and the places "
+    'a scenario file adds), year by year, by kind of place, phase and need: "in 2029 the LA '
+    'is short of 64 ASD special places for secondary age (95% interval 41–88)". Prints the '
+    "biggest shortfalls of each year; --out writes every row (.xlsx or .csv).\n\n"
+    "Resourced provision and SEN units, special, independent and AP places are compared; "
+    "mainstream, post-16 and other arrangements show demand only. Needs a forecast made from "
+    "--history (settings as kinds of place), not from witan.send's transitions.\n\n"
+    "Example:\n\n"
+    "  sendmatch forecast sufficiency --forecast forecast.xlsx --settings settings.csv "
+    "--scenario free_school.yaml --out sufficiency.xlsx"
+)
+#: At most this many shortfalls of each year are printed (the file has every row).
+SHORTFALLS_SHOWN = 5
+
+forecast_app = typer.Typer(
+    help=_FORECAST_HELP,
+    short_help="Project EHCP demand by need, setting and NC year, with intervals.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    subcommand_metavar="[backtest|sufficiency [OPTIONS]]",
+)
+
+TransitionsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--transitions",
+        metavar="FILE",
+        help="witan.send's transitions.csv (calendar-year, setting-1, need-1, "
+        "academic-year-1, setting-2, need-2, academic-year-2; NONSEND for joiners and leavers).",
+    ),
+]
+HistoryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--history",
+        metavar="FOLDER",
+        help="Your yearly snapshots: a folder of one .csv/.xlsx a January (the year in the file "
+        "name, e.g. 2024.csv, or a census_year column), with child_id, nc_year, primary_need "
+        "and kind_of_place (or setting_urn with --settings).",
+    ),
+]
+PopulationOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--population",
+        metavar="FILE",
+        help="General population by calendar-year and academic-year (NC year), every year "
+        "of the history and of the projection (e.g. ONS projections).",
+    ),
+]
+CostsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--costs",
+        metavar="FILE",
+        help="Annual cost of a child by need and setting (need, setting, cost). With --history "
+        "the setting is a kind of place and a blank need prices it for every need.",
+    ),
+]
+ValidStatesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--valid-states",
+        metavar="FILE",
+        help="witan.send's valid-states.csv (with --transitions): the NC years and needs "
+        "each setting takes and the moves allowed.",
+    ),
+]
+SettingsOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--settings",
+        metavar="FILE",
+        help="With --history files that give setting_urn: a settings file (urn and "
+        "setting_type or kind_of_place) saying each URN's kind of place.",
+    ),
+]
+SimulationsOption = Annotated[
+    int,
+    typer.Option(
+        "--simulations", min=1, max=100_000, help="Simulated futures behind the intervals."
+    ),
+]
+SeedOption = Annotated[
+    int, typer.Option("--seed", help="Random seed: the same seed gives the same forecast.")
+]
+
+
+@dataclass(frozen=True)
+class _Sources:
+    """The input options of both commands."""
+
+    transitions: Path | None
+    history: Path | None
+    population: Path | None
+    costs: Path | None
+    valid_states: Path | None
+    settings: Path | None
+
+    def files(self) -> list[Path]:
+        return [p for p in (self.transitions, self.population, self.costs) if p] + [
+            p for p in (self.valid_states, self.settings) if p
+        ]
+
+
+@forecast_app.callback(invoke_without_command=True, help=_FORECAST_HELP)
+def forecast_command(
+    ctx: typer.Context,
+    history: HistoryOption = None,
+    transitions: TransitionsOption = None,
+    population: PopulationOption = None,
+    years: Annotated[
+        str | None,
+        typer.Option(
+            "--years",
+            metavar="FIRST-LAST",
+            help="The Januaries to project, e.g. 2026-2032 (or one year, 2030). The projection "
+            "starts from the last January observed and runs to LAST.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            metavar="FOLDER|FILE.xlsx",
+            help="A folder (witan.send's Output_*.csv, forecast.xlsx, charts) or a .xlsx file; "
+            "the simulations are saved beside the spreadsheet (…_simulations.npz).",
+        ),
+    ] = None,
+    costs: CostsOption = None,
+    valid_states: ValidStatesOption = None,
+    settings: SettingsOption = None,
+    simulations: SimulationsOption = DEFAULT_SIMULATIONS,
+    seed: SeedOption = DEFAULT_SEED,
+) -> None:
+    """``sendmatch forecast``: read and check, project, write, summarise."""
+    errors, console = Console(stderr=True), Console()
+    defaults = {"simulations": DEFAULT_SIMULATIONS, "seed": DEFAULT_SEED}
+    given = [name for name, value in ctx.params.items() if value != defaults.get(name)]
+    if ctx.invoked_subcommand is not None:
+        if given:
+            _refuse(
+                errors,
+                f"give the options after `{ctx.invoked_subcommand}`, e.g. `sendmatch forecast "
+                f"{ctx.invoked_subcommand} --history FOLDER --population FILE`",
+            )
+        return
+    sources = _Sources(transitions, history, population, costs, valid_states, settings)
+    _check_sources(sources, errors)
+    if years is None or out is None:
+        missing = " and ".join(n for n, v in (("--years", years), ("--out", out)) if v is None)
+        _refuse(errors, f"{missing} {'is' if ' and ' not in missing else 'are'} required")
+    assert years is not None and out is not None
+    first, last = _parse_years(years, errors)
+    _check_out(out, sources, errors)
+    run_forecast(sources, first, last, out, simulations, seed, console=console, errors=errors)
+
+
+@forecast_app.command(
+    "backtest",
+    help=_BACKTEST_HELP,
+    short_help="Project held-out past years and compare with what happened.",
+)
+def backtest_command(
+    history: HistoryOption = None,
+    transitions: TransitionsOption = None,
+    population: PopulationOption = None,
+    horizons: Annotated[
+        str,
+        typer.Option(
+            "--horizons",
+            metavar="N,N,...",
+            help="How many years ahead to test, e.g. 1,2,3: each holds out that many of the "
+            "last Januaries.",
+        ),
+    ] = "1,2,3",
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Also write the table (.csv or .xlsx)."),
+    ] = None,
+    costs: CostsOption = None,
+    valid_states: ValidStatesOption = None,
+    settings: SettingsOption = None,
+    simulations: SimulationsOption = DEFAULT_SIMULATIONS,
+    seed: SeedOption = DEFAULT_SEED,
+) -> None:
+    """``sendmatch forecast backtest``: project held-out years and compare with the truth."""
+    from matcher import io
+    from matcher.forecast.types import ForecastConfig
+
+    errors, console = Console(stderr=True), Console()
+    sources = _Sources(transitions, history, population, costs, valid_states, settings)
+    _check_sources(sources, errors)
+    ahead = _parse_horizons(horizons, errors)
+    if out is not None:
+        problem = io.check_output_path(out, sources.files())
+        if problem:
+            _refuse(errors, f"cannot write the output: {problem}")
+    config = ForecastConfig(n_simulations=simulations, seed=seed)
+    with _stages(errors) as stage:
+        inputs = _read(sources, stage, errors)
+        observed = inputs.observed_years
+        if max(ahead) > len(observed) - 2:
+            stage.fail()
+            _refuse(
+                errors,
+                f"--horizons {max(ahead)} holds out too many years: the inputs observe "
+                f"{len(observed)} Januaries ({observed[0]}–{observed[-1]}), and the model needs "
+                f"at least two left to learn from; use horizons up to {max(len(observed) - 2, 0)}",
+            )
+        from matcher.forecast.backtest import backtest
+
+        stage(f"back-testing {len(ahead)} horizon(s), {simulations:,} simulations each")
+        try:
+            table = backtest(inputs, ahead, config)
+        except ValueError as exc:  # a history too short for the horizons
+            stage.fail()
+            _refuse(errors, str(exc))
+        if out is not None:
+            stage(f"writing {out.name}")
+            _write(lambda: _write_backtest(table, out), out, stage, errors)
+    for view in _backtest_views(table):
+        console.print(view)
+    console.print(
+        "Error: the projected mean against the truth. Trivial: last year's growth applied to "
+        "every need and setting, the forecast to beat.",
+        soft_wrap=True,
+    )
+    if out is not None:
+        console.print(f"Written: {escape(str(out))}", soft_wrap=True)
+
+
+@forecast_app.command(
+    "sufficiency",
+    help=_SUFFICIENCY_HELP,
+    short_help="Projected demand against places, year by year, with intervals.",
+)
+def sufficiency_command(
+    forecast: Annotated[
+        Path | None,
+        typer.Option(
+            "--forecast",
+            metavar="FILE",
+            help="The forecast.xlsx that `sendmatch forecast --out` wrote (its "
+            "_simulations.npz must be beside it), the .npz itself, or the --out folder.",
+        ),
+    ] = None,
+    settings: Annotated[
+        Path | None,
+        typer.Option(
+            "--settings",
+            metavar="FILE",
+            help="The settings file whose places the LA can use (the same file as for "
+            "`sendmatch run`).",
+        ),
+    ] = None,
+    scenario: Annotated[
+        Path | None,
+        typer.Option(
+            "--scenario",
+            metavar="FILE",
+            help="A scenario file (.yaml, .yml, .json) whose new settings and resourced "
+            "provisions add places: a new setting from the January after its opening_year.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", metavar="FILE", help="Also write every row (.xlsx or .csv)."),
+    ] = None,
+    postcodes: Annotated[
+        Path | None,
+        typer.Option(
+            "--postcodes",
+            metavar="FILE",
+            help="Postcode file, for a scenario whose new sites are given by postcode.",
+        ),
+    ] = None,
+) -> None:
+    """``sendmatch forecast sufficiency``: a saved forecast against places, by year."""
+    from matcher import io
+
+    errors, console = Console(stderr=True), Console()
+    if forecast is None or settings is None:
+        missing = [n for n, v in (("--forecast", forecast), ("--settings", settings)) if v is None]
+        _refuse(errors, f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
+    assert forecast is not None and settings is not None
+    if out is not None:
+        inputs = [p for p in (forecast, settings, scenario) if p is not None]
+        problem = io.check_output_path(out, [*inputs, _projection_file(forecast)])
+        if problem:
+            _refuse(errors, f"cannot write the output: {problem}")
+    with _stages(errors) as stage:
+        projection = _read_forecast(forecast, stage, errors)
+        stage(f"reading {settings.name}")
+        places = _read_places(settings, scenario, postcodes, stage, errors)
+        stage("setting projected demand against places")
+        from matcher.forecast.sufficiency import sufficiency
+
+        try:
+            table = sufficiency(projection, places.settings, extra_places=places.planned)
+        except ValueError as exc:  # labels checked above: a bug if it happens
+            stage.fail()
+            _refuse(errors, str(exc))
+        if out is not None:
+            stage(f"writing {out.name}")
+            _write(lambda: _write_sufficiency(table, out), out, stage, errors)
+    _print_sufficiency(console, table, places.scenario_name)
+    if out is not None:
+        console.print(f"Written: {escape(str(out))}", soft_wrap=True)
+    else:
+        console.print("Give --out FILE.xlsx (or .csv) for every row.", soft_wrap=True)
+
+
+# --------------------------------------------------------------------------------------------
+# The forecast, once
+
+
+def run_forecast(
+    sources: _Sources,
+    first: int,
+    last: int,
+    out: Path,
+    simulations: int,
+    seed: int,
+    *,
+    console: Console,
+    errors: Console,
+) -> None:
+    """Read, check the years against the inputs, project, write, then print the totals."""
+    from matcher.forecast.inputs import check_population_years, uncosted_states
+    from matcher.forecast.outputs import forecast_tables, write_forecast
+    from matcher.forecast.types import ForecastConfig
+    from matcher.io import InputError
+
+    config = ForecastConfig(n_simulations=simulations, seed=seed)
+    with _stages(errors) as stage:
+        inputs = _read(sources, stage, errors)
+        base = inputs.observed_years[-1]
+        if last <= base:
+            stage.fail()
+            _refuse(
+                errors,
+                f"--years must reach past {base}, the last January in the inputs "
+                f"(got {first}-{last})",
+            )
+        try:
+            assert sources.population is not None
+            check_population_years(inputs, range(base + 1, last + 1), sources.population.name)
+        except InputError as exc:
+            stage.fail()
+            _print_problems(errors, exc.problems)
+            raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+        _warn_uncosted(uncosted_states(inputs), errors)
+        projection = _project(inputs, range(max(first, base + 1), last + 1), config, stage, errors)
+        stage("summarising the simulated futures")
+        tables = forecast_tables(projection, inputs, config, first_year=first)
+        stage(f"writing {out.name}")
+        written = _write(lambda: write_forecast(tables, out, projection), out, stage, errors)
+    _print_totals(console, tables.witan, simulations)
+    if first <= base:
+        console.print(
+            f"January {base} is the last observed; the projection runs from it.", soft_wrap=True
+        )
+    names = ", ".join(path.name for path in written)
+    console.print(f"Written: {escape(names)} in {escape(str(written[0].parent))}", soft_wrap=True)
+
+
+def _project(
+    inputs: ForecastInputs, years: range, config: ForecastConfig, stage: _Stage, errors: Console
+) -> Projection:
+    from matcher.forecast.model import project
+    from matcher.io import InputError
+
+    stage(f"simulating {config.n_simulations:,} futures to {years[-1]}")
+    try:
+        return project(inputs, list(years), config, progress=stage.note)
+    except InputError as exc:  # what only the model sees, e.g. a year without population
+        stage.fail("problems found")
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+
+
+def _read(sources: _Sources, stage: _Stage, errors: Console) -> ForecastInputs:
+    from matcher.forecast.inputs import read_la_history, read_witan_inputs
+    from matcher.io import InputError
+
+    assert sources.population is not None
+    stage("reading and checking the input files")
+    try:
+        if sources.history is not None:
+            return read_la_history(
+                sources.history,
+                sources.population,
+                costs=sources.costs,
+                settings=sources.settings,
+            )
+        assert sources.transitions is not None
+        return read_witan_inputs(
+            sources.transitions, sources.population, sources.costs, sources.valid_states
+        )
+    except InputError as exc:
+        stage.fail("problems found")
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Options
+
+
+def _check_sources(sources: _Sources, errors: Console) -> None:
+    if (sources.history is None) == (sources.transitions is None):
+        _refuse(
+            errors,
+            "give either --history FOLDER (your yearly snapshots) or --transitions FILE "
+            "(witan.send's transitions.csv), not "
+            + ("both" if sources.history is not None else "neither"),
+        )
+    if sources.population is None:
+        _refuse(errors, "--population FILE is required (calendar-year, academic-year, population)")
+    if sources.valid_states is not None and sources.history is not None:
+        _refuse(errors, "--valid-states goes with --transitions (witan.send's files) only")
+    if sources.settings is not None and sources.transitions is not None:
+        _refuse(errors, "--settings goes with --history only")
+
+
+_YEARS = re.compile(r"^\s*(\d{4})\s*(?:(?:-|–|to|\.\.)\s*(\d{4}))?\s*$")
+
+
+def _parse_years(text: str, errors: Console) -> tuple[int, int]:
+    match = _YEARS.match(text)
+    if match is None:
+        _refuse(errors, f"--years {text!r}: give FIRST-LAST, e.g. 2026-2032, or one year")
+    assert match is not None
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if last < first:
+        _refuse(errors, f"--years {text!r}: {last} is before {first}")
+    if last - first > 50:
+        _refuse(errors, f"--years {text!r}: at most 50 years ahead")
+    return first, last
+
+
+def _parse_horizons(text: str, errors: Console) -> list[int]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        _refuse(errors, f"--horizons {text!r}: give whole numbers of 1 or more, e.g. 1,2,3")
+    return sorted({int(p) for p in parts})
+
+
+def _check_out(out: Path, sources: _Sources, errors: Console) -> None:
+    from matcher.forecast.outputs import check_forecast_out
+
+    problem = check_forecast_out(out, sources.files())
+    if (
+        problem is None
+        and sources.history is not None
+        and out.resolve() == sources.history.resolve()
+    ):
+        problem = f"{out} is the --history folder; choose another folder for the output"
+    if problem:
+        _refuse(errors, f"cannot write the output: {problem}")
+
+
+def _refuse(errors: Console, message: str) -> NoReturn:
+    errors.print(f"[bold red]Error:[/] {escape(message)}. Nothing was written.", soft_wrap=True)
+    raise typer.Exit(EXIT_INPUT_PROBLEM)
+
+
+# --------------------------------------------------------------------------------------------
+# Display
+
+
+class _Stage:
+    """A run's stages on stderr: each a line with a spinner, then a tick and its time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task: TaskID | None = None
+        self.description = ""
+
+    def __call__(self, description: str) -> None:
+        self.done()
+        self.description = escape(description[:1].upper() + description[1:])
+        self.task = self.progress.add_task(self.description, total=None)
+
+    def note(self, message: str) -> None:
+        """The model's progress, shown beside the current stage."""
+        if self.task is not None:
+            text = f"{self.description}: {escape(message)}"
+            self.progress.update(self.task, description=text)
+
+    def done(self) -> None:
+        if self.task is not None:
+            self.progress.update(self.task, total=1, completed=1)
+            self.task = None
+
+    def fail(self, outcome: str = "failed") -> None:
+        if self.task is not None:
+            text = f"{self.description}: [red]{outcome}[/]"
+            self.progress.update(self.task, description=text)
+        self.done()
+        self.progress.stop()
+
+
+@contextmanager
+def _stages(errors: Console) -> Iterator[_Stage]:
+    progress = Progress(
+        SpinnerColumn(finished_text="[green]✓[/]"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=errors,
+    )
+    with progress:
+        stage = _Stage(progress)
+        yield stage
+        stage.done()
+
+
+def _write(
+    write: Callable[[], list[Path] | None], out: Path, stage: _Stage, errors: Console
+) -> list[Path]:
+    try:
+        return write() or [out]
+    except OSError as exc:
+        stage.fail()
+        errors.print(
+            f"[bold red]Could not write {escape(str(out))}:[/] "
+            f"{escape(exc.strerror or str(exc))}. If a file is open in Excel, close it and "
+            "run again. Nothing was written.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _print_problems(
+    errors: Console, problems: Sequence[InputProblem] | Sequence[ScenarioProblem]
+) -> None:
+    count = len(problems)
+    errors.print(
+        f"[bold red]{count} problem{'s' if count != 1 else ''} in the input files.[/] "
+        "Nothing was written. Fix these and run again:"
+    )
+    for problem in problems:
+        errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
+
+
+def _warn_uncosted(pairs: Sequence[tuple[str, str]], errors: Console) -> None:
+    if not pairs:
+        return
+    shown = ", ".join(f"{need} in {setting}" for need, setting in pairs[:10])
+    more = f" and {len(pairs) - 10:,} more" if len(pairs) > 10 else ""
+    errors.print(
+        f"[bold yellow]Warning:[/] the costs file has no cost for {escape(shown)}{more}: "
+        "those children count £0 in the cost forecast.",
+        soft_wrap=True,
+    )
+
+
+def _print_totals(console: Console, witan: Mapping[str, pd.DataFrame], simulations: int) -> None:
+    counts = witan["Output_Count.csv"]
+    costs = witan.get("Output_Cost.csv")
+    view = Table(title=f"Children and young people with a plan ({simulations:,} simulations)")
+    view.add_column("January", justify="right")
+    view.add_column("Mean", justify="right")
+    view.add_column("95% interval", justify="right")
+    if costs is not None:
+        view.add_column("Cost a year (mean)", justify="right")
+        view.add_column("Cost 95% interval", justify="right")
+    cost_rows = costs.to_dict("records") if costs is not None else []
+    for n, row in enumerate(counts.to_dict("records")):
+        low, high = row["low-95pc-bound"], row["high-95pc-bound"]
+        cells = [str(row["calendar-year"]), f"{row['mean']:,.0f}", f"{low:,.0f}–{high:,.0f}"]
+        if cost_rows:
+            cost = cost_rows[n]
+            low, high = _millions(cost["low-95pc-bound"]), _millions(cost["high-95pc-bound"])
+            cells += [_millions(cost["mean"]), f"{low}–{high}"]
+        view.add_row(*cells)
+    console.print(view)
+
+
+def _millions(pounds: float) -> str:
+    return f"£{pounds / 1e6:,.2f}m"
+
+
+_TOTAL_HEADERS = (
+    *("January", "Years ahead", "Mean", "95% interval", "Truth", "Error", "In it"),
+    "Trivial error",
+)
+_SPLIT_HEADERS = (
+    "January",
+    "Years ahead",
+    "Needs",
+    "Needs, trivial",
+    "Settings",
+    "Settings, trivial",
+)
+
+
+def _backtest_views(table: pd.DataFrame) -> list[Table]:
+    """The back-test as two tables a terminal can show: the total of each held-out January
+    at each horizon, then the error of its split across needs and settings, each beside the
+    trivial forecast's."""
+    levels = {str(level): rows for level, rows in table.groupby("level", sort=False)}
+    totals = levels.get("total", table.iloc[0:0]).to_dict("records")
+    total_lines = [
+        [
+            str(row["held_out_year"]),
+            str(row["horizon"]),
+            f"{row['projected']:,.0f}",
+            f"{row['low_95']:,.0f}–{row['high_95']:,.0f}",
+            f"{row['truth']:,.0f}",
+            _percent(row["error_pct"]),
+            "yes" if row["covered"] else "no",
+            _percent(row["trivial_error_pct"]),
+        ]
+        for row in totals
+    ]
+    split_lines = []
+    for row in totals:
+        cells = [str(row["held_out_year"]), str(row["horizon"])]
+        for level in ("need", "setting"):
+            found = _level_row(levels.get(level), row["held_out_year"], row["horizon"])
+            cells += (
+                [_percent(found["split_error_pct"]), _percent(found["trivial_split_error_pct"])]
+                if found is not None
+                else ["", ""]
+            )
+        split_lines.append(cells)
+    return [
+        _view(
+            "Back-test: each held-out January's total, projected from the years before",
+            _TOTAL_HEADERS,
+            total_lines,
+        ),
+        _view(
+            "Error across groups: sum of |projected - truth| over the groups / total",
+            _SPLIT_HEADERS,
+            split_lines,
+        ),
+    ]
+
+
+def _level_row(rows: pd.DataFrame | None, year: object, horizon: object) -> pd.Series | None:
+    if rows is None:
+        return None
+    match = rows[(rows["held_out_year"] == year) & (rows["horizon"] == horizon)]
+    return None if match.empty else match.iloc[0]
+
+
+def _view(title: str, headers: Sequence[str], lines: Sequence[Sequence[str]]) -> Table:
+    view = Table(title=title, box=box.SIMPLE_HEAD)
+    for n, header in enumerate(headers):  # cells never cut: headers wrap instead
+        width = max((len(cells[n]) for cells in lines), default=0)
+        view.add_column(header, justify="right", min_width=width)
+    for cells in lines:
+        view.add_row(*cells)
+    return view
+
+
+def _percent(value: object) -> str:
+    number = float(value)  # type: ignore[arg-type]
+    return "" if number != number else f"{number:.1f}%"  # NaN: not applicable
+
+
+def _write_backtest(table: pd.DataFrame, out: Path) -> None:
+    from matcher.forecast.outputs import write_table
+
+    write_table(table, out, "Back-test")
+
+
+# --------------------------------------------------------------------------------------------
+# A forecast's year as the children to place
+
+
+def demand_option(demand: str | None, errors: Console) -> Scenario | None:
+    """``--demand FORECAST#YEAR`` of the placement commands, checked before the round is read:
+    every problem printed and exit 2, as for an input file."""
+    from matcher.planning import ScenarioError, forecast_demand
+
+    if demand is None:
+        return None
+    try:
+        return forecast_demand(demand)
+    except ScenarioError as exc:
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+
+
+# --------------------------------------------------------------------------------------------
+# Sufficiency
+
+
+@dataclass(frozen=True)
+class _Places:
+    """The settings whose places count, and the places a scenario adds."""
+
+    settings: list[Setting]
+    planned: list[PlannedSetting]
+    scenario_name: str | None
+
+
+def _projection_file(forecast: Path) -> Path:
+    from matcher.forecast.outputs import projection_file
+
+    return projection_file(forecast)
+
+
+def _read_forecast(forecast: Path, stage: _Stage, errors: Console) -> Projection:
+    """The saved simulations, refused with a clear reason when they are not a forecast of
+    kinds of place (a forecast from witan.send's files has setting codes)."""
+    from matcher.forecast.outputs import read_projection
+    from matcher.forecast.sufficiency import kinds_of_place_problem
+    from matcher.io import InputError
+
+    stage(f"reading {forecast.name}")
+    try:
+        projection = read_projection(forecast)
+    except InputError as exc:
+        stage.fail("problems found")
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    problem = kinds_of_place_problem(projection)
+    if problem is not None:
+        stage.fail()
+        _refuse(
+            errors,
+            f"{forecast.name}: {problem}. Sufficiency needs a forecast made from --history "
+            "with kinds of place: `sendmatch forecast --history FOLDER --population FILE "
+            "--years FIRST-LAST --out forecast.xlsx`",
+        )
+    return projection
+
+
+def _read_places(
+    settings: Path,
+    scenario: Path | None,
+    postcodes: Path | None,
+    stage: _Stage,
+    errors: Console,
+) -> _Places:
+    from matcher.forecast.sufficiency import planned_settings
+    from matcher.io import InputError, load_settings
+    from matcher.planning import ScenarioError, load_scenario
+
+    try:
+        found = load_settings(settings)
+    except InputError as exc:
+        stage.fail("problems found")
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    if scenario is None:
+        return _Places(found, [], None)
+    stage(f"reading {scenario.name}")
+    try:
+        plan = load_scenario(scenario, _postcodes(postcodes, stage, errors), read_forecasts=True)
+        planned = planned_settings(plan, found)
+    except ScenarioError as exc:
+        stage.fail("problems found")
+        _print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    except ValueError as exc:  # closures and changed places: change the settings file
+        stage.fail()
+        _refuse(errors, f"{scenario.name}: {exc}")
+    return _Places(found, planned, plan.name)
+
+
+def _postcodes(path: Path | None, stage: _Stage, errors: Console) -> PostcodeFile | None:
+    from geodata.postcodes import PostcodeFile
+
+    if path is None:
+        return None
+    if not path.exists():
+        stage.fail()
+        _refuse(errors, f"--postcodes {path}: no such file or folder")
+    return PostcodeFile(path)
+
+
+def _write_sufficiency(table: pd.DataFrame, out: Path) -> None:
+    from matcher.forecast.outputs import write_table
+
+    write_table(table, out, "Sufficiency")
+
+
+def _print_sufficiency(console: Console, table: pd.DataFrame, scenario: str | None) -> None:
+    """Each year's biggest shortfalls, in words: what a planner reads first. Places to spare,
+    smaller shortfalls and the kinds of place not compared are in the written table."""
+    short = table[table["shortfall_mean"].round() >= 1]
+    with_plan = f" with the places of {scenario!r}" if scenario else ""
+    if short.empty:
+        console.print(
+            f"No shortfall of places in any year{with_plan}: projected demand is within "
+            "the places of every kind, phase and need compared (see the 95% intervals in the "
+            "table written with --out).",
+            soft_wrap=True,
+        )
+        return
+    view = Table(
+        title=f"Shortfalls of places{with_plan}, biggest first (at most {SHORTFALLS_SHOWN} a year)",
+        box=box.SIMPLE_HEAD,
+        show_lines=False,
+    )
+    view.add_column("January", justify="right", no_wrap=True)
+    view.add_column("Shortfall")
+    hidden = 0
+    for year, rows in short.groupby("calendar_year", sort=True):
+        ordered = rows.sort_values("shortfall_mean", ascending=False, kind="stable")
+        for sentence in ordered["sentence"].head(SHORTFALLS_SHOWN):
+            view.add_row(str(year), escape(str(sentence)))
+        hidden += max(len(ordered) - SHORTFALLS_SHOWN, 0)
+    console.print(view)
+    if hidden:
+        console.print(
+            f"{hidden:,} smaller shortfall{'s' if hidden != 1 else ''} not shown: every row is "
+            "in the table written with --out.",
+            soft_wrap=True,
+        )
