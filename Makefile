@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/travel_matrix.py
 	$(BIN)/python benchmarks/site_choice.py
 	$(BIN)/python benchmarks/api_load.py
+	$(BIN)/python benchmarks/forecast.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
