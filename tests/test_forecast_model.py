@@ -242,6 +242,28 @@ def test_valid_states_force_moves_and_forbid_destinations() -> None:
         assert (projection.counts[:, 1, projection.states.index(state)] == expected).all()
 
 
+def test_movers_with_no_destination_seen_go_only_where_the_rules_allow() -> None:
+    """'a' NC 5 has no history: it borrows the phase's move rate (half of NC 3's children
+    moved), but the only moves seen went into 'a' itself. Its movers go where its rule allows
+    ('b'), never to 'z', the last setting, which its rule forbids."""
+    rules = {
+        "a": SettingRule("g", 0, 20, frozenset({"ASD"}), frozenset({"b"})),
+        "b": SettingRule("g", 0, 20, frozenset({"ASD"}), frozenset({"a"})),
+        "z": SettingRule("g", 0, 20, frozenset({"ASD"}), frozenset({"a", "b"})),
+    }
+    rows: list[Row] = []
+    for year in (2016, 2017):
+        rows += [(year, "b", "ASD", 3, "a", "ASD", 4)] * 10
+        rows += [(year, "a", "ASD", 3, "a", "ASD", 4)] * 10
+    rows += [(2018, "a", "ASD", 5, "a", "ASD", 6)] * 10  # the start, not fitted on
+    history = inputs(rows, rules=rules)
+    config = ForecastConfig(n_simulations=200, extra=NO_PRIORS)
+    projection = project(history, [2019], config, base_year=2018)
+    labels, grouped = projection.grouped("setting")
+    assert "z" not in labels
+    assert grouped[:, 1, labels.index("b")].mean() == pytest.approx(5, abs=0.5)
+
+
 def test_a_projected_year_missing_from_the_population_is_an_input_error() -> None:
     history = inputs(ageing_history(START, range(2016, 2019)), years=range(2015, 2021))
     with pytest.raises(InputError) as raised:

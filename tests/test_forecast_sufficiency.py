@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from matcher.forecast.outputs import need_chart, write_need_chart
 from matcher.forecast.sufficiency import (
     ALL_NEEDS,
+    NEED_CHART_COLUMNS,
     SUFFICIENCY_COLUMNS,
     PlannedSetting,
+    demand_and_places_by_need,
     kinds_of_place_problem,
     phase_of,
     places_by_phase,
@@ -287,3 +291,45 @@ def test_a_forecast_of_codes_is_described_for_a_planner() -> None:
     assert kinds_of_place_problem(usual) is None  # usual spellings are fine
     odd_need = Projection((2029,), (State("T", "special", 8),), witan.counts[..., :1])
     assert str(kinds_of_place_problem(odd_need)).startswith("this forecast's needs 'T' are not")
+
+
+def test_demand_and_places_by_need_by_hand() -> None:
+    """Each need's children in every compared kind and phase together, bounds of the sum:
+    ASD is 70, 82, 104, 126, 138 in 2029 (secondary + primary), against A's 16 places for ASD
+    alone and B's 24 shared; SEMH is the resourced provision's 4-8 against its 6 places."""
+    new_school = setting(
+        "NEW",
+        setting_type=SettingType.SPECIAL,
+        designated_needs=frozenset({"ASD"}),
+        total_places=10,
+    )
+    table = demand_and_places_by_need(
+        projection(), settings(), extra_places=[PlannedSetting(new_school, first_year=2029)]
+    )
+    assert tuple(table.columns) == NEED_CHART_COLUMNS
+    by = {(r["calendar_year"], r["need"]): r for r in table.to_dict("records")}
+    assert set(by) == {(y, n) for y in YEARS for n in (ALL_NEEDS, "ASD", "SEMH")}
+    asd = by[(2029, "ASD")]
+    assert asd["demand_mean"] == pytest.approx(104)
+    assert (asd["demand_low_95"], asd["demand_high_95"]) == pytest.approx((71.2, 136.8))
+    assert (asd["places"], asd["shared_places"]) == (26, 24)  # 16 + 10 planned; B's 24
+    assert (by[(2028, "ASD")]["places"], by[(2028, "ASD")]["demand_mean"]) == (16, 80)
+    semh = by[(2029, "SEMH")]
+    assert (semh["demand_mean"], semh["places"], semh["shared_places"]) == (6, 6, 24)
+    every = by[(2029, ALL_NEEDS)]
+    assert (every["demand_low_95"], every["demand_high_95"]) == pytest.approx((75.3, 144.7))
+    assert (every["places"], every["shared_places"]) == (56, 0)  # A, B, the RP, planned
+
+
+def test_the_chart_of_demand_against_places_has_a_panel_per_need(tmp_path: Path) -> None:
+    table = demand_and_places_by_need(projection(), settings())
+    figure = need_chart(table)
+    titles = [axes.get_title() for axes in figure.axes]
+    assert titles == ["All needs", "ASD", "SEMH"]
+    asd = figure.axes[1]
+    labels = [line.get_label() for line in asd.get_lines()]
+    assert labels == ["demand (mean)", "places", "places, with those shared with other needs"]
+    assert list(asd.get_lines()[1].get_ydata()) == [16, 16]
+    path = tmp_path / "sufficiency_by_need.png"
+    write_need_chart(table, path)
+    assert path.read_bytes().startswith(b"\x89PNG")

@@ -77,6 +77,30 @@ split for little; at that decay the priors help the split (0 is worst) and 8 is 
 No setting of these knobs brings the split within the issue's 5% (one year) and 7% (two years)
 on this data: the trivial forecast from the same start gets 9.4%, 6.9% and 14.6%.
 
+Two ways to follow settings that grow fast were tried on the same back-test (300 simulations)
+and left out, because they made the split worse or did not change it:
+
+* a trend in each setting's share of the year's movers and joiners (the last fitted year's
+  share over the year before's, with 5 children's pseudo-count, capped at 5 times, raised to
+  ``λ``, tilting every destination and joiners' split): λ = 0.5 gives 10.1, 8.2, 12.3; λ = 1
+  gives 11.2, 9.8, 15.0. Inflows into the small settings swing from year to year (G: 8, 15,
+  1 movers in; N: 2, 20, 6), so last year's change is a poor guide to next year's;
+* a prior strength of its own for movers' destinations (1 or 32) or for joiners' split
+  (1 or 32): every figure within 0.5 points of the defaults'.
+
+Most of the remaining error cannot be learnt from the years before: 2016 from 2015 (fitted on
+2013-2014) misses settings S and N, which grew from 6 to 35 and from 20 to 40 children in the
+held-out year itself, and setting B, whose joiners (198 then 164), movers out (55 then 102) and
+leavers (82 then 53) swung in that year; 2017 from 2015 misses S's 79 children from 6.
+
+**Planners' assumptions** (``project(..., assumptions=...)``, :mod:`matcher.forecast.knobs`:
+population change, a need's joiners, a shift between settings, a new setting's places) change
+the projected years only, inside the simulation: joiners' rates and split are scaled, movers
+and joiners bound for a shifted setting are redirected by a binomial draw, and a new setting is
+simulated as a setting of its own with its kind's drawn rates until the projection counts its
+children in its kind. No extra random draws are made before an assumption's first year, so
+those years are exactly the forecast without assumptions.
+
 Knobs (``ForecastConfig.extra``), with defaults in :data:`DEFAULT_KNOBS`:
 
 * ``recency_decay`` (0 < x <= 1): weight of a transition year relative to the year after it.
@@ -97,11 +121,20 @@ import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from matcher.forecast.knobs import (
+    AssumptionSet,
+    Plan,
+    SchoolPlan,
+    ShiftPlan,
+    resolve,
+    with_population,
+)
 from matcher.forecast.types import (
     NONSEND,
     ForecastConfig,
@@ -140,11 +173,19 @@ def project(
     *,
     base_year: int | None = None,
     progress: Callable[[str], None] | None = None,
+    assumptions: AssumptionSet | None = None,
 ) -> Projection:
     """Simulate the EHCP population from ``base_year``'s January to the last of ``years``.
 
     Fits on the transitions before ``base_year`` (default: the last observed January, so all
-    of them) and starts every simulation from that January's observed counts.
+    of them) and starts every simulation from that January's observed counts. ``assumptions``
+    (a planner's knobs, :mod:`matcher.forecast.knobs`) change the projected years only; the
+    fit is the same with or without them.
+
+    Raises
+    ------
+    matcher.forecast.knobs.AssumptionsError
+        Assumptions naming a need, setting or year the forecast does not have.
     """
     config = config or ForecastConfig()
     knobs = _knobs(config)
@@ -156,13 +197,26 @@ def project(
         raise ValueError(msg)
     future = tuple(range(base + 1, max(years) + 1))
     space = _Space.build(frame, inputs.valid_states)
+    plan = None
+    if assumptions is not None and future:
+        plan = resolve(assumptions, space.needs, space.settings, space.academic_years, future)
+        inputs = with_population(inputs, assumptions, base, future)
     fitted_on = frame[frame["calendar_year"] < base]
     report(f"fitting transition rates on {len(fitted_on)} transitions before {base}")
     population = _population(inputs, future, space, "projected")
     posterior = _fit(fitted_on, inputs, space, base, knobs)
     start = _january_counts(frame, base, space, as_departures=True)
-    counts = _simulate(posterior, space, start, population, config, knobs, report)
-    return _projection(space, (base, *future), counts)
+    counts = _simulate(posterior, space, start, population, config, knobs, report, plan)
+    return _projection(space, (base, *future), counts, plan)
+
+
+def forecast_axes(
+    inputs: ForecastInputs,
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[int, ...]]:
+    """The needs, settings and NC years a forecast of ``inputs`` projects: what an
+    assumptions file may name (:func:`matcher.forecast.knobs.resolve`)."""
+    space = _Space.build(inputs.transitions.frame, inputs.valid_states)
+    return space.needs, space.settings, space.academic_years
 
 
 def january_counts(
@@ -233,6 +287,10 @@ class _Space:
     def valid(self) -> BoolArray:
         """``[N, S, A]``: may a child be in this state."""
         return self.needs_ok[:, :, None] & self.ncy_ok[None, :, :]
+
+    @property
+    def academic_years(self) -> tuple[int, ...]:
+        return tuple(range(self.first_ncy, self.first_ncy + self.n_ncy))
 
     @property
     def phase_of(self) -> IntArray:
@@ -449,6 +507,14 @@ def _fit(
     move = _force(move, ~has_destination, 0.0)
     move = _force(move, np.logical_and(~stay_ok, has_destination), 1.0)
     leave = _force(leave, np.logical_and(~stay_ok, ~has_destination), 1.0)
+    # A state whose movers' destinations were never seen (no mover of its NC year or phase
+    # went anywhere it may go, e.g. every mover went to its own setting): its movers go to
+    # any allowed setting alike, not to whichever setting happens to be last.
+    unseen = np.logical_and(destination.mean.sum(axis=-1) == 0, has_destination)
+    destination = _Dirichlet(
+        np.where(unseen[..., None], 0.0, destination.alpha),
+        np.where(unseen[..., None], _normalised(allowed.astype(np.float64)), destination.mean),
+    )
     return _Posterior(
         leave, move, destination, need_change, need_destination, join, join_split, steps
     )
@@ -673,6 +739,7 @@ def _simulate(
     config: ForecastConfig,
     knobs: dict[str, float],
     report: Callable[[str], None],
+    plan: Plan | None = None,
 ) -> npt.NDArray[np.int32]:
     sims = config.n_simulations
     if sims < 1:
@@ -681,7 +748,12 @@ def _simulate(
     uncertain = knobs["parameter_uncertainty"] > 0
     # Rates are drawn only where a child can be: a valid state, or one occupied at the start.
     cells = space.valid | (start.reshape(space.shape) > 0)
-    counts = np.empty((sims, len(population) + 1, space.size), np.int32)
+    # A new setting's children are a setting of their own while simulated (its places are
+    # counted), with its kind's rates; they are counted in that kind in the projection.
+    adjuster = None if plan is None else _Adjuster.build(plan, space)
+    stepped = space if adjuster is None else adjuster.space
+    first = start if adjuster is None else adjuster.widen(start[None, :])[0]
+    counts = np.empty((sims, len(population) + 1, stepped.size), np.int32)
     chunks = [(low, min(_CHUNK, sims - low)) for low in range(0, sims, _CHUNK)]
     # One random stream per chunk, spawned from the seed: the result does not depend on how
     # many threads run the chunks or in what order they finish.
@@ -691,10 +763,13 @@ def _simulate(
         low, size = chunks[chunk]
         rng = np.random.default_rng(streams[chunk])
         draws = _draw(posterior, space, rng, size, uncertain, cells)
-        state = np.broadcast_to(start, (size, space.size)).copy()
+        if adjuster is not None:
+            draws = adjuster.widen_draws(draws, size)
+        state = np.broadcast_to(first, (size, stepped.size)).copy()
         counts[low : low + size, 0] = state
         for t, heads in enumerate(population):
-            state = _step(state, draws, heads, posterior.steps, space, rng)
+            year = None if adjuster is None else adjuster.year(t)
+            state = _step(state, draws, heads, posterior.steps, stepped, rng, year)
             counts[low : low + size, t + 1] = state
         return size
 
@@ -748,8 +823,11 @@ def _step(
     steps: FloatArray,
     space: _Space,
     rng: np.random.Generator,
+    year: _YearAdjustment | None = None,
 ) -> IntArray:
-    """One year for every simulation of the chunk: leave, move, change need, age, join."""
+    """One year for every simulation of the chunk: leave, move, change need, age, join; then
+    the planner's assumptions for the year, if any (without them no extra draws are made, so
+    a seed gives the same futures as before assumptions existed)."""
     sims = state.shape[0]
     n, s, a = space.shape
     flat = state.ravel()
@@ -762,13 +840,20 @@ def _step(
     source = np.repeat(occupied, movers)
     if source.size:
         new_setting = _categorical(draws.destination_cdf, source, rng)
+        if year is not None:
+            new_setting = year.divert_movers(source, new_setting, rng)
         old_setting = (source // a) % s
         after += np.bincount(source + (new_setting - old_setting) * a, minlength=flat.size)
     after = _change_needs(after, draws, space, rng)
     aged = _age(after.reshape(sims, n * s, a), steps, rng)
-    joiners = rng.binomial(heads[None, :], draws.join)  # [c, A]
-    arrivals = rng.multinomial(joiners, draws.join_split)  # [c, A, N*S]
+    join, split = (draws.join, draws.join_split) if year is None else year.joining(draws)
+    joiners = rng.binomial(heads[None, :], join)  # [c, A]
+    arrivals = rng.multinomial(joiners, split)  # [c, A, N*S]
+    if year is not None:
+        arrivals = year.divert_joiners(arrivals, rng)
     aged += arrivals.transpose(0, 2, 1)
+    if year is not None:
+        return year.after(aged.reshape(sims, n, s, a), rng).reshape(sims, -1)
     return aged.reshape(sims, -1)
 
 
@@ -832,10 +917,241 @@ def _age(counts: IntArray, steps: FloatArray, rng: np.random.Generator) -> IntAr
 # Results
 
 
-def _projection(space: _Space, years: tuple[int, ...], counts: npt.NDArray[np.int32]) -> Projection:
+def _projection(
+    space: _Space, years: tuple[int, ...], counts: npt.NDArray[np.int32], plan: Plan | None
+) -> Projection:
+    if plan is not None and plan.schools:
+        counts = _Adjuster.build(plan, space).narrow(counts)
     used = np.flatnonzero(counts.any(axis=(0, 1)))
     states = tuple(space.state(int(k)) for k in used)
     return Projection(years, states, np.ascontiguousarray(counts[:, :, used]))
+
+
+# --------------------------------------------------------------------------------------------
+# A planner's assumptions, applied in the simulation (see matcher.forecast.knobs for the rules)
+
+
+@dataclass(frozen=True)
+class _Adjuster:
+    """A :class:`Plan` on the simulation's axes.
+
+    Each new setting is simulated as a setting of its own, appended after the history's
+    (index ``S + i``): its children take its kind's drawn rates (the same draws, so a school
+    does not change how other children behave), nobody joins or moves into it except by its
+    intake, and the projection counts its children in its kind (:meth:`narrow`).
+    """
+
+    plan: Plan
+    base: _Space  # the history's settings
+    space: _Space  # with the new settings appended
+    mover_ok: BoolArray  # [N, S, A, S'] a mover from (n, s, a) may be sent to s'
+
+    @classmethod
+    def build(cls, plan: Plan, base: _Space) -> _Adjuster:
+        extra = [school.target for school in plan.schools]
+        s = len(base.settings)
+        index = np.array([*range(s), *extra], np.int64)
+        moves_ok = base.moves_ok[np.ix_(index, index)]
+        moves_ok[:, s:] = False  # a new setting is entered by its intake only
+        labels = [f"{base.settings[t]} (new {i})" for i, t in enumerate(extra)]
+        space = _Space(
+            base.needs,
+            (*base.settings, *labels),
+            base.first_ncy,
+            base.n_ncy,
+            base.needs_ok[:, index],
+            base.ncy_ok[index],
+            moves_ok,
+        )
+        return cls(plan, base, space, _destination_allowed(space))
+
+    @property
+    def _origin(self) -> IntArray:
+        """Each simulated setting's setting in the history (a new one's kind)."""
+        extra = [school.target for school in self.plan.schools]
+        return np.array([*range(len(self.base.settings)), *extra], np.int64)
+
+    def widen(self, counts: IntArray) -> IntArray:
+        """``[c, K]`` counts on the history's states as ``[c, K']`` (new settings empty)."""
+        n, s, a = self.base.shape
+        wide = np.zeros((counts.shape[0], n, len(self.space.settings), a), counts.dtype)
+        wide[:, :, :s] = counts.reshape(-1, n, s, a)
+        return wide.reshape(counts.shape[0], -1)
+
+    def narrow(self, counts: npt.NDArray[np.int32]) -> npt.NDArray[np.int32]:
+        """``[sims, T, K']`` back to the history's states, a new setting's children counted
+        in its kind."""
+        n, s, a = self.base.shape
+        sims, years = counts.shape[:2]
+        wide = counts.reshape(sims, years, n, len(self.space.settings), a)
+        narrow = wide[:, :, :, :s].copy()
+        for i, school in enumerate(self.plan.schools):
+            narrow[:, :, :, school.target] += wide[:, :, :, s + i]
+        return narrow.reshape(sims, years, -1)
+
+    def widen_draws(self, draws: _Draws, sims: int) -> _Draws:
+        """The chunk's drawn rates with each new setting's copied from its kind's."""
+        n, s, a = self.base.shape
+        origin = self._origin
+        wide = len(origin)
+
+        def per_state(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+            shaped = values.reshape(sims, n, s, a, *values.shape[1:])
+            return shaped[:, :, origin].reshape(sims * n * wide * a, *values.shape[1:])
+
+        # Nobody moves into a new setting: its column of every CDF is past the end (2).
+        destination = np.full((draws.destination_cdf.shape[0], wide), 2.0, np.float32)
+        destination[:, :s] = draws.destination_cdf
+        need_cdf = draws.need_cdf.reshape(sims, n, s, n)[:, :, origin].reshape(-1, n)
+        split = np.zeros((sims, self.base.n_ncy, n, wide))
+        split[..., :s] = draws.join_split.reshape(sims, a, n, s)
+        return _Draws(
+            leave=per_state(draws.leave),
+            move=per_state(draws.move),
+            destination_cdf=per_state(destination),
+            need_change=per_state(draws.need_change),
+            need_cdf=need_cdf,
+            join=draws.join,
+            join_split=split.reshape(sims, a, n * wide),
+        )
+
+    def year(self, t: int) -> _YearAdjustment:
+        return _YearAdjustment(self, t)
+
+
+@dataclass(frozen=True)
+class _YearAdjustment:
+    """The assumptions in force in projected step ``t`` (into the January ``years[t + 1]``)."""
+
+    adjuster: _Adjuster
+    t: int
+
+    def joining(self, draws: _Draws) -> tuple[FloatArray, FloatArray]:
+        """Joiners per head and their split, each need's joiners times its factor."""
+        factor = self.adjuster.plan.join_factor[self.t]
+        if np.all(factor == 1.0):
+            return draws.join, draws.join_split
+        sims, a = draws.join.shape
+        n, s, _ = self.adjuster.space.shape
+        weighted = draws.join_split.reshape(sims, a, n, s) * factor[None, None, :, None]
+        scale = weighted.sum(axis=(2, 3))
+        join = np.clip(draws.join * scale, 0.0, 1.0)
+        return join, _normalised(weighted.reshape(sims, a, n * s))
+
+    def _flows_diverted(self) -> list[ShiftPlan]:
+        """Shifts that divert this step's joiners and movers: from their first step, except
+        where that step moves the children already there (which covers its flows too)."""
+        return [
+            shift
+            for shift in self.adjuster.plan.shifts
+            if self.t > shift.first or (self.t == shift.first and not shift.children_already_there)
+        ]
+
+    def divert_movers(
+        self, source: IntArray, new_setting: IntArray, rng: np.random.Generator
+    ) -> IntArray:
+        shifts = self._flows_diverted()
+        if not shifts:
+            return new_setting
+        space = self.adjuster.space
+        _, s, a = space.shape
+        state = source % space.size
+        need, old, ncy = state // (s * a), (state // a) % s, state % a
+        for shift in shifts:
+            allowed = self.adjuster.mover_ok[need, old, ncy, shift.target] & shift.needs[need]
+            heading = np.flatnonzero((new_setting == shift.source) & allowed)
+            chosen = heading[rng.random(heading.size) < shift.share]
+            new_setting = new_setting.copy()
+            new_setting[chosen] = shift.target
+        return new_setting
+
+    def divert_joiners(self, arrivals: IntArray, rng: np.random.Generator) -> IntArray:
+        shifts = self._flows_diverted()
+        if not shifts:
+            return arrivals
+        sims, a, _ = arrivals.shape
+        n, s, _ = self.adjuster.space.shape
+        split = arrivals.reshape(sims, a, n, s).copy()
+        valid = self.adjuster.space.valid  # [N, S, A]
+        for shift in shifts:
+            share = shift.share * (shift.needs[:, None] & valid[:, shift.target, :]).T  # [A, N]
+            moved = rng.binomial(split[..., shift.source], share[None])
+            split[..., shift.source] -= moved
+            split[..., shift.target] += moved
+        return split.reshape(sims, a, n * s)
+
+    def after(self, state: IntArray, rng: np.random.Generator) -> IntArray:
+        """``[c, N, S, A]`` January counts after the step: children already in a shifted
+        setting move in the shift's first step; new settings take their intake."""
+        for shift in self.adjuster.plan.shifts:
+            if self.t == shift.first and shift.children_already_there:
+                state = _shift_children(state, shift, self.adjuster.space, rng)
+        s = len(self.adjuster.base.settings)
+        for i, school in enumerate(self.adjuster.plan.schools):
+            if self.t >= school.first:
+                state = _school_intake(state, school, s + i, self.adjuster.space, rng)
+        return state
+
+
+def _shift_children(
+    state: IntArray, shift: ShiftPlan, space: _Space, rng: np.random.Generator
+) -> IntArray:
+    """Each child in the shift's setting (of its needs) moves with probability ``share``."""
+    share = shift.share * (shift.needs[:, None] & space.valid[:, shift.target, :])  # [N, A]
+    state = state.copy()
+    moved = rng.binomial(state[:, :, shift.source, :], share[None])
+    state[:, :, shift.source, :] -= moved
+    state[:, :, shift.target, :] += moved
+    return state
+
+
+def _school_intake(
+    state: IntArray, school: SchoolPlan, own: int, space: _Space, rng: np.random.Generator
+) -> IntArray:
+    """A new setting's January: children past its NC years count in its kind again, then it
+    takes children of its needs and NC years from the settings it takes from, at random,
+    up to its free places (and its intake a year)."""
+    state = state.copy()
+    past = ~school.ages
+    state[:, :, school.target, past] += state[:, :, own, past]
+    state[:, :, own, past] = 0
+    ages = school.ages & space.ncy_ok[own]
+    needs, sources, years = (
+        np.flatnonzero(school.needs),
+        np.array(school.takes_from, np.int64),
+        np.flatnonzero(ages),
+    )
+    if not (needs.size and sources.size and years.size):
+        return state
+    free = np.clip(school.places - state[:, :, own, :].sum(axis=(1, 2)), 0, None)
+    if school.intake is not None:
+        free = np.minimum(free, school.intake)
+    sims = np.arange(state.shape[0])
+    where = np.ix_(sims, needs, sources, years)
+    eligible = state[where]  # [c, needs, sources, years]
+    taken = _without_replacement(eligible.reshape(len(sims), -1), free, rng)
+    taken = taken.reshape(eligible.shape)
+    state[where] = eligible - taken
+    state[np.ix_(sims, needs, np.array([own]), years)] += taken.sum(axis=2, keepdims=True)
+    return state
+
+
+def _without_replacement(counts: IntArray, take: IntArray, rng: np.random.Generator) -> IntArray:
+    """``[c, M]``: ``min(take, total)`` children drawn at random from each row's ``M``
+    groups, without replacement (a multivariate hypergeometric draw, one group at a time)."""
+    remaining = counts.sum(axis=1)
+    left = np.minimum(take, remaining).astype(np.int64)
+    taken = np.zeros_like(counts)
+    for j in range(counts.shape[1]):
+        good = counts[:, j]
+        rows = np.flatnonzero((good > 0) & (left > 0))
+        if rows.size:
+            bad = remaining[rows] - good[rows]
+            taken[rows, j] = rng.hypergeometric(good[rows], bad, left[rows])
+            left = left.copy()
+            left[rows] -= taken[rows, j]
+        remaining = remaining - good
+    return taken
 
 
 def _knobs(config: ForecastConfig) -> dict[str, float]:

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from matcher import io
+from matcher.forecast.knobs import AssumptionSet
 from matcher.forecast.types import (
     NONSEND,
     ForecastConfig,
@@ -142,11 +143,13 @@ def forecast_tables(
     config: ForecastConfig,
     *,
     first_year: int | None = None,
+    assumptions: AssumptionSet | None = None,
 ) -> ForecastTables:
     """The forecast's tables: witan.send's summaries and the need x setting x NC year detail.
 
     ``first_year`` drops the projected years before it (the last observed January, where the
-    projection starts, is always kept, as witan.send's outputs keep it).
+    projection starts, is always kept, as witan.send's outputs keep it). ``assumptions``, the
+    planner's knobs the projection was made with, are recorded in the Inputs sheet.
     """
     from matcher.forecast.summary import summary_table
 
@@ -161,7 +164,7 @@ def forecast_tables(
     return ForecastTables(
         witan,
         state_table(projection, keep),
-        assumption_rows(projection, inputs, config),
+        assumption_rows(projection, inputs, config, assumptions),
         observed,
         by_setting,
     )
@@ -467,7 +470,10 @@ def observed_counts(inputs: ForecastInputs) -> tuple[dict[int, int], dict[str, d
 
 
 def assumption_rows(
-    projection: Projection, inputs: ForecastInputs, config: ForecastConfig
+    projection: Projection,
+    inputs: ForecastInputs,
+    config: ForecastConfig,
+    assumptions: AssumptionSet | None = None,
 ) -> list[tuple[str, str]]:
     """The Inputs sheet: enough to say how the numbers were made, and to make them again."""
     observed = inputs.observed_years
@@ -486,6 +492,11 @@ def assumption_rows(
             else "not given",
         ),
         *((f"Model setting {k}", f"{v:g}") for k, v in sorted(config.extra.items())),
+        *(
+            assumptions.descriptions()
+            if assumptions is not None
+            else [("Assumptions", "none: the history's rates carried forward")]
+        ),
         (
             "mean, median, q1, q3, min, max",
             "over the simulated futures of each year (q1, q3: the quartiles)",
@@ -613,6 +624,84 @@ def _setting_chart(tables: ForecastTables) -> Any:
             axes.plot(*zip(*seen, strict=True), color=colour, linestyle=":", alpha=0.8)
     axes.set_title("By setting: projected mean with 95% interval (dotted: observed)")
     _label_axes(axes, legend_columns=2 if frame["setting"].nunique() > 10 else 1)
+    return figure
+
+
+#: The chart of demand against places written beside a sufficiency table ``<stem>.xlsx``.
+NEED_CHART_SUFFIX = "_by_need.png"
+
+
+def need_chart_path(table: Path | str) -> Path:
+    """Where the chart of demand against places by need goes: beside the sufficiency table,
+    ``<stem>_by_need.png``."""
+    table = Path(table)
+    return table.with_name(table.stem + NEED_CHART_SUFFIX)
+
+
+def write_need_chart(frame: pd.DataFrame, path: Path | str) -> None:
+    """The chart of :func:`matcher.forecast.sufficiency.demand_and_places_by_need`, as a PNG,
+    written atomically."""
+    with io.atomic_path(Path(path)) as tmp:
+        need_chart(frame).savefig(tmp, format="png")
+
+
+def need_chart(frame: pd.DataFrame) -> Any:
+    """Demand against places, one panel per need (every need first), the biggest demand first:
+    the projected mean with its 95% band, the places for the need alone as a line, and with
+    the places it shares with other needs as a dashed line (the most it could use)."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    last = frame[frame["calendar_year"] == frame["calendar_year"].max()]
+    order = last.sort_values(["demand_mean", "need"], ascending=[False, True], kind="stable")
+    needs = ["all", *(n for n in order["need"] if n != "all")]
+    columns = min(len(needs), 3)
+    rows = -(-len(needs) // columns)
+    figure = Figure(figsize=(4.2 * columns, 3.0 * rows + 1.2), dpi=100, layout="constrained")
+    figure.suptitle(
+        "Projected demand against places by need: resourced provision, special, independent "
+        "and AP, all phases"
+    )
+    legend: dict[str, Any] = {}
+    for i, need in enumerate(needs):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        group = frame[frame["need"] == need].sort_values("calendar_year")
+        years = group["calendar_year"].to_numpy()
+        axes.fill_between(
+            years,
+            group["demand_low_95"],
+            group["demand_high_95"],
+            color="#1d70b8",
+            alpha=0.2,
+            label="demand, 95% interval",
+        )
+        axes.plot(years, group["demand_mean"], color="#1d70b8", marker=".", label="demand (mean)")
+        axes.step(years, group["places"], where="mid", color="#0b0c0c", label="places")
+        if (group["shared_places"] > 0).any():
+            axes.step(
+                years,
+                group["places"] + group["shared_places"],
+                where="mid",
+                color="#505a5f",
+                linestyle="--",
+                label="places, with those shared with other needs",
+            )
+        axes.set_title("All needs" if need == "all" else str(need), fontsize="medium")
+        if i % columns == 0:
+            axes.set_ylabel("children, places")
+        axes.set_ylim(bottom=0)
+        axes.grid(alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        for handle, label in zip(*axes.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    figure.legend(
+        list(legend.values()),
+        list(legend),
+        loc="outside lower center",
+        ncols=len(legend),
+        fontsize="small",
+        frameon=False,
+    )
     return figure
 
 

@@ -201,6 +201,80 @@ def sufficiency(
     return pd.DataFrame(rows, columns=list(SUFFICIENCY_COLUMNS))
 
 
+#: The columns of :func:`demand_and_places_by_need`, in order.
+NEED_CHART_COLUMNS: tuple[str, ...] = (
+    "calendar_year",
+    "need",
+    "demand_mean",
+    "demand_low_95",
+    "demand_high_95",
+    "places",
+    "shared_places",
+)
+
+
+def demand_and_places_by_need(
+    projection: Projection,
+    settings: Sequence[Setting],
+    *,
+    extra_places: Sequence[Setting | PlannedSetting] = (),
+    kinds: Mapping[str, str] | None = None,
+    needs: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """Projected demand against places for each need, every phase and compared kind of place
+    together, year by year: what the chart of demand against places draws.
+
+    ``demand_*`` are the children of the need in the kinds of place compared (resourced
+    provision, special, independent, AP; see the module's rules), their mean and 95% bounds
+    over the simulated futures (of the sum, not sums of bounds). ``places`` are the places
+    designated for the need alone, in those kinds, with the planned places in force that year;
+    ``shared_places`` the places it shares with other needs. The ``all`` row counts every need
+    against every compared place (``shared_places`` 0).
+
+    Raises
+    ------
+    ValueError
+        As :func:`sufficiency`.
+    """
+    state_kinds, state_needs = state_kinds_and_needs(projection, kinds=kinds, needs=needs)
+    compared = [kind in COMPARED_KINDS for kind in state_kinds]
+    planned = [p if isinstance(p, PlannedSetting) else PlannedSetting(p) for p in extra_places]
+    existing = _tally(settings)
+    planned_tallies = [(p, _tally([p.setting])) for p in planned]
+    with_places = {
+        key[2].removeprefix(_SHARED)
+        for tally in (existing, *(t for _, t in planned_tallies))
+        for key in tally
+        if key[0] in COMPARED_KINDS
+    }
+    demanded = {need.value for need, used in zip(state_needs, compared, strict=True) if used}
+    groups = [ALL_NEEDS, *sorted((demanded | with_places) - {ALL_NEEDS})]
+    member = np.zeros((len(projection.states), len(groups)), np.float64)
+    for k, (need, used) in enumerate(zip(state_needs, compared, strict=True)):
+        if used:
+            member[k, 0] = member[k, groups.index(need.value)] = 1.0
+    rows = []
+    for t, year in enumerate(projection.years):
+        demand = projection.counts[:, t, :].astype(np.float64) @ member  # [sims, groups]
+        mean = demand.mean(axis=0)
+        low, high = np.percentile(demand, [2.5, 97.5], axis=0)
+        in_force = _Tally(existing)
+        for p, tally in planned_tallies:
+            if p.open_in(year):
+                in_force.update(tally)
+        for g, label in enumerate(groups):
+            own = sum(in_force[(kind, phase, label)] for kind in COMPARED_KINDS for phase in PHASES)
+            shared = 0
+            if label != ALL_NEEDS:
+                shared = sum(
+                    in_force[(kind, phase, _SHARED + label)]
+                    for kind in COMPARED_KINDS
+                    for phase in PHASES
+                )
+            rows.append((year, label, float(mean[g]), float(low[g]), float(high[g]), own, shared))
+    return pd.DataFrame(rows, columns=list(NEED_CHART_COLUMNS))
+
+
 def phase_of(nc_year: int) -> str:
     """The phase of education of an NC year (see :data:`PHASES`)."""
     for phase, last in zip(PHASES, _LAST_NC_YEAR_OF_PHASE, strict=False):
