@@ -19,6 +19,7 @@ from api import (
     routes_audit,
     routes_caseloads,
     routes_decisions,
+    routes_forecast,
     routes_planning,
     routes_runs,
     routes_users,
@@ -91,6 +92,7 @@ def create_app(
         routes_caseloads,
         routes_runs,
         routes_planning,  # fair access and scenario comparison runs
+        routes_forecast,  # demand forecast runs
         routes_decisions,
         routes_audit,
         roads,

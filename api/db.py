@@ -133,6 +133,7 @@ class RunKind(StrEnum):
     PLACEMENT = "placement"  # batch placement plus every child's tailored list
     FAIR_ACCESS = "fair_access"  # in-year fair access panel options
     SCENARIO_COMPARE = "scenario_compare"  # capacity planning: base against scenario files
+    FORECAST = "forecast"  # demand forecast from its own files (``RunInput``), no caseload needed
 
 
 class Base(DeclarativeBase):
@@ -201,14 +202,16 @@ class Caseload(Base):
 
 
 class Run(Base):
-    """A background computation on a caseload; results become visible only when it is done."""
+    """A background computation, on a caseload but for a forecast (which brings its own files and
+    names a caseload only to set demand against its settings); results become visible only when
+    it is done."""
 
     __tablename__ = "runs"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(20), default="placement")
     status: Mapped[str] = mapped_column(String(10), default=RunStatus.QUEUED.value)
-    caseload_id: Mapped[int] = mapped_column(ForeignKey("caseloads.id"), index=True)
+    caseload_id: Mapped[int | None] = mapped_column(ForeignKey("caseloads.id"), index=True)
     options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     started_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -229,6 +232,23 @@ class Run(Base):
     input_data: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     starter: Mapped[User] = relationship()
+
+
+class RunInput(Base):
+    """A file a run reads beyond its caseload, kept exactly as uploaded (a forecast's yearly
+    caseload files, population and costs), so the run re-reads what was checked at upload.
+
+    Yearly caseload files are children's records: like a caseload's files they are stored, read
+    by the run, and never sent back by any endpoint.
+    """
+
+    __tablename__ = "run_inputs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    role: Mapped[str] = mapped_column(String(20))  # what the file is to the run, e.g. "history"
+    name: Mapped[str] = mapped_column(String(255))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class RunResult(Base):

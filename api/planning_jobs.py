@@ -110,7 +110,7 @@ def placement_config(options: Mapping[str, Any], inputs: io.RoundInputs) -> Plac
     )
 
 
-def _in_own_folder(tmp: str, index: int, upload: UploadedFile) -> Path:
+def in_own_folder(tmp: str, index: int, upload: UploadedFile) -> Path:
     """Write ``upload`` under its own name (problems name the file the user knows), unless the
     file system cannot hold that name (a NUL, or too long in bytes): then ``upload-<n>``."""
     folder = Path(tmp) / str(index)
@@ -130,7 +130,7 @@ def _in_own_folder(tmp: str, index: int, upload: UploadedFile) -> Path:
 def read_fap_history(history: UploadedFile) -> dict[str, int]:
     """``load_fap_history`` on an uploaded file; ``io.InputError`` lists every problem."""
     with tempfile.TemporaryDirectory(prefix="sendmatch-history-") as tmp:
-        return load_fap_history(_in_own_folder(tmp, 0, history))
+        return load_fap_history(in_own_folder(tmp, 0, history))
 
 
 def fair_access_config(options: Mapping[str, Any]) -> FairAccessConfig:
@@ -322,7 +322,7 @@ def _read_each(
                 problems.append(ScenarioProblem(upload.name, None, message))
                 continue
             try:
-                loaded.append((upload, load_scenario(_in_own_folder(tmp, index, upload))))
+                loaded.append((upload, load_scenario(in_own_folder(tmp, index, upload))))
             except ScenarioError as exc:
                 problems.extend(exc.problems)
     return loaded, problems

@@ -15,9 +15,10 @@ received.
 
 The limits (:class:`BodyLimits`): a file upload may be as large as its files' own limits allow
 together, plus 1 MB for the form around them (a caseload: three files of 50 MB; a fair access
-history: 5 MB; a scenario comparison: twenty files of 1 MB); any other body, a JSON body or the
-sign-in form, 1 MB. ``SENDMATCH_MAX_UPLOAD_MB`` lowers every upload's limit to that many MB and
-``SENDMATCH_MAX_JSON_KB`` sets the other bodies' limit in KB.
+history: 5 MB; a scenario comparison: twenty files of 1 MB; a forecast: fifteen yearly files of
+10 MB or a 50 MB transitions file, with its population, costs and valid states); any other body,
+a JSON body or the sign-in form, 1 MB. ``SENDMATCH_MAX_UPLOAD_MB`` lowers every upload's limit
+to that many MB and ``SENDMATCH_MAX_JSON_KB`` sets the other bodies' limit in KB.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import routes_caseloads, routes_planning
+from api import routes_caseloads, routes_forecast, routes_planning
 from api.auth import NOT_SIGNED_IN, live_token
 from api.db import Database
 from api.sign_in_throttle import positive_int_from_env
@@ -52,6 +53,7 @@ UPLOAD_BYTES: dict[tuple[str, str], int] = {
     ("POST", "/runs/scenario-compare"): (
         routes_planning.MAX_SCENARIO_FILES * routes_planning.MAX_SCENARIO_BYTES + FORM_BYTES
     ),
+    ("POST", "/runs/forecast"): routes_forecast.MAX_FORECAST_FILES_BYTES + FORM_BYTES,
 }
 #: Sent with every refusal of a body: the server then closes the connection instead of reading
 #: (and discarding) the rest of the body, however large the client said it would be.

@@ -46,6 +46,8 @@ SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 CHILD_ROLES = (Role.PANEL_MEMBER, Role.CASE_OFFICER, Role.ADMIN)
 # Roles that start runs, and so may stop them.
 RUN_ROLES = (Role.CASE_OFFICER, Role.ADMIN)
+# Planners start scenario comparisons and forecasts, so they may stop those too.
+PLANNER_RUNS = (RunKind.SCENARIO_COMPARE, RunKind.FORECAST)
 #: Children per page of a run's child list: a page a browser renders at once.
 MAX_CHILDREN_PAGE = 1000
 
@@ -134,12 +136,15 @@ def start_run(
 def cancel_run(
     run_id: PathId,
     session: SessionDep,
-    _user: Annotated[User, Depends(require_roles(*RUN_ROLES))],
+    user: Annotated[User, Depends(require_roles(*RUN_ROLES, Role.PLANNER))],
 ) -> RunOut:
     """Stop a run. A queued run is cancelled at once; a running one is asked to stop and ends
     ``cancelled`` at its next check (between stages), keeping no results. Asking again is
-    harmless; a run that has already finished cannot be cancelled (409)."""
-    get_run_or_404(session, run_id)
+    harmless; a run that has already finished cannot be cancelled (409). Planners may stop
+    scenario comparisons and forecasts only."""
+    found = get_run_or_404(session, run_id)
+    if user.role == Role.PLANNER and found.kind not in PLANNER_RUNS:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "your role does not allow this")
     # Conditional updates, so a run that starts or finishes meanwhile is never half-cancelled.
     queued = session.execute(
         update(Run)

@@ -124,7 +124,10 @@ class RunOut(BaseModel):
     cancel_requested: bool = Field(
         default=False, description="a cancel was asked for; the run stops at its next check"
     )
-    caseload_id: int
+    caseload_id: int | None = Field(
+        description="the caseload the run works on; for a forecast, the caseload whose places "
+        "it is set against, or null"
+    )
     started_by: str
     created_at: datetime
     started_at: datetime | None
@@ -132,7 +135,8 @@ class RunOut(BaseModel):
     summary: dict[str, Any] | None = Field(
         None,
         description="LA-wide figures once done: the placement summary for a placement run, "
-        "the shapes of GET /runs/{id}/fair-access and GET /runs/{id}/comparison for the others",
+        "the shapes of GET /runs/{id}/fair-access, GET /runs/{id}/comparison and "
+        "GET /runs/{id}/forecast for the others",
     )
     error: str | None = Field(
         description="why the run failed, for every role that may read the run: a first line, "
@@ -462,3 +466,122 @@ class ComparisonOut(BaseModel):
     metrics: list[MetricOut]
     scenarios: list[ScenarioColumnOut]
     sites: list[NewSiteOut]
+
+
+# --------------------------------------------------------------------------------------------
+# Demand forecasts: LA-wide counts only, so every role may read them
+
+
+class ForecastFigureOut(BaseModel):
+    """One January's figure (children, or pounds a year for costs) over the simulated futures:
+    the mean and the 95% interval that 19 in 20 futures fall in."""
+
+    calendar_year: int = Field(description="the January counted")
+    group: str | None = Field(
+        description="the need (SEN2 code), the kind of place (or witan.send setting) or the NC "
+        "year (-2 is N1, -1 N2, 0 reception, 1 to 20 Year 1 to 20); null for the total"
+    )
+    mean: float
+    median: float
+    low_95: float = Field(description="2.5th percentile of the simulated futures")
+    high_95: float = Field(description="97.5th percentile of the simulated futures")
+
+
+class ObservedCountOut(BaseModel):
+    calendar_year: int
+    children: int = Field(description="children with a plan in the files that January")
+
+
+class BacktestRowOut(BaseModel):
+    """A held-out January projected from an earlier one, against what happened (the columns of
+    ``sendmatch forecast backtest``); percentages are null where the truth is 0."""
+
+    held_out_year: int
+    horizon: int = Field(description="years ahead")
+    base_year: int
+    level: Literal["total", "need", "setting"]
+    groups: int
+    projected: float
+    low_95: float
+    high_95: float
+    truth: int
+    error_pct: float | None
+    covered: bool = Field(description="the 95% interval holds the truth")
+    group_coverage: float = Field(description="share of the groups whose interval holds theirs")
+    split_error_pct: float | None = Field(
+        description="sum of |projected - truth| over the level's groups, as % of the total"
+    )
+    trivial_projected: float
+    trivial_error_pct: float | None
+    trivial_split_error_pct: float | None
+
+
+class SufficiencyRowOut(BaseModel):
+    """Projected demand against places for one year, kind of place, phase and need (``all``
+    for every need); places and shortfalls are null for kinds of place not compared."""
+
+    calendar_year: int
+    kind_of_place: str
+    phase: str
+    need: str
+    demand_mean: float
+    demand_low_95: float
+    demand_high_95: float
+    places: int | None
+    planned_places: int | None
+    shared_places: int | None
+    shortfall_mean: float | None
+    shortfall_low_95: float | None
+    shortfall_high_95: float | None
+    sentence: str
+
+
+class ShortfallOut(BaseModel):
+    calendar_year: int
+    sentence: str
+
+
+class NeedDemandOut(BaseModel):
+    """One need's projected children in the kinds of place compared (every phase together)
+    against the places designated for it alone, and the places it shares with other needs;
+    ``all`` counts every need against every compared place."""
+
+    calendar_year: int
+    need: str
+    demand_mean: float
+    demand_low_95: float
+    demand_high_95: float
+    places: int
+    shared_places: int
+
+
+class SufficiencyOut(BaseModel):
+    """The forecast against the places of a caseload's settings file."""
+
+    caseload_id: int
+    shortfalls: list[ShortfallOut] = Field(
+        description="each year's biggest shortfalls in words, biggest first, at most 5 a year"
+    )
+    rows: list[SufficiencyRowOut]
+    by_need: list[NeedDemandOut] = Field(description="what the chart of demand by need draws")
+
+
+class ForecastOut(BaseModel):
+    """A demand forecast: ``sendmatch forecast``'s tables, its back-test and, when a caseload
+    was named, its sufficiency table. The first January is the last one observed."""
+
+    source: str = Field(description="what the forecast was made from")
+    base_year: int = Field(description="the last January in the files, where projections start")
+    years: list[int] = Field(description="the Januaries in the tables")
+    simulations: int
+    seed: int
+    observed: list[ObservedCountOut]
+    total: list[ForecastFigureOut]
+    by_need: list[ForecastFigureOut]
+    by_setting: list[ForecastFigureOut]
+    by_nc_year: list[ForecastFigureOut]
+    cost: list[ForecastFigureOut] | None = Field(description="pounds a year; null without costs")
+    backtest: list[BacktestRowOut]
+    backtest_note: str | None = Field(description="why there is no back-test, if there is none")
+    sufficiency: SufficiencyOut | None
+    notes: list[str] = Field(description="warnings, e.g. children in groups the costs miss")

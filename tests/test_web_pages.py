@@ -48,6 +48,7 @@ def test_index_is_served_at_the_root(web: TestClient) -> None:
         ("app.js", "text/javascript"),
         ("map.js", "text/javascript"),
         ("charts.js", "text/javascript"),
+        ("forecast.js", "text/javascript"),
         ("style.css", "text/css"),
         ("favicon.svg", "image/svg+xml"),
     ],

@@ -5,6 +5,7 @@
 // bearer token is kept in sessionStorage: it goes when the tab is closed.
 
 import { barChart } from "./charts.js";
+import { makeForecastViews } from "./forecast.js";
 import { renderMap } from "./map.js";
 
 const TOKEN_KEY = "sendmatch.token";
@@ -235,6 +236,7 @@ const can = {
   upload: () => user && ["case_officer", "admin"].includes(user.role),
   decide: () => user && ["panel_member", "admin"].includes(user.role),
   audit: () => user && user.role === "admin",
+  forecast: () => user && ["planner", "admin"].includes(user.role),
 };
 
 // ---------------------------------------------------------------- views
@@ -293,14 +295,17 @@ function viewHome() {
       can.upload() ? h("li", {}, h("a", { href: "#/upload" }, "Upload a caseload and start a placement run")) : null,
       h("li", {}, h("a", { href: "#/runs" }, "Open a run and its children")),
       h("li", {}, h("a", { href: "#/scenarios" }, "Compare planning scenarios")),
+      h("li", {}, h("a", { href: "#/forecast" }, can.forecast() ? "Forecast demand for places" : "Read a demand forecast")),
       can.audit() ? h("li", {}, h("a", { href: "#/audit" }, "See the audit trail")) : null,
     ),
     r.runs.length ? [h("h2", {}, "Your recent runs"), recentRuns(r.runs)] : null,
   ];
 }
 
+const RUN_PAGES = { scenario_compare: "scenarios", forecast: "forecast" };
+
 function recentRuns(runs) {
-  return h("ul", {}, runs.map((x) => h("li", {}, h("a", { href: x.kind === "scenario_compare" ? `#/scenarios/${x.id}` : `#/runs/${x.id}` }, `Run ${x.id}`), ` (${humanise(x.kind)}, caseload ${x.caseload_id})`)));
+  return h("ul", {}, runs.map((x) => h("li", {}, h("a", { href: `#/${RUN_PAGES[x.kind] || "runs"}/${x.id}` }, `Run ${x.id}`), ` (${humanise(x.kind)}${x.caseload_id ? `, caseload ${x.caseload_id}` : ""})`)));
 }
 
 function fileGroup(id, label, hint, accept) {
@@ -505,8 +510,9 @@ function viewRuns(params) {
   return parts;
 }
 
-/** Progress of a run: a progress bar and a live status line, polled until the run ends. */
-function runProgress(runId, signal, onFinished) {
+/** Progress of a run: a progress bar and a live status line, polled until the run ends; a cancel
+ * button unless the user's role may not cancel it. */
+function runProgress(runId, signal, onFinished, { cancellable = true } = {}) {
   const label = h("p", { id: `progress-label-${runId}`, class: "hint" }, "How far the run has got");
   const bar = h("div", { class: "progress-bar" });
   const meter = h(
@@ -554,7 +560,7 @@ function runProgress(runId, signal, onFinished) {
       lastText = text;
     }
     const finished = ["done", "failed", "cancelled"].includes(run.status);
-    cancel.hidden = finished;
+    cancel.hidden = finished || !cancellable;
     if (finished) {
       onFinished(run);
     } else {
@@ -604,8 +610,8 @@ async function viewRun(params, signal) {
   const runId = Number(params.get("id"));
   const run = await api(`/runs/${runId}`, { signal });
   remember("runs", { id: run.id, kind: run.kind, caseload_id: run.caseload_id });
-  if (run.kind === "scenario_compare") {
-    location.replace(`#/scenarios/${runId}`);
+  if (RUN_PAGES[run.kind]) {
+    location.replace(`#/${RUN_PAGES[run.kind]}/${runId}`);
     return [];
   }
   const results = h("div", { id: "run-results" });
@@ -1106,6 +1112,30 @@ async function loadComparisonMap(container, runId, site, signal) {
   }
 }
 
+// ---------------------------------------------------------------- forecasts (forecast.js)
+
+const forecast = makeForecastViews({
+  h,
+  api,
+  ApiError,
+  heading,
+  table,
+  summaryList,
+  showErrors,
+  clearErrors,
+  setFieldError,
+  problemText,
+  runProgress,
+  runErrorText,
+  announce,
+  remember,
+  recent,
+  humanise,
+  when,
+  canForecast: () => can.forecast(),
+  role: () => (user ? user.role : ""),
+});
+
 // ---------------------------------------------------------------- routing
 
 const ROUTES = [
@@ -1119,6 +1149,8 @@ const ROUTES = [
   [/^\/audit$/, viewAudit],
   [/^\/scenarios$/, viewScenarioForm],
   [/^\/scenarios\/(?<id>\d+)$/, viewScenario],
+  [/^\/forecast$/, forecast.viewForecastForm],
+  [/^\/forecast\/(?<id>\d+)$/, forecast.viewForecast],
 ];
 
 async function route() {
