@@ -34,6 +34,7 @@ from rich.table import Table
 
 from geodata.straight_line import straight_line_matrix
 from matcher import io, placement
+from matcher.cli_data import data_app
 from matcher.cli_forecast import forecast_app
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
@@ -1472,6 +1473,7 @@ sites_app = typer.Typer(
 )
 app.add_typer(sites_app, name="sites")
 app.add_typer(forecast_app, name="forecast")
+app.add_typer(data_app, name="data")
 
 
 @sites_app.command("choose")

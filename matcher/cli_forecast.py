@@ -16,6 +16,7 @@ that ``sendmatch --help`` stays quick.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from geodata.postcodes import PostcodeFile
+    from matcher.forecast.knobs import AssumptionProblem, AssumptionSet
     from matcher.forecast.sufficiency import PlannedSetting
     from matcher.forecast.types import ForecastConfig, ForecastInputs, Projection
     from matcher.io import InputProblem
@@ -161,6 +163,17 @@ SimulationsOption = Annotated[
 SeedOption = Annotated[
     int, typer.Option("--seed", help="Random seed: the same seed gives the same forecast.")
 ]
+AssumeOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--assume",
+        metavar="FILE",
+        help="An assumptions file (.yaml, .yml, .json): the general population, a need's "
+        "joiners, a share of one kind of place's children placed in another, a new setting's "
+        "places (see the README). Give it several times for one forecast per file, written "
+        "side by side as FOLDER/<file name>/ or FILE_<file name>.xlsx, totals compared.",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -209,11 +222,37 @@ def forecast_command(
     settings: SettingsOption = None,
     simulations: SimulationsOption = DEFAULT_SIMULATIONS,
     seed: SeedOption = DEFAULT_SEED,
+    assume: AssumeOption = None,
+    la: Annotated[
+        str | None,
+        typer.Option(
+            "--la",
+            metavar="CODE|NAME",
+            help="Forecast an English LA from the DfE's published EHC plan statistics, with no "
+            "files of your own: its 3-digit code (857), ONS code or name (Rutland). Totals, age "
+            "groups and types of setting for 1-5 years (--years 3, or --years 2029), beside its "
+            "region and England; --out FILE.xlsx or .csv is optional.",
+        ),
+    ] = None,
+    ehcp_statistics: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--ehcp-statistics",
+            metavar="FILE",
+            help="With --la: the DfE's 'Education, health and care plans' caseload files "
+            "(CSV, or the release's ZIP); give it several times for several files. Default: "
+            "the file `sendmatch data download ehcp-statistics` keeps in the cache.",
+        ),
+    ] = None,
 ) -> None:
     """``sendmatch forecast``: read and check, project, write, summarise."""
     errors, console = Console(stderr=True), Console()
     defaults = {"simulations": DEFAULT_SIMULATIONS, "seed": DEFAULT_SEED}
-    given = [name for name, value in ctx.params.items() if value != defaults.get(name)]
+    given = [
+        name
+        for name, value in ctx.params.items()
+        if value != defaults.get(name) and value not in ([], ())  # a list option not given
+    ]
     if ctx.invoked_subcommand is not None:
         if given:
             _refuse(
@@ -221,6 +260,11 @@ def forecast_command(
                 f"give the options after `{ctx.invoked_subcommand}`, e.g. `sendmatch forecast "
                 f"{ctx.invoked_subcommand} --history FOLDER --population FILE`",
             )
+        return
+    if la is not None or ehcp_statistics:
+        from matcher.cli_la_forecast import la_forecast_command
+
+        la_forecast_command(given, la, ehcp_statistics, years, out, simulations, seed)
         return
     sources = _Sources(transitions, history, population, costs, valid_states, settings)
     _check_sources(sources, errors)
@@ -230,7 +274,9 @@ def forecast_command(
     assert years is not None and out is not None
     first, last = _parse_years(years, errors)
     _check_out(out, sources, errors)
-    run_forecast(sources, first, last, out, simulations, seed, console=console, errors=errors)
+    run_forecast(
+        sources, first, last, out, simulations, seed, console=console, errors=errors, assume=assume
+    )
 
 
 @forecast_app.command(
@@ -260,11 +306,34 @@ def backtest_command(
     settings: SettingsOption = None,
     simulations: SimulationsOption = DEFAULT_SIMULATIONS,
     seed: SeedOption = DEFAULT_SEED,
+    all_las: Annotated[
+        bool,
+        typer.Option(
+            "--all-las",
+            help="Back-test every English LA from the DfE's EHC plan statistics instead: the "
+            "last three Januaries from 1-3 years before (--horizons), beside naive forecasts; "
+            "--out FILE also writes FILE's chart as .png.",
+        ),
+    ] = False,
+    ehcp_statistics: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--ehcp-statistics",
+            metavar="FILE",
+            help="With --all-las: the DfE's caseload files (as for `sendmatch forecast --la`).",
+        ),
+    ] = None,
 ) -> None:
     """``sendmatch forecast backtest``: project held-out years and compare with the truth."""
     from matcher import io
     from matcher.forecast.types import ForecastConfig
 
+    if all_las or ehcp_statistics:
+        from matcher.cli_la_forecast import la_backtest_command
+
+        own = (history, transitions, population, costs, valid_states, settings)
+        la_backtest_command(all_las, any(own), ehcp_statistics, horizons, out, simulations, seed)
+        return
     errors, console = Console(stderr=True), Console()
     sources = _Sources(transitions, history, population, costs, valid_states, settings)
     _check_sources(sources, errors)
@@ -362,8 +431,13 @@ def sufficiency_command(
         _refuse(errors, f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required")
     assert forecast is not None and settings is not None
     if out is not None:
+        from matcher.forecast.outputs import need_chart_path
+
         inputs = [p for p in (forecast, settings, scenario) if p is not None]
         problem = io.check_output_path(out, [*inputs, _projection_file(forecast)])
+        chart = need_chart_path(out)
+        if problem is None and (chart.is_dir() or chart.resolve() in [p.resolve() for p in inputs]):
+            problem = f"{chart.name}, the chart written beside it, is a folder or an input file"
         if problem:
             _refuse(errors, f"cannot write the output: {problem}")
     with _stages(errors) as stage:
@@ -371,19 +445,23 @@ def sufficiency_command(
         stage(f"reading {settings.name}")
         places = _read_places(settings, scenario, postcodes, stage, errors)
         stage("setting projected demand against places")
-        from matcher.forecast.sufficiency import sufficiency
+        from matcher.forecast.sufficiency import demand_and_places_by_need, sufficiency
 
         try:
             table = sufficiency(projection, places.settings, extra_places=places.planned)
+            by_need = demand_and_places_by_need(
+                projection, places.settings, extra_places=places.planned
+            )
         except ValueError as exc:  # labels checked above: a bug if it happens
             stage.fail()
             _refuse(errors, str(exc))
         if out is not None:
-            stage(f"writing {out.name}")
-            _write(lambda: _write_sufficiency(table, out), out, stage, errors)
+            stage(f"writing {out.name} and its chart")
+            written = _write(lambda: _write_sufficiency(table, out, by_need), out, stage, errors)
     _print_sufficiency(console, table, places.scenario_name)
     if out is not None:
-        console.print(f"Written: {escape(str(out))}", soft_wrap=True)
+        names = ", ".join(escape(str(path)) for path in written)
+        console.print(f"Written: {names}", soft_wrap=True)
     else:
         console.print("Give --out FILE.xlsx (or .csv) for every row.", soft_wrap=True)
 
@@ -402,14 +480,21 @@ def run_forecast(
     *,
     console: Console,
     errors: Console,
+    assume: Sequence[Path] | None = None,
 ) -> None:
-    """Read, check the years against the inputs, project, write, then print the totals."""
+    """Read, check the years against the inputs, project, write, then print the totals.
+
+    With assumptions files (``--assume``), one forecast per file: with one, at ``out``; with
+    several, each beside it under its file's name (:func:`_assumption_outputs`)."""
     from matcher.forecast.inputs import check_population_years, uncosted_states
+    from matcher.forecast.knobs import with_population
     from matcher.forecast.outputs import forecast_tables, write_forecast
     from matcher.forecast.types import ForecastConfig
     from matcher.io import InputError
 
     config = ForecastConfig(n_simulations=simulations, seed=seed)
+    runs = _assumption_outputs(out, list(assume or ()), sources, errors)
+    results: list[tuple[str, Mapping[str, pd.DataFrame]]] = []
     with _stages(errors) as stage:
         inputs = _read(sources, stage, errors)
         base = inputs.observed_years[-1]
@@ -420,37 +505,133 @@ def run_forecast(
                 f"--years must reach past {base}, the last January in the inputs "
                 f"(got {first}-{last})",
             )
+        projected = range(base + 1, last + 1)
+        _check_assumptions(inputs, [a for a, _ in runs if a is not None], projected, stage, errors)
         try:
             assert sources.population is not None
-            check_population_years(inputs, range(base + 1, last + 1), sources.population.name)
+            for assumptions, _ in runs:
+                assumed = with_population(inputs, assumptions, base, projected)
+                check_population_years(assumed, projected, sources.population.name)
         except InputError as exc:
             stage.fail()
             _print_problems(errors, exc.problems)
             raise typer.Exit(EXIT_INPUT_PROBLEM) from None
         _warn_uncosted(uncosted_states(inputs), errors)
-        projection = _project(inputs, range(max(first, base + 1), last + 1), config, stage, errors)
-        stage("summarising the simulated futures")
-        tables = forecast_tables(projection, inputs, config, first_year=first)
-        stage(f"writing {out.name}")
-        written = _write(lambda: write_forecast(tables, out, projection), out, stage, errors)
-    _print_totals(console, tables.witan, simulations)
+        written: list[Path] = []
+        for assumptions, target in runs:
+            projection = _project(
+                inputs, range(max(first, base + 1), last + 1), config, stage, errors, assumptions
+            )
+            stage("summarising the simulated futures")
+            tables = forecast_tables(
+                projection, inputs, config, first_year=first, assumptions=assumptions
+            )
+            stage(f"writing {target.name}")
+            if len(runs) > 1 and target.suffix.lower() != ".xlsx":
+                out.mkdir(exist_ok=True)
+            write = functools.partial(write_forecast, tables, target, projection)
+            written += _write(write, target, stage, errors)
+            results.append((assumptions.name if assumptions else "", tables.witan))
+    if len(results) == 1:
+        _print_totals(console, results[0][1], simulations)
+    else:
+        _print_compared_totals(console, results, simulations)
     if first <= base:
         console.print(
             f"January {base} is the last observed; the projection runs from it.", soft_wrap=True
         )
-    names = ", ".join(path.name for path in written)
-    console.print(f"Written: {escape(names)} in {escape(str(written[0].parent))}", soft_wrap=True)
+    folders = sorted({str(path.parent) for path in written})
+    names = ", ".join(path.name for path in written if str(path.parent) == folders[0])
+    if len(folders) == 1:
+        console.print(f"Written: {escape(names)} in {escape(folders[0])}", soft_wrap=True)
+    else:
+        console.print(f"Written in {escape(', '.join(folders))}", soft_wrap=True)
+
+
+def _assumption_outputs(
+    out: Path, assume: list[Path], sources: _Sources, errors: Console
+) -> list[tuple[AssumptionSet | None, Path]]:
+    """Each forecast to make and where it goes: ``out`` with no assumptions file or one; with
+    several, ``out/<file stem>/`` for a folder or ``<stem>_<file stem>.xlsx`` beside ``out``.
+    Every file is read and checked before anything is projected."""
+    from matcher.forecast.knobs import AssumptionsError, load_assumptions
+    from matcher.forecast.outputs import check_forecast_out
+
+    if not assume:
+        return [(None, out)]
+    sets: list[AssumptionSet] = []
+    problems: list[AssumptionProblem] = []
+    for path in assume:
+        try:
+            sets.append(load_assumptions(path))
+        except AssumptionsError as exc:
+            problems += exc.problems
+    if problems:
+        _print_problems(errors, problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    if len(sets) == 1:
+        return [(sets[0], out)]
+    stems = [
+        re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-.") or "assumptions" for path in assume
+    ]
+    if len(set(stems)) < len(stems):
+        _refuse(
+            errors, "--assume files must have different names: each names its forecast's output"
+        )
+    if out.suffix.lower() == ".xlsx":
+        targets = [out.with_name(f"{out.stem}_{stem}.xlsx") for stem in stems]
+    else:
+        targets = [out / stem for stem in stems]
+    inputs = [*sources.files(), *assume]
+    for target in targets:
+        problem = check_forecast_out(target, inputs) if target.parent.exists() else None
+        if problem:
+            _refuse(errors, f"cannot write the output: {problem}")
+    return list(zip(sets, targets, strict=True))
+
+
+def _check_assumptions(
+    inputs: ForecastInputs,
+    sets: Sequence[AssumptionSet],
+    projected: range,
+    stage: _Stage,
+    errors: Console,
+) -> None:
+    """Assumptions against the inputs (their needs, settings and the years projected), every
+    problem of every file at once, before anything is simulated."""
+    from matcher.forecast.knobs import AssumptionsError, resolve
+    from matcher.forecast.model import forecast_axes
+
+    if not sets:
+        return
+    problems: list[AssumptionProblem] = []
+    axes = forecast_axes(inputs)
+    for assumptions in sets:
+        try:
+            resolve(assumptions, *axes, list(projected))
+        except AssumptionsError as exc:
+            problems += exc.problems
+    if problems:
+        stage.fail("problems found")
+        _print_problems(errors, problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
 
 
 def _project(
-    inputs: ForecastInputs, years: range, config: ForecastConfig, stage: _Stage, errors: Console
+    inputs: ForecastInputs,
+    years: range,
+    config: ForecastConfig,
+    stage: _Stage,
+    errors: Console,
+    assumptions: AssumptionSet | None = None,
 ) -> Projection:
     from matcher.forecast.model import project
     from matcher.io import InputError
 
-    stage(f"simulating {config.n_simulations:,} futures to {years[-1]}")
+    assumed = f" with {assumptions.name!r}" if assumptions is not None else ""
+    stage(f"simulating {config.n_simulations:,} futures to {years[-1]}{assumed}")
     try:
-        return project(inputs, list(years), config, progress=stage.note)
+        return project(inputs, list(years), config, progress=stage.note, assumptions=assumptions)
     except InputError as exc:  # what only the model sees, e.g. a year without population
         stage.fail("problems found")
         _print_problems(errors, exc.problems)
@@ -611,7 +792,8 @@ def _write(
 
 
 def _print_problems(
-    errors: Console, problems: Sequence[InputProblem] | Sequence[ScenarioProblem]
+    errors: Console,
+    problems: Sequence[InputProblem] | Sequence[ScenarioProblem] | Sequence[AssumptionProblem],
 ) -> None:
     count = len(problems)
     errors.print(
@@ -652,6 +834,29 @@ def _print_totals(console: Console, witan: Mapping[str, pd.DataFrame], simulatio
             cost = cost_rows[n]
             low, high = _millions(cost["low-95pc-bound"]), _millions(cost["high-95pc-bound"])
             cells += [_millions(cost["mean"]), f"{low}–{high}"]
+        view.add_row(*cells)
+    console.print(view)
+
+
+def _print_compared_totals(
+    console: Console, results: Sequence[tuple[str, Mapping[str, pd.DataFrame]]], simulations: int
+) -> None:
+    """The totals of forecasts made with different assumptions, side by side."""
+    view = Table(
+        title=f"Children and young people with a plan, by assumptions ({simulations:,} "
+        "simulations each): mean [95% interval]",
+        box=box.SIMPLE_HEAD,
+    )
+    view.add_column("January", justify="right")
+    for name, _ in results:
+        view.add_column(escape(name), justify="right")
+    years = results[0][1]["Output_Count.csv"]["calendar-year"].tolist()
+    for t, year in enumerate(years):
+        cells = [str(year)]
+        for _, witan in results:
+            row = witan["Output_Count.csv"].iloc[t]
+            low, high = row["low-95pc-bound"], row["high-95pc-bound"]
+            cells.append(f"{row['mean']:,.0f} [{low:,.0f}–{high:,.0f}]")
         view.add_row(*cells)
     console.print(view)
 
@@ -853,10 +1058,15 @@ def _postcodes(path: Path | None, stage: _Stage, errors: Console) -> PostcodeFil
     return PostcodeFile(path)
 
 
-def _write_sufficiency(table: pd.DataFrame, out: Path) -> None:
-    from matcher.forecast.outputs import write_table
+def _write_sufficiency(table: pd.DataFrame, out: Path, by_need: pd.DataFrame) -> list[Path]:
+    """The table and, beside it, the chart of demand against places by need
+    (``<stem>_by_need.png``)."""
+    from matcher.forecast.outputs import need_chart_path, write_need_chart, write_table
 
     write_table(table, out, "Sufficiency")
+    chart = need_chart_path(out)
+    write_need_chart(by_need, chart)
+    return [out, chart]
 
 
 def _print_sufficiency(console: Console, table: pd.DataFrame, scenario: str | None) -> None:

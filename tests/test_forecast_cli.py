@@ -726,7 +726,9 @@ def test_sufficiency_prints_each_years_biggest_shortfalls_and_writes_every_row(
     assert tuple(written.columns) == SUFFICIENCY_COLUMNS
     assert len(written) == len(expected)  # every row, spare places and demand only too
     assert biggest in set(written["sentence"])
-    assert "Written:" in output
+    chart = saved_forecast.parent / "sufficiency_by_need.png"  # demand against places by need
+    assert chart.read_bytes().startswith(b"\x89PNG")
+    assert "Written:" in output and "sufficiency_by_need.png" in output
 
 
 def test_sufficiency_counts_a_scenarios_new_places_from_its_opening(
@@ -876,3 +878,138 @@ def test_sites_choose_for_a_forecast_year(files: Path) -> None:
     result = runner.invoke(cli.app, [*args, "--demand", str(files / "forecast.xlsx#2040")])
     assert result.exit_code == 2
     assert "--demand: 2040 is not a year of this forecast" in " ".join(result.output.split())
+
+
+# --------------------------------------------------------------------------------------------
+# A planner's assumptions: --assume
+
+
+def la_history(tmp_path: Path) -> tuple[Path, Path]:
+    """Four Januaries (2021-2024) of 80 children in four kinds of place, some leaving and
+    joining every year, and the population to 2027."""
+    folder = tmp_path / "caseloads"
+    folder.mkdir()
+    kinds = ["mainstream", "special", "resourced provision", "independent"]
+    rng = np.random.default_rng(7)
+    children = {
+        f"c{n}": (int(rng.integers(0, 12)), str(rng.choice(["ASD", "SEMH", "SLCN"])))
+        for n in range(80)
+    }
+    for offset, year in enumerate(range(2021, 2025)):
+        rows = [
+            f"{child},{ncy + offset},{need},{kinds[n % 4]},x"
+            for n, (child, (ncy, need)) in enumerate(children.items())
+            if (n + offset) % 9
+        ]
+        write(folder / f"{year}.csv", HISTORY_HEADER, rows)
+    population = write(
+        tmp_path / "population.csv",
+        "calendar-year,academic-year,population",
+        population_rows(range(2021, 2028), ages=range(-2, 21)),
+    )
+    return folder, population
+
+
+def forecast_la(tmp_path: Path, *args: str) -> tuple[int, str]:
+    folder, population = la_history(tmp_path)
+    return _forecast_output(
+        *("--history", str(folder), "--population", str(population), "--years", "2025-2027"),
+        *("--simulations", "10", *args),
+    )
+
+
+def test_assumptions_change_the_forecast_and_are_recorded_in_the_inputs_sheet(
+    tmp_path: Path,
+) -> None:
+    """Every child who would be in independent is in special from January 2026 on."""
+    knobs = tmp_path / "no_independent.yaml"
+    knobs.write_text("name: No independent\nshifts:\n  - {share: 1, from_year: 2026}\n")
+    out = tmp_path / "forecast.xlsx"
+    code, output = forecast_la(tmp_path, "--assume", str(knobs), "--out", str(out))
+    assert code == 0, output
+    book = load_workbook(out, read_only=True)
+    inputs = dict(book["Inputs"].iter_rows(min_row=2, values_only=True))
+    assert inputs["Assumptions"] == "No independent (no_independent.yaml)"
+    assert inputs["Assumed shift"].startswith("100% of the children who would join or move")
+    setting = pd.DataFrame(
+        list(book["Setting"].iter_rows(min_row=2, values_only=True)),
+        columns=WITAN_HEADERS["Output_Setting.csv"].split(","),
+    )
+    independent = setting[setting["setting"] == "independent"].set_index("calendar-year")
+    assert independent.loc[2025, "mean"] > 0
+    assert (independent.loc[[2026, 2027], "max"] == 0).all()
+    assert read_projection(out).years == (2024, 2025, 2026, 2027)
+
+
+def test_several_assumptions_files_make_one_forecast_each_and_compare_totals(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "baseline.yaml").write_text("name: Baseline\n")
+    (tmp_path / "more_asd.json").write_text(
+        '{"name": "More ASD", "joiners": [{"need": "ASD", "change": 2, "from_year": 2025}]}'
+    )
+    out = tmp_path / "forecast.xlsx"
+    code, output = forecast_la(
+        tmp_path,
+        *("--assume", str(tmp_path / "baseline.yaml")),
+        *("--assume", str(tmp_path / "more_asd.json"), "--out", str(out)),
+    )
+    assert code == 0, output
+    assert not out.exists()
+    for stem in ("baseline", "more_asd"):
+        assert (tmp_path / f"forecast_{stem}.xlsx").exists()
+        assert (tmp_path / f"forecast_{stem}_simulations.npz").exists()
+    assert "by assumptions" in output and "Baseline" in output and "More ASD" in output
+    totals = {
+        stem: read_projection(tmp_path / f"forecast_{stem}.xlsx").counts.sum(axis=2).mean(axis=0)
+        for stem in ("baseline", "more_asd")
+    }
+    assert totals["more_asd"][0] == totals["baseline"][0]  # January 2024, observed
+    assert totals["more_asd"][-1] > totals["baseline"][-1]
+
+
+def test_assumptions_problems_exit_2_with_the_path_to_each_field_and_write_nothing(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("shifts:\n  - {share: 1.5, from_year: 2026}\nwhat: x\n")
+    out = tmp_path / "forecast.xlsx"
+    code, output = forecast_la(tmp_path, "--assume", str(bad), "--out", str(out))
+    assert code == 2
+    assert "bad.yaml: shifts[0].share: Input should be less than or equal to 1" in output
+    assert "bad.yaml: what: Extra inputs are not permitted" in output
+    # Sound on its own, wrong for this forecast: checked before anything is simulated.
+    bad.write_text("joiners:\n  - {need: PMLD, change: 1, from_year: 2031}\n")
+    code, output = _forecast_output(
+        *("--history", str(tmp_path / "caseloads"), "--population"),
+        *(str(tmp_path / "population.csv"), "--years", "2025-2027", "--assume", str(bad)),
+        *("--out", str(out)),
+    )
+    assert code == 2
+    assert "bad.yaml: joiners[0].need: 'PMLD' is not a need of this forecast" in output
+    assert "bad.yaml: joiners[0].from_year: 2031 is not a projected January (2025 to 2027)" in (
+        output
+    )
+    assert not out.exists()
+    assert not (tmp_path / "forecast_simulations.npz").exists()
+
+
+def test_a_population_rate_needs_no_population_rows_for_the_projected_years(
+    tmp_path: Path,
+) -> None:
+    folder, population = la_history(tmp_path)
+    write(
+        population,
+        "calendar-year,academic-year,population",
+        population_rows(range(2021, 2025), ages=range(-2, 21)),
+    )
+    out = tmp_path / "forecast.xlsx"
+    args = ("--history", str(folder), "--population", str(population), "--years", "2025-2026")
+    code, output = _forecast_output(*args, "--simulations", "5", "--out", str(out))
+    assert code == 2 and "no rows for 2025" in output
+    knobs = tmp_path / "growth.yaml"
+    knobs.write_text("population: {rate: 0.01}\n")
+    code, output = _forecast_output(
+        *args, "--simulations", "5", "--assume", str(knobs), "--out", str(out)
+    )
+    assert code == 0, output
