@@ -195,6 +195,12 @@ def forecast_problems(
             f"(got {first}-{last})"
         )
         return [io.InputProblem(FORM, None, "years", message)]
+    if last - base > MAX_YEARS_AHEAD:
+        message = (
+            f"at most {MAX_YEARS_AHEAD} years after {base}, the last January in the files "
+            f"(got {first}-{last})"
+        )
+        return [io.InputProblem(FORM, None, "years", message)]
     problems: list[io.InputProblem] = []
     try:
         check_population_years(inputs, range(base + 1, last + 1), files.population.name)

@@ -325,6 +325,9 @@ def test_upload_problems_name_file_row_and_field_and_store_nothing(
     response = start(client, planner, form_files(history), years="2020-2023")
     assert problems_of(response) == [("", None, "years")]
     assert "must reach past 2023" in response.json()["problems"][0]["message"]
+    far = start(client, planner, form_files(history), years="2100-2100")
+    assert problems_of(far) == [("", None, "years")]
+    assert "at most 50 years after 2023" in far.json()["problems"][0]["message"]
     transitions = ("transitions", ("transitions.csv", b"calendar-year\n", "text/csv"))
     both = start(client, planner, [*form_files(history), transitions])
     assert problems_of(both) == [("", None, "history")]
