@@ -17,6 +17,7 @@ summary with ``done`` in one transaction at the end.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 import tempfile
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import yaml
 from sqlalchemy import select
 
 from api.db import Caseload, Database, RunInput
@@ -50,7 +52,15 @@ from matcher.forecast.inputs import (
     read_witan_inputs,
     uncosted_states,
 )
-from matcher.forecast.model import project
+from matcher.forecast.knobs import (
+    AssumptionProblem,
+    AssumptionsError,
+    AssumptionSet,
+    parse_assumptions,
+    resolve,
+    with_population,
+)
+from matcher.forecast.model import forecast_axes, project
 from matcher.forecast.outputs import ForecastTables, forecast_tables
 from matcher.forecast.sufficiency import (
     demand_and_places_by_need,
@@ -81,6 +91,15 @@ MAX_YEARS_AHEAD = 50
 SHORTFALLS_A_YEAR = 5
 #: The form's field for a problem that is not in a file (``Problem.file`` is then empty).
 FORM = ""
+#: Problems of one assumptions file listed at most: a file can repeat a mistake thousands of
+#: times (YAML aliases), and the first ones say what to fix.
+MAX_ASSUMPTION_PROBLEMS = 50
+#: What an uploaded assumptions file may not do: name a file the server would then open.
+POPULATION_FILE_REFUSED = (
+    "the web service does not open files named inside an uploaded file: name the population "
+    "change as a rate, or upload a population file that holds the projected years (e.g. "
+    "population: {rate: 0.005} for +0.5% a year)"
+)
 
 _YEARS = re.compile(r"^\s*(\d{4})\s*(?:(?:-|–|to|\.\.)\s*(\d{4}))?\s*$")
 _SIMULATED = re.compile(r"simulated (\d+) of (\d+)")
@@ -89,13 +108,15 @@ _SIMULATED = re.compile(r"simulated (\d+) of (\d+)")
 @dataclass(frozen=True)
 class ForecastFiles:
     """A forecast's files as uploaded: yearly caseload files or witan.send's transitions, the
-    general population, and optionally costs and (with transitions) valid states."""
+    general population, and optionally costs, (with transitions) valid states and the
+    planner's assumptions file (YAML or JSON, :mod:`matcher.forecast.knobs`)."""
 
     population: UploadedFile
     history: tuple[UploadedFile, ...] = ()
     transitions: UploadedFile | None = None
     costs: UploadedFile | None = None
     valid_states: UploadedFile | None = None
+    assumptions: UploadedFile | None = None
 
     def by_role(self) -> list[tuple[str, UploadedFile]]:
         """(role, file) for each file, yearly files first: how they are stored
@@ -105,6 +126,7 @@ class ForecastFiles:
             "population": self.population,
             "costs": self.costs,
             "valid_states": self.valid_states,
+            "assumptions": self.assumptions,
         }
         pairs = [("history", upload) for upload in self.history]
         return pairs + [(role, f) for role, f in singles.items() if f is not None]
@@ -120,6 +142,7 @@ class ForecastFiles:
             transitions=singles.get("transitions"),
             costs=singles.get("costs"),
             valid_states=singles.get("valid_states"),
+            assumptions=singles.get("assumptions"),
         )
 
 
@@ -150,11 +173,13 @@ def read_forecast_inputs(
     """The files read as ``sendmatch forecast`` reads them; ``io.InputError`` lists every
     problem (file, row, column). ``settings`` (a caseload's settings file) gives the kind of
     place of each URN for yearly files that name a ``setting_urn`` instead."""
+    # The assumptions file is read from its bytes (read_assumptions), never from a path.
+    tables = [(role, upload) for role, upload in files.by_role() if role != "assumptions"]
     with tempfile.TemporaryDirectory(prefix="sendmatch-forecast-") as tmp:
-        paths = [in_own_folder(tmp, k, upload) for k, (_, upload) in enumerate(files.by_role())]
+        paths = [in_own_folder(tmp, k, upload) for k, (_, upload) in enumerate(tables)]
         path_of: dict[str, Path] = {}
         history: list[Path] = []
-        for (role, _), path in zip(files.by_role(), paths, strict=True):
+        for (role, _), path in zip(tables, paths, strict=True):
             if role == "history":
                 history.append(path)
             else:
@@ -177,6 +202,55 @@ def read_forecast_inputs(
         )
 
 
+def read_assumptions(upload: UploadedFile) -> AssumptionSet:
+    """An uploaded assumptions file, checked on its own as ``sendmatch forecast --assume``
+    checks it; :class:`AssumptionsError` lists every problem with the path to its field.
+
+    Unlike the command line's, it opens no file it names: a server must not read its own
+    paths on an upload's say-so, so ``population.file`` is refused and ``rate`` asked for."""
+    source = upload.name
+    assumptions = parse_assumptions(_assumptions_data(upload), source)
+    change = assumptions.population
+    if change is not None and change.file is not None:
+        raise AssumptionsError(
+            [AssumptionProblem(source, "population.file", POPULATION_FILE_REFUSED)]
+        )
+    return AssumptionSet(assumptions.name or Path(source).stem, source, assumptions)
+
+
+def _assumptions_data(upload: UploadedFile) -> object:
+    """The file's YAML or JSON, by its name's ending as the command line reads it."""
+    source = upload.name
+    suffix = Path(source).suffix.lower()
+    try:
+        text = upload.data.decode("utf-8-sig")
+        if suffix == ".json":
+            return json.loads(text)
+        if suffix in {".yaml", ".yml"}:
+            return yaml.safe_load(text)
+    except UnicodeDecodeError:
+        message = "not a text file: give a .yaml or .json file"
+    except json.JSONDecodeError as err:
+        message = f"not valid JSON: {err.msg} at line {err.lineno}, column {err.colno}"
+    except yaml.YAMLError as err:
+        message = f"not valid YAML: {err}"
+    else:
+        message = f"unknown file type {suffix!r}: use .yaml, .yml or .json"
+    raise AssumptionsError([AssumptionProblem(source, None, message)])
+
+
+def assumption_input_problems(err: AssumptionsError) -> list[io.InputProblem]:
+    """An assumptions file's problems as the upload's (file, field, reason; no row), the first
+    :data:`MAX_ASSUMPTION_PROBLEMS` of them and how many more there are."""
+    problems = [io.InputProblem(p.file, None, p.field, p.message) for p in err.problems]
+    if len(problems) <= MAX_ASSUMPTION_PROBLEMS:
+        return problems
+    more = len(problems) - MAX_ASSUMPTION_PROBLEMS
+    file = problems[0].file
+    tail = io.InputProblem(file, None, None, f"and {more:,} more problems like these")
+    return [*problems[:MAX_ASSUMPTION_PROBLEMS], tail]
+
+
 def forecast_problems(
     inputs: ForecastInputs,
     files: ForecastFiles,
@@ -184,9 +258,11 @@ def forecast_problems(
     last: int,
     *,
     against_places: bool,
+    assumptions: AssumptionSet | None = None,
 ) -> list[io.InputProblem]:
     """What the readers cannot see alone, as ``sendmatch forecast`` checks it: the years must
-    reach past the last January, the population must cover every year projected, and a
+    reach past the last January, the assumptions must name the forecast's needs, settings and
+    projected years, the population (as assumed) must cover every year projected, and a
     forecast set against places must be by kind of place with SEN2 needs."""
     base = inputs.observed_years[-1]
     if last <= base:
@@ -201,9 +277,16 @@ def forecast_problems(
             f"(got {first}-{last})"
         )
         return [io.InputProblem(FORM, None, "years", message)]
+    projected = range(base + 1, last + 1)
     problems: list[io.InputProblem] = []
+    if assumptions is not None:
+        try:
+            resolve(assumptions, *forecast_axes(inputs), list(projected))
+        except AssumptionsError as exc:
+            problems += assumption_input_problems(exc)
     try:
-        check_population_years(inputs, range(base + 1, last + 1), files.population.name)
+        assumed = with_population(inputs, assumptions, base, projected)
+        check_population_years(assumed, projected, files.population.name)
     except io.InputError as exc:
         problems += exc.problems
     if against_places:
@@ -260,14 +343,17 @@ def execute_forecast_run(
             else None
         )
         inputs = read_forecast_inputs(files, settings)
+        assumptions = None if files.assumptions is None else read_assumptions(files.assumptions)
         config = ForecastConfig(
             n_simulations=int(options["simulations"]), seed=int(options["seed"])
         )
         first, last = int(options["first_year"]), int(options["last_year"])
-        projection = _project(inputs, first, last, config, report)
+        projection = _project(inputs, first, last, config, report, assumptions)
         report(FORECAST_STAGES["summarising"], "summarising the simulated futures")
-        tables = forecast_tables(projection, inputs, config, first_year=first)
-        out = forecast_out(inputs, tables, config, first)
+        tables = forecast_tables(
+            projection, inputs, config, first_year=first, assumptions=assumptions
+        )
+        out = forecast_out(inputs, tables, config, first, assumptions)
         report(FORECAST_STAGES["backtest"], "back-testing: projecting held-out Januaries")
         out.backtest, out.backtest_note = _backtest(inputs, config)
         if caseload is not None:
@@ -295,21 +381,27 @@ def _stored(
 
 
 def _project(
-    inputs: ForecastInputs, first: int, last: int, config: ForecastConfig, report: Report
+    inputs: ForecastInputs,
+    first: int,
+    last: int,
+    config: ForecastConfig,
+    report: Report,
+    assumptions: AssumptionSet | None = None,
 ) -> Projection:
     """``project`` over the CLI's years, its progress notes moving the bar (and checking for a
     cancel) as each batch of futures is simulated."""
     start, end = FORECAST_STAGES["simulating"], FORECAST_STAGES["summarising"]
     base = inputs.observed_years[-1]
     years = list(range(max(first, base + 1), last + 1))
-    report(start, f"simulating {config.n_simulations:,} futures to {last}")
+    assumed = "" if assumptions is None else " with the assumptions file"
+    report(start, f"simulating {config.n_simulations:,} futures to {last}{assumed}")
 
     def note(message: str) -> None:
         done = _SIMULATED.search(message)
         fraction = int(done[1]) / max(int(done[2]), 1) if done else 0.0
         report(start + (end - start) * fraction, f"projection: {message}")
 
-    return project(inputs, years, config, progress=note)
+    return project(inputs, years, config, progress=note, assumptions=assumptions)
 
 
 # --------------------------------------------------------------------------------------------
@@ -317,10 +409,15 @@ def _project(
 
 
 def forecast_out(
-    inputs: ForecastInputs, tables: ForecastTables, config: ForecastConfig, first: int
+    inputs: ForecastInputs,
+    tables: ForecastTables,
+    config: ForecastConfig,
+    first: int,
+    assumptions: AssumptionSet | None = None,
 ) -> ForecastOut:
     """The CLI's tables (witan.send's ``Output_*.csv``, the observed Januaries) as one
-    document; the back-test and sufficiency are added by the run."""
+    document, with the assumptions in the words of the CLI's Inputs sheet; the back-test and
+    sufficiency are added by the run."""
     witan = tables.witan
     counts = witan["Output_Count.csv"]
     base = inputs.observed_years[-1]
@@ -354,6 +451,9 @@ def forecast_out(
         backtest_note=None,
         sufficiency=None,
         notes=notes,
+        assumptions=[]
+        if assumptions is None
+        else [f"{what}: {value}" for what, value in assumptions.descriptions()],
     )
 
 

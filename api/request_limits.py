@@ -16,9 +16,10 @@ received.
 The limits (:class:`BodyLimits`): a file upload may be as large as its files' own limits allow
 together, plus 1 MB for the form around them (a caseload: three files of 50 MB; a fair access
 history: 5 MB; a scenario comparison: twenty files of 1 MB; a forecast: fifteen yearly files of
-10 MB or a 50 MB transitions file, with its population, costs and valid states); any other body,
-a JSON body or the sign-in form, 1 MB. ``SENDMATCH_MAX_UPLOAD_MB`` lowers every upload's limit
-to that many MB and ``SENDMATCH_MAX_JSON_KB`` sets the other bodies' limit in KB.
+10 MB or a 50 MB transitions file, with its population, costs, valid states and assumptions
+file); any other body, a JSON body or the sign-in form, 1 MB. ``SENDMATCH_MAX_UPLOAD_MB`` lowers
+every upload's limit to that many MB and ``SENDMATCH_MAX_JSON_KB`` sets the other bodies' limit
+in KB.
 """
 
 from __future__ import annotations

@@ -29,15 +29,18 @@ from api.db import Caseload, Role, Run, RunInput, RunKind, User, get_session
 from api.forecast_jobs import (
     FORM,
     ForecastFiles,
+    assumption_input_problems,
     execute_forecast_run,
     forecast_problems,
     parse_years,
+    read_assumptions,
     read_forecast_inputs,
 )
 from api.jobs import UploadedFile, safe_name
 from api.routes_runs import get_done_run, run_out
 from api.schemas import MAX_ROW_ID, ForecastOut, PathId, Problem, RunOut, ValidationReport
 from matcher import io
+from matcher.forecast.knobs import AssumptionsError, AssumptionSet
 
 router = APIRouter(prefix="/runs", tags=["forecast"])
 
@@ -53,11 +56,14 @@ MAX_TRANSITIONS_BYTES = 50 * MB
 #: Population (a row per year and NC year), costs and valid states are small tables.
 MAX_POPULATION_BYTES = 5 * MB
 MAX_TABLE_BYTES = MB
+#: An assumptions file is a few dozen lines of YAML or JSON.
+MAX_ASSUMPTIONS_BYTES = MB
 #: The most one forecast's files may hold together (its request's limit, with the form).
 MAX_FORECAST_FILES_BYTES = (
     max(MAX_HISTORY_FILES * MAX_HISTORY_FILE_BYTES, MAX_TRANSITIONS_BYTES)
     + MAX_POPULATION_BYTES
     + 2 * MAX_TABLE_BYTES
+    + MAX_ASSUMPTIONS_BYTES
 )
 #: Simulated futures a web forecast may ask for: 2,000 keep the 95% bounds stable to well under
 #: 1% (the command line's default is 1,000) and a large LA's run to minutes, not hours.
@@ -121,6 +127,14 @@ def start_forecast(
         UploadFile | None,
         File(description="witan.send's valid-states.csv, with transitions only"),
     ] = None,
+    assumptions: Annotated[
+        UploadFile | None,
+        File(
+            description="the planner's assumptions (.yaml, .yml or .json, at most 1 MB), as "
+            "sendmatch forecast --assume reads them; a population change is given as a rate "
+            "(population.file is refused: the server opens no file an upload names)"
+        ),
+    ] = None,
     simulations: Annotated[
         int, Form(ge=1, le=MAX_SIMULATIONS, description="simulated futures behind the intervals")
     ] = DEFAULT_SIMULATIONS,
@@ -141,14 +155,16 @@ def start_forecast(
     caseload's settings when one is named); poll ``GET /runs/{id}``, then read
     ``GET /runs/{id}/forecast``.
 
-    Every file is checked now with the command line's readers, and the years against the files:
-    a 422 lists every problem (file, row, column; or the form field) and nothing is stored.
+    Every file is checked now with the command line's readers, and the years (and an
+    assumptions file's needs, settings and years) against the files: a 422 lists every problem
+    (file, row, column or field path; or the form field) and nothing is stored.
     """
     caseload = _caseload_or_404(session, caseload_id)
     # A browser sends an empty part for a file input left empty: no file was given.
     uploads = [u for u in history or [] if _given(u)]
-    transitions, costs, valid_states = (
-        u if u is not None and _given(u) else None for u in (transitions, costs, valid_states)
+    transitions, costs, valid_states, assumptions = (
+        u if u is not None and _given(u) else None
+        for u in (transitions, costs, valid_states, assumptions)
     )
     form_problems = _form_problems(uploads, transitions, valid_states, years)
     if form_problems:
@@ -161,6 +177,7 @@ def start_forecast(
         transitions=_read_optional(transitions, "transitions.csv", MAX_TRANSITIONS_BYTES),
         costs=_read_optional(costs, "costs.csv", MAX_TABLE_BYTES),
         valid_states=_read_optional(valid_states, "valid-states.csv", MAX_TABLE_BYTES),
+        assumptions=_read_optional(assumptions, "assumptions.yaml", MAX_ASSUMPTIONS_BYTES),
     )
     first, last = parse_years(years)
     settings = (
@@ -168,13 +185,15 @@ def start_forecast(
         if caseload is not None and files.history
         else None
     )
+    assumed, problems = _assumptions_or_problems(files)
     try:
         inputs = read_forecast_inputs(files, settings)
-        problems = forecast_problems(
-            inputs, files, first, last, against_places=caseload is not None
-        )
+        if not problems:
+            problems = forecast_problems(
+                inputs, files, first, last, against_places=caseload is not None, assumptions=assumed
+            )
     except io.InputError as exc:
-        problems = exc.problems
+        problems = [*problems, *exc.problems]
     if problems:
         return _rejected([_problem(p) for p in problems])
     run = Run(
@@ -228,6 +247,19 @@ def _caseload_or_404(session: Session, caseload_id: int | None) -> Caseload | No
     if caseload is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such caseload")
     return caseload
+
+
+def _assumptions_or_problems(
+    files: ForecastFiles,
+) -> tuple[AssumptionSet | None, list[io.InputProblem]]:
+    """The uploaded assumptions file checked on its own, before the forecast's files are read,
+    so its problems are listed with theirs."""
+    if files.assumptions is None:
+        return None, []
+    try:
+        return read_assumptions(files.assumptions), []
+    except AssumptionsError as exc:
+        return None, assumption_input_problems(exc)
 
 
 def _form_problems(

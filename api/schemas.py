@@ -585,3 +585,8 @@ class ForecastOut(BaseModel):
     backtest_note: str | None = Field(description="why there is no back-test, if there is none")
     sufficiency: SufficiencyOut | None
     notes: list[str] = Field(description="warnings, e.g. children in groups the costs miss")
+    assumptions: list[str] = Field(
+        default_factory=list,
+        description="the assumptions file the forecast applied, a line each as the command "
+        "line's Inputs sheet says it; empty without one",
+    )

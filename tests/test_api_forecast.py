@@ -20,7 +20,9 @@ from sqlalchemy import func, insert, inspect, select, text
 from api import forecast_jobs, routes_forecast
 from api.db import MIGRATIONS, Database, Run, RunInput, User, utcnow
 from api.request_limits import MB, BodyLimits
+from matcher.forecast import inputs as inputs_module
 from matcher.forecast.inputs import read_la_history
+from matcher.forecast.knobs import load_assumptions
 from matcher.forecast.model import project
 from matcher.forecast.sufficiency import demand_and_places_by_need, sufficiency
 from matcher.forecast.summary import summary_table
@@ -372,11 +374,130 @@ def test_forecast_limits(
         ("population", ("population.csv", b"x" * (routes_forecast.MAX_POPULATION_BYTES + 1)))
     )
     assert start(client, planner, big).status_code == 413
+    huge = "#" * routes_forecast.MAX_ASSUMPTIONS_BYTES + "\nname: big\n"
+    too_big = start(client, planner, [*form_files(history), assumptions_part("big.yaml", huge)])
+    assert too_big.status_code == 413
     assert count(app, Run) == 0
     # The request's own limit: every file at its largest, and the form around them.
     limit = BodyLimits().for_request("POST", "/runs/forecast")
     assert limit == routes_forecast.MAX_FORECAST_FILES_BYTES + MB
     assert limit > routes_forecast.MAX_HISTORY_FILES * routes_forecast.MAX_HISTORY_FILE_BYTES
+
+
+# --------------------------------------------------------------------------------------------
+# Assumptions files (``sendmatch forecast --assume``)
+
+ASSUMED = """\
+name: ASD rising
+population:
+  rate: 0.01
+joiners:
+  - need: ASD
+    change_a_year: 0.5
+    from_year: 2025
+"""
+
+
+def assumptions_part(name: str, text: str) -> tuple[str, Any]:
+    return ("assumptions", (name, text.encode(), "application/yaml"))
+
+
+def test_a_forecast_applies_an_assumptions_file_as_the_cli_does(
+    app: FastAPI, client: TestClient, users: dict, history: dict[str, Path], tmp_path: Path
+) -> None:
+    files = [*form_files(history), assumptions_part("asd.yaml", ASSUMED)]
+    started = start(client, users["planner"], files)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    forecast = client.get(f"/runs/{run_id}/forecast", headers=users["planner"]).json()
+
+    # `project` called directly with the same files, assumptions and seed.
+    (tmp_path / "asd.yaml").write_text(ASSUMED)
+    inputs, plain = direct_projection(history)
+    config = ForecastConfig(n_simulations=SIMULATIONS, seed=SEED)
+    assumed = project(
+        inputs, [2024, 2025, 2026], config, assumptions=load_assumptions(tmp_path / "asd.yaml")
+    )
+    means = [row["mean"] for row in forecast["total"]]
+    assert means == pytest.approx(summary_table(assumed, "total")["mean"].tolist())
+    lows = [row["low_95"] for row in forecast["total"]]
+    assert lows == pytest.approx(summary_table(assumed, "total")["low-95pc-bound"].tolist())
+    assert means[-1] > summary_table(plain, "total")["mean"].iloc[-1]  # the ASD joiners rose
+
+    assert forecast["assumptions"] == [
+        "Assumptions: ASD rising (asd.yaml)",
+        "Assumed population: the last observed January's general population, +1% a year "
+        "(compounding), in every projected year",
+        "Assumed joiners: ASD joiners +50% a year (compounding) from January 2025",
+    ]
+    with app.state.db.sessions() as session:
+        roles = session.scalars(select(RunInput.role).where(RunInput.run_id == run_id)).all()
+    assert "assumptions" in roles
+    # A forecast without one records none.
+    started = start(client, users["planner"], form_files(history))
+    plain_out = client.get(f"/runs/{started.json()['id']}/forecast", headers=users["planner"])
+    assert plain_out.json()["assumptions"] == []
+
+
+def test_assumptions_problems_name_the_file_and_field_and_store_nothing(
+    app: FastAPI, client: TestClient, users: dict, history: dict[str, Path]
+) -> None:
+    planner = users["planner"]
+    wrong = ASSUMED.replace("need: ASD", "need: ASDD").replace("2025", "2031")
+    response = start(client, planner, [*form_files(history), assumptions_part("asd.yaml", wrong)])
+    assert problems_of(response) == [
+        ("asd.yaml", None, "joiners[0].need"),
+        ("asd.yaml", None, "joiners[0].from_year"),
+    ]
+    assert "'ASDD' is not a need of this forecast" in response.json()["problems"][0]["message"]
+    assert "2031 is not a projected January (2024 to 2026)" in response.text
+
+    # The file on its own, as JSON, and a file of another kind.
+    bad = '{"joiners": [{"need": "ASD", "from_year": 2025, "change": 0}]}'
+    response = start(client, planner, [*form_files(history), assumptions_part("a.json", bad)])
+    assert problems_of(response) == [("a.json", None, "joiners[0]")]
+    response = start(client, planner, [*form_files(history), assumptions_part("a.txt", ASSUMED)])
+    assert problems_of(response) == [("a.txt", None, None)]
+    assert "use .yaml, .yml or .json" in response.text
+    assert count(app, Run) == 0 and count(app, RunInput) == 0
+
+
+@pytest.mark.parametrize("named", ["/etc/passwd", "../../population.csv", "ABSOLUTE"])
+def test_an_uploaded_assumptions_file_never_opens_a_population_file_it_names(
+    app: FastAPI,
+    client: TestClient,
+    users: dict,
+    history: dict[str, Path],
+    named: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The command line reads ``population.file``; the server must not read its own paths on
+    an upload's say-so: ``ABSOLUTE`` is a good population file that, read, would be accepted."""
+    if named == "ABSOLUTE":
+        named = str(history["population.csv"])
+
+    def never(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a population file named in an upload was opened")
+
+    read = inputs_module.read_population
+    opened: list[Path] = []
+
+    def recorded(path: Path, *args: Any, **kwargs: Any) -> Any:
+        opened.append(Path(path))
+        return read(path, *args, **kwargs)
+
+    monkeypatch.setattr("matcher.forecast.knobs._read_population", never)
+    monkeypatch.setattr(inputs_module, "read_population", recorded)
+    text = f"population:\n  file: {named}\n"
+    files = [*form_files(history), assumptions_part("ons.yaml", text)]
+    response = start(client, users["planner"], files)
+    assert problems_of(response) == [("ons.yaml", None, "population.file")]
+    message = response.json()["problems"][0]["message"]
+    assert "name the population change as a rate, or upload" in message
+    assert "root:" not in response.text
+    assert [path.name for path in opened] == ["population.csv"]  # the uploaded one, in a temp dir
+    assert history["population.csv"] not in opened
+    assert count(app, Run) == 0 and count(app, RunInput) == 0
 
 
 # --------------------------------------------------------------------------------------------

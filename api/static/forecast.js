@@ -6,6 +6,7 @@
 import { bandChart, demandPlacesChart } from "./charts.js";
 
 const TABLES = ".csv,.xlsx,text/csv,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+const ASSUMPTIONS = ".yaml,.yml,.json,application/json,application/yaml";
 const MAX_SIMULATIONS = 2000;
 
 /** NC years as schools say them: N1, N2, Reception, Year 1 … Year 20. */
@@ -43,8 +44,8 @@ export function makeForecastViews(ui) {
     );
   }
 
-  function fileInput(multiple = false) {
-    return h("input", { type: "file", accept: TABLES, multiple });
+  function fileInput(multiple = false, accept = TABLES) {
+    return h("input", { type: "file", accept, multiple });
   }
 
   // Which input a problem belongs to: by the file's name, or by the form field's.
@@ -80,6 +81,7 @@ export function makeForecastViews(ui) {
       validStates: fileInput(),
       population: fileInput(),
       costs: fileInput(),
+      assumptions: fileInput(false, ASSUMPTIONS),
       years: h("input", { type: "text", name: "years", spellcheck: "false", value: params.get("years") || "" }),
       simulations: h("input", { type: "number", name: "simulations", min: 1, max: MAX_SIMULATIONS, value: 1000, inputmode: "numeric" }),
       seed: h("input", { type: "number", name: "seed", min: 0, value: 42, inputmode: "numeric" }),
@@ -98,6 +100,7 @@ export function makeForecastViews(ui) {
       ),
       inputGroup("forecast-population", "General population", "calendar-year, academic-year and population for every year of your files and of the forecast (ONS estimates and projections).", inputs.population),
       inputGroup("forecast-costs", "Costs (optional)", "need, setting and cost: the annual cost of a child by need and kind of place; a blank need prices the kind of place for every need.", inputs.costs),
+      inputGroup("forecast-assumptions", "Assumptions file (optional)", "A .yaml or .json file of what you know the past does not show: more joiners of a need, a shift between kinds of place, a new school's places, population growth as a rate (like rate: 0.005). Needs, kinds of place and years must be the forecast's. At most 1 MB.", inputs.assumptions),
       inputGroup("forecast-years", "Januaries to project", "The first and last, like 2026-2032. The projection starts from the last January in your files.", inputs.years),
       inputGroup("forecast-caseload", "Caseload to compare with its places (optional)", "A caseload's number: projected demand is set against the places in its settings file, year by year.", inputs.caseload),
       h(
@@ -109,7 +112,7 @@ export function makeForecastViews(ui) {
       ),
       h("button", { type: "submit", class: "button" }, "Check the files and start the forecast"),
     );
-    const ids = Object.values(FIELD_INPUTS).concat(["forecast-population", "forecast-costs"]);
+    const ids = Object.values(FIELD_INPUTS).concat(["forecast-population", "forecast-costs", "forecast-assumptions"]);
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       for (const id of ids) setFieldError(form, id, null);
@@ -134,7 +137,7 @@ export function makeForecastViews(ui) {
 
       const data = new FormData();
       for (const f of inputs.history.files) data.append("history", f);
-      for (const [field, input] of [["transitions", inputs.transitions], ["valid_states", inputs.validStates], ["population", inputs.population], ["costs", inputs.costs]]) {
+      for (const [field, input] of [["transitions", inputs.transitions], ["valid_states", inputs.validStates], ["population", inputs.population], ["costs", inputs.costs], ["assumptions", inputs.assumptions]]) {
         if (input.files.length) data.append(field, input.files[0]);
       }
       data.append("years", inputs.years.value.trim());
@@ -176,7 +179,7 @@ export function makeForecastViews(ui) {
     }
     const byName = {};
     for (const f of inputs.history.files) byName[f.name] = "forecast-history";
-    for (const [id, input] of [["forecast-transitions", inputs.transitions], ["forecast-valid-states", inputs.validStates], ["forecast-population", inputs.population], ["forecast-costs", inputs.costs]]) {
+    for (const [id, input] of [["forecast-transitions", inputs.transitions], ["forecast-valid-states", inputs.validStates], ["forecast-population", inputs.population], ["forecast-costs", inputs.costs], ["forecast-assumptions", inputs.assumptions]]) {
       if (input.files.length) byName[input.files[0].name] = id;
     }
     const perInput = {};
@@ -291,6 +294,9 @@ export function makeForecastViews(ui) {
         { numeric: f.cost ? [1, 2, 3, 4] : [1, 2] },
       ),
     );
+    if (f.assumptions && f.assumptions.length) {
+      out.push(h("h3", {}, "Assumptions applied"), h("ul", {}, f.assumptions.map((line) => h("li", {}, line))));
+    }
     if (f.notes.length) out.push(h("div", { class: "inset" }, f.notes.map((n) => h("p", {}, n))));
     out.push(
       h("h2", {}, "By primary need, kind of place and NC year"),
