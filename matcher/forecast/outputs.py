@@ -35,6 +35,7 @@ import pandas as pd
 
 from matcher import io
 from matcher.forecast.knobs import AssumptionSet
+from matcher.forecast.summary import STATISTIC_COLUMNS
 from matcher.forecast.types import (
     NONSEND,
     ForecastConfig,
@@ -45,20 +46,7 @@ from matcher.forecast.types import (
 )
 
 #: witan.send's summary statistics, in its column order, after the year and the group.
-WITAN_STATISTICS: tuple[str, ...] = (
-    "mean",
-    "std-dev",
-    "iqr",
-    "min",
-    "low-95pc-bound",
-    "q1",
-    "median",
-    "q3",
-    "high-95pc-bound",
-    "max",
-    "low-ci",
-    "high-ci",
-)
+WITAN_STATISTICS = STATISTIC_COLUMNS
 #: Each of witan.send's output files and its columns, exactly as witan.send writes them.
 WITAN_COLUMNS: dict[str, tuple[str, ...]] = {
     "Output_Count.csv": ("calendar-year", *WITAN_STATISTICS),
