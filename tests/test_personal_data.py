@@ -37,23 +37,8 @@ from matcher.scenario_map import (
 )
 from tests.api_client import DATA, PASSWORD, login, upload
 from tests.factories import child, matrix, setting
+from tests.test_api_planning import NEW_SCHOOL
 
-NEW_SCHOOL = {
-    "name": "Norwich free school",
-    "edits": [
-        {
-            "kind": "new_setting",
-            "urn": "NEW1",
-            "name": "Norwich Special Free School",
-            "setting_type": "special",
-            "location": {"latitude": 52.632, "longitude": 1.292},
-            "low_age": 4,
-            "high_age": 19,
-            "designated_needs": ["MLD"],
-            "total_places": 40,
-        }
-    ],
-}
 # Seven children in one house-sized spot and two in another about 12 km away, all beyond the
 # fixture's settings and taken by the new school: one cell of 7 is drawn, the 2 are not.
 SPOT_A, SPOT_B = "52.631000,1.291000", "52.720000,1.400000"
