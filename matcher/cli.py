@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
 from geodata.straight_line import straight_line_matrix
 from matcher import io, placement
 from matcher.cli_data import data_app
+from matcher.cli_display import Stages, print_problems
+from matcher.cli_display import progress as stage_display
 from matcher.cli_forecast import forecast_app
 from matcher.costs import Tariffs
 from matcher.eligibility import EligibilityConfig
@@ -199,39 +201,6 @@ def network_area(network: RoadNetwork, name: str) -> io.Area:
 # Display
 
 
-class _Stages:
-    """Shows each stage of a run as a line with a spinner, then a tick and its time."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._task: TaskID | None = None
-        self._description = ""
-
-    def __call__(self, stage: str) -> None:
-        self.done()
-        self._description = escape(stage[:1].upper() + stage[1:])
-        self._task = self._progress.add_task(self._description, total=None)
-
-    def done(self, outcome: str | None = None) -> None:
-        """Tick the current stage; ``outcome`` replaces its description (e.g. "failed")."""
-        if self._task is not None:
-            if outcome is not None:
-                self._progress.update(self._task, description=f"{self._description}: {outcome}")
-            self._progress.update(self._task, total=1, completed=1)
-            self._task = None
-
-
-def _print_problems(console: Console, problems: Sequence[io.InputProblem]) -> None:
-    count = len(problems)
-    console.print(
-        f"[bold red]{count} problem{'s' if count != 1 else ''} in the input files.[/] "
-        "Nothing was written. Fix these and run again:"
-    )
-    for problem in problems:
-        # soft_wrap: one problem per line, never broken mid-message, easy to copy into a ticket
-        console.print(f"  • {escape(str(problem))}", soft_wrap=True)
-
-
 def _format(row: io.SummaryRow) -> str:
     if row.value is None:
         return "n/a"
@@ -293,15 +262,6 @@ def _warn_far_points(
     )
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=console,
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # The pipeline
 
@@ -347,7 +307,7 @@ def _check_outputs(options: RoundOptions, outs: Sequence[Path], errors: Console)
             raise typer.Exit(EXIT_INPUT_PROBLEM)
 
 
-def _fail(stage: _Stages, progress: Progress, errors: Console, message: str, code: int) -> None:
+def _fail(stage: Stages, progress: Progress, errors: Console, message: str, code: int) -> None:
     stage.done("[red]failed[/]")
     progress.stop()
     errors.print(message, soft_wrap=True)
@@ -355,7 +315,7 @@ def _fail(stage: _Stages, progress: Progress, errors: Console, message: str, cod
 
 
 def prepare_round(
-    options: RoundOptions, stage: _Stages, progress: Progress, errors: Console
+    options: RoundOptions, stage: Stages, progress: Progress, errors: Console
 ) -> PreparedRound:
     """Load the road network (if any), check every input file, and time every journey.
 
@@ -395,7 +355,7 @@ def prepare_round(
     except io.InputError as exc:
         stage.done("[red]problems found[/]")
         progress.stop()
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
 
     config = PlacementConfig(
@@ -418,7 +378,7 @@ def prepare_round(
 
 
 def _write_or_fail(
-    write: Callable[[], object], out: Path, stage: _Stages, progress: Progress, errors: Console
+    write: Callable[[], object], out: Path, stage: Stages, progress: Progress, errors: Console
 ) -> None:
     stage(f"writing {out.name}")
     try:
@@ -454,8 +414,8 @@ def run_round(
         listed, nothing is written), :data:`EXIT_FAILED` if an output cannot be written.
     """
     _check_outputs(options, outs, errors)
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, travel = prepared.inputs, prepared.travel
         constrained = None
@@ -770,8 +730,8 @@ def tailored_lists_command(
         max_excluded=max_excluded,
         workers=min(os.cpu_count() or 1, 4),
     )
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs = prepared.inputs
         model = TailoredListModel(
@@ -905,8 +865,8 @@ def panel_pack_command(
         max_excluded=MAX_EXCLUDED_SHOWN,
         workers=min(os.cpu_count() or 1, 4),
     )
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs = prepared.inputs
         known = {c.child_id for c in inputs.children}
@@ -996,8 +956,8 @@ def osm_download_command(
 
     errors = Console(stderr=True)
     folder = _resolve_cache_dir(cache_dir)
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         stage(f"finding the OpenStreetMap extract '{area}' (downloaded once, then kept)")
         try:
             path = osm_download.download_extract(area, folder, update=update)
@@ -1086,10 +1046,10 @@ def fair_access_command(
         try:
             loads = load_fap_history(history)
         except io.InputError as exc:
-            _print_problems(errors, exc.problems)
+            print_problems(errors, exc.problems)
             raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs = prepared.inputs
         config = FairAccessConfig(
@@ -1245,8 +1205,8 @@ def scenario_compare_command(
         for problem in exc.problems:
             errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
         known = {s.urn for s in inputs.settings}
@@ -1379,8 +1339,8 @@ def scenario_sweep_command(
     except ValueError as exc:
         errors.print(f"[bold red]Cannot build the sweep:[/] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
         stage(f"running {len(scenarios)} scenarios on Dask")
@@ -1429,7 +1389,7 @@ def _write_scenario_maps(
     comparison: ScenarioComparison,
     inputs: io.RoundInputs,
     prepared: PreparedRound,
-    stage: _Stages,
+    stage: Stages,
     progress: Progress,
     errors: Console,
 ) -> None:
@@ -1600,8 +1560,8 @@ def sites_choose_command(
         )
         raise typer.Exit(EXIT_INPUT_PROBLEM)
     projected = demand_option(demand, errors)
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         prepared = prepare_round(options, stage, progress, errors)
         inputs, cutoff = prepared.inputs, prepared.config.eligibility.cutoff_minutes
         kids = inputs.children
@@ -1965,8 +1925,8 @@ def demo_command(
         )
         raise typer.Exit(EXIT_INPUT_PROBLEM)
     console.print(f"[bold]Demo LA[/] — {escape(SAMPLE_AREA_LABEL)}.", soft_wrap=True)
-    with _progress(errors) as progress:
-        stage = _Stages(progress)
+    with stage_display(errors) as progress:
+        stage = Stages(progress)
         stage("building the demo LA on the sample road network")
         try:
             la = build_demo_la(_resolve_cache_dir(cache_dir))

@@ -28,8 +28,10 @@ import typer
 from rich import box
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from matcher.cli_display import Stages, print_problems
+from matcher.cli_display import progress as stage_display
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,9 +40,8 @@ if TYPE_CHECKING:
     from matcher.forecast.knobs import AssumptionProblem, AssumptionSet
     from matcher.forecast.sufficiency import PlannedSetting
     from matcher.forecast.types import ForecastConfig, ForecastInputs, Projection
-    from matcher.io import InputProblem
     from matcher.models import Setting
-    from matcher.planning import Scenario, ScenarioProblem
+    from matcher.planning import Scenario
 
 EXIT_FAILED = 1  # the same codes as matcher.cli's
 EXIT_INPUT_PROBLEM = 2
@@ -514,7 +515,7 @@ def run_forecast(
                 check_population_years(assumed, projected, sources.population.name)
         except InputError as exc:
             stage.fail()
-            _print_problems(errors, exc.problems)
+            print_problems(errors, exc.problems)
             raise typer.Exit(EXIT_INPUT_PROBLEM) from None
         _warn_uncosted(uncosted_states(inputs), errors)
         written: list[Path] = []
@@ -567,7 +568,7 @@ def _assumption_outputs(
         except AssumptionsError as exc:
             problems += exc.problems
     if problems:
-        _print_problems(errors, problems)
+        print_problems(errors, problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM)
     if len(sets) == 1:
         return [(sets[0], out)]
@@ -594,7 +595,7 @@ def _check_assumptions(
     inputs: ForecastInputs,
     sets: Sequence[AssumptionSet],
     projected: range,
-    stage: _Stage,
+    stage: Stages,
     errors: Console,
 ) -> None:
     """Assumptions against the inputs (their needs, settings and the years projected), every
@@ -613,7 +614,7 @@ def _check_assumptions(
             problems += exc.problems
     if problems:
         stage.fail("problems found")
-        _print_problems(errors, problems)
+        print_problems(errors, problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM)
 
 
@@ -621,7 +622,7 @@ def _project(
     inputs: ForecastInputs,
     years: range,
     config: ForecastConfig,
-    stage: _Stage,
+    stage: Stages,
     errors: Console,
     assumptions: AssumptionSet | None = None,
 ) -> Projection:
@@ -634,11 +635,11 @@ def _project(
         return project(inputs, list(years), config, progress=stage.note, assumptions=assumptions)
     except InputError as exc:  # what only the model sees, e.g. a year without population
         stage.fail("problems found")
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
 
 
-def _read(sources: _Sources, stage: _Stage, errors: Console) -> ForecastInputs:
+def _read(sources: _Sources, stage: Stages, errors: Console) -> ForecastInputs:
     from matcher.forecast.inputs import read_la_history, read_witan_inputs
     from matcher.io import InputError
 
@@ -658,7 +659,7 @@ def _read(sources: _Sources, stage: _Stage, errors: Console) -> ForecastInputs:
         )
     except InputError as exc:
         stage.fail("problems found")
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
 
 
@@ -729,54 +730,16 @@ def _refuse(errors: Console, message: str) -> NoReturn:
 # Display
 
 
-class _Stage:
-    """A run's stages on stderr: each a line with a spinner, then a tick and its time."""
-
-    def __init__(self, progress: Progress) -> None:
-        self.progress = progress
-        self.task: TaskID | None = None
-        self.description = ""
-
-    def __call__(self, description: str) -> None:
-        self.done()
-        self.description = escape(description[:1].upper() + description[1:])
-        self.task = self.progress.add_task(self.description, total=None)
-
-    def note(self, message: str) -> None:
-        """The model's progress, shown beside the current stage."""
-        if self.task is not None:
-            text = f"{self.description}: {escape(message)}"
-            self.progress.update(self.task, description=text)
-
-    def done(self) -> None:
-        if self.task is not None:
-            self.progress.update(self.task, total=1, completed=1)
-            self.task = None
-
-    def fail(self, outcome: str = "failed") -> None:
-        if self.task is not None:
-            text = f"{self.description}: [red]{outcome}[/]"
-            self.progress.update(self.task, description=text)
-        self.done()
-        self.progress.stop()
-
-
 @contextmanager
-def _stages(errors: Console) -> Iterator[_Stage]:
-    progress = Progress(
-        SpinnerColumn(finished_text="[green]✓[/]"),
-        TextColumn("{task.description}"),
-        TimeElapsedColumn(),
-        console=errors,
-    )
-    with progress:
-        stage = _Stage(progress)
+def _stages(errors: Console) -> Iterator[Stages]:
+    with stage_display(errors) as display:
+        stage = Stages(display)
         yield stage
         stage.done()
 
 
 def _write(
-    write: Callable[[], list[Path] | None], out: Path, stage: _Stage, errors: Console
+    write: Callable[[], list[Path] | None], out: Path, stage: Stages, errors: Console
 ) -> list[Path]:
     try:
         return write() or [out]
@@ -789,19 +752,6 @@ def _write(
             soft_wrap=True,
         )
         raise typer.Exit(EXIT_FAILED) from None
-
-
-def _print_problems(
-    errors: Console,
-    problems: Sequence[InputProblem] | Sequence[ScenarioProblem] | Sequence[AssumptionProblem],
-) -> None:
-    count = len(problems)
-    errors.print(
-        f"[bold red]{count} problem{'s' if count != 1 else ''} in the input files.[/] "
-        "Nothing was written. Fix these and run again:"
-    )
-    for problem in problems:
-        errors.print(f"  • {escape(str(problem))}", soft_wrap=True)
 
 
 def _warn_uncosted(pairs: Sequence[tuple[str, str]], errors: Console) -> None:
@@ -965,7 +915,7 @@ def demand_option(demand: str | None, errors: Console) -> Scenario | None:
     try:
         return forecast_demand(demand)
     except ScenarioError as exc:
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
 
 
@@ -988,7 +938,7 @@ def _projection_file(forecast: Path) -> Path:
     return projection_file(forecast)
 
 
-def _read_forecast(forecast: Path, stage: _Stage, errors: Console) -> Projection:
+def _read_forecast(forecast: Path, stage: Stages, errors: Console) -> Projection:
     """The saved simulations, refused with a clear reason when they are not a forecast of
     kinds of place (a forecast from witan.send's files has setting codes)."""
     from matcher.forecast.outputs import read_projection
@@ -1000,7 +950,7 @@ def _read_forecast(forecast: Path, stage: _Stage, errors: Console) -> Projection
         projection = read_projection(forecast)
     except InputError as exc:
         stage.fail("problems found")
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
     problem = kinds_of_place_problem(projection)
     if problem is not None:
@@ -1018,7 +968,7 @@ def _read_places(
     settings: Path,
     scenario: Path | None,
     postcodes: Path | None,
-    stage: _Stage,
+    stage: Stages,
     errors: Console,
 ) -> _Places:
     from matcher.forecast.sufficiency import planned_settings
@@ -1029,7 +979,7 @@ def _read_places(
         found = load_settings(settings)
     except InputError as exc:
         stage.fail("problems found")
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
     if scenario is None:
         return _Places(found, [], None)
@@ -1039,7 +989,7 @@ def _read_places(
         planned = planned_settings(plan, found)
     except ScenarioError as exc:
         stage.fail("problems found")
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
     except ValueError as exc:  # closures and changed places: change the settings file
         stage.fail()
@@ -1047,7 +997,7 @@ def _read_places(
     return _Places(found, planned, plan.name)
 
 
-def _postcodes(path: Path | None, stage: _Stage, errors: Console) -> PostcodeFile | None:
+def _postcodes(path: Path | None, stage: Stages, errors: Console) -> PostcodeFile | None:
     from geodata.postcodes import PostcodeFile
 
     if path is None:

@@ -21,7 +21,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from matcher.cli_forecast import EXIT_INPUT_PROBLEM, _print_problems, _refuse, _Stage, _stages
+from matcher.cli_display import Stages, print_problems
+from matcher.cli_forecast import EXIT_INPUT_PROBLEM, _refuse, _stages
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,7 +60,7 @@ def statistics_files(given: Sequence[Path] | None, errors: Console) -> list[Path
     return [cached]
 
 
-def read_statistics(files: Sequence[Path], stage: _Stage, errors: Console) -> EhcpStatistics:
+def read_statistics(files: Sequence[Path], stage: Stages, errors: Console) -> EhcpStatistics:
     from matcher.forecast.dfe_statistics import read_ehcp_statistics
     from matcher.io import InputError
 
@@ -68,7 +69,7 @@ def read_statistics(files: Sequence[Path], stage: _Stage, errors: Console) -> Eh
         return read_ehcp_statistics(files)
     except InputError as exc:
         stage.fail("problems found")
-        _print_problems(errors, exc.problems)
+        print_problems(errors, exc.problems)
         raise typer.Exit(EXIT_INPUT_PROBLEM) from None
 
 
