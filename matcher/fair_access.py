@@ -64,28 +64,17 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from ortools.graph.python import max_flow
 from ortools.sat.python import cp_model
-from pydantic import BaseModel, ConfigDict, Field
 
 from matcher.eligibility import EligibilityConfig, build_arcs, describe
-from matcher.io import (
-    InputError,
-    InputProblem,
-    _check_columns,
-    _duplicate,
-    _parse_int,
-    _raise_if,
-    _read_table,
-    _RowCheck,
-)
+from matcher.fair_access_files import load_fap_history as load_fap_history  # for callers
 from matcher.lexicographic_flow import FlowNetwork, solve_lexicographic
-from matcher.models import Child, NonNegativeInt, PlacementKind, Setting
+from matcher.models import Child, PlacementKind, Setting
 from matcher.placement import LEVEL_TITLES, PREFERENCE_LEVELS
 from matcher.travel import TravelTimeMatrix
 
@@ -100,68 +89,6 @@ UNKNOWN_SCHOOL_TEXT = "not a known school"
 #: The levels of the plan, in the order they are solved: the placement flow's
 #: (``matcher.placement.level_names``), with the highest load second.
 FAIR_ACCESS_LEVELS = (PREFERENCE_LEVELS[0], "highest_load", *PREFERENCE_LEVELS[1:], "travel")
-
-
-# --------------------------------------------------------------------------------------------
-# History of fair access placements
-
-
-class FapHistory(BaseModel):
-    """One school's fair access placements in the last 12 months: the past half of its load."""
-
-    model_config = ConfigDict(frozen=True)
-
-    urn: Annotated[str, Field(min_length=1, max_length=32)]
-    placements_last_12_months: NonNegativeInt
-
-
-FAP_HISTORY_COLUMNS = {"urn", "placements_last_12_months"}
-
-
-def load_fap_history(path: Path | str) -> dict[str, int]:
-    """Read ``urn, placements_last_12_months`` (CSV or XLSX) into URN → placements.
-
-    Reading, column checks and problem reports are matcher.io's, so a panel clerk gets the same
-    forgiving reading and the same "file, row, column: what to fix" messages as for the round's
-    other inputs; every problem is collected and the file rejected as a whole (InputError). A
-    school absent from the file is taken to have had no fair access placements.
-    """
-    table = _read_table(path)
-    _raise_if(_check_columns(table, FAP_HISTORY_COLUMNS, sorted(FAP_HISTORY_COLUMNS)))
-    if not table.rows:
-        raise InputError(
-            [
-                InputProblem(
-                    table.file,
-                    None,
-                    None,
-                    "the file has no schools in it (leave the history out if there were no "
-                    "fair access placements in the last 12 months)",
-                )
-            ]
-        )
-    problems: list[InputProblem] = []
-    first_rows: dict[str, int] = {}
-    history: dict[str, int] = {}
-    for row in table.rows:
-        dup = _duplicate(table.file, "urn", row.get("urn"), row.number, first_rows)
-        if dup:
-            problems.append(dup)
-        check = _RowCheck(table.file, row)
-        values = {
-            "urn": row.get("urn"),
-            "placements_last_12_months": check.parse(
-                "placements_last_12_months", _parse_int, required=True
-            ),
-        }
-        record = check.build(
-            FapHistory, {k: v for k, v in values.items() if v is not None}, lambda loc: str(loc[0])
-        )
-        problems.extend(check.problems)
-        if record is not None and dup is None:
-            history[record.urn] = record.placements_last_12_months
-    _raise_if(problems)
-    return history
 
 
 # --------------------------------------------------------------------------------------------

@@ -42,6 +42,13 @@ from pydantic import (
 )
 
 from geodata.postcodes import PostcodeError, PostcodeFile, PostcodeFileError, normalise_postcode
+from matcher.file_problems import (
+    FieldProblem,
+    FieldProblems,
+    at_field,
+    field_path,
+    plain_message,
+)
 from matcher.io import Cell, Table
 from matcher.models import (
     Child,
@@ -92,25 +99,12 @@ BASE_NAME = "Base"
 # Errors
 
 
-@dataclass(frozen=True)
-class ScenarioProblem:
+class ScenarioProblem(FieldProblem):
     """One thing wrong with a scenario, located by file and the path to the field."""
 
-    file: str
-    field: str | None
-    message: str
 
-    def __str__(self) -> str:
-        where = self.file if self.field is None else f"{self.file}: {self.field}"
-        return f"{where}: {self.message}"
-
-
-class ScenarioError(Exception):
+class ScenarioError(FieldProblems[ScenarioProblem]):
     """Raised with every problem found, so a planner fixes a scenario file in one pass."""
-
-    def __init__(self, problems: Sequence[ScenarioProblem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 # --------------------------------------------------------------------------------------------
@@ -200,7 +194,7 @@ class NewSetting(_Edit):
         try:
             self.to_setting(self.urn or f"{NEW_URN_PREFIX}-0")
         except ValidationError as err:
-            raise ValueError("; ".join(_plain(e) for e in err.errors())) from None
+            raise ValueError("; ".join(plain_message(e) for e in err.errors())) from None
         return self
 
     def to_setting(self, urn: str) -> Setting:
@@ -307,11 +301,6 @@ _EDIT_KINDS = frozenset(
 )
 
 
-# Errors that a model validator finds in one field are located at the model, not the field;
-# a message "@edits[2]: ..." is moved to that field (see :func:`_problem`).
-_AT_FIELD = re.compile(r"^@([A-Za-z_][\w.\[\]]*): ")
-
-
 class Scenario(BaseModel):
     """A named set of edits to a round's inputs, applied in order.
 
@@ -379,41 +368,13 @@ class Scenario(BaseModel):
 # Reading scenario files
 
 
-def _plain(err: Mapping[str, Any]) -> str:
-    msg = str(err["msg"])
-    return msg.removeprefix("Value error, ")
-
-
-def _field_path(loc: Sequence[int | str]) -> str | None:
-    """``("edits", 2, "new_setting", "total_places")`` → ``edits[2].total_places``.
-
-    The discriminator tag pydantic puts after a list index is dropped: the planner wrote
-    ``edits[2]`` and its ``kind``, not a path through the tag.
-    """
-    parts: list[str] = []
-    previous: int | str | None = None
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif isinstance(previous, int) and item in _EDIT_KINDS:
-            pass
-        elif item == "[key]":
-            parts.append(" (key)")
-        else:
-            parts.append(f".{item}" if parts else str(item))
-        previous = item
-    return "".join(parts) or None
-
-
 def _problem(source: str, err: Mapping[str, Any]) -> ScenarioProblem:
-    path, message = _field_path(err["loc"]), _plain(err)
+    # Errors that a model validator finds in one field are located at the model, not the
+    # field: a message "site: ..." or "@edits[2]: ..." is moved to that field.
+    path, message = field_path(err["loc"], _EDIT_KINDS), plain_message(err)
     if message.startswith(SITE_FIELD):
         path, message = f"{path}.site" if path else "site", message.removeprefix(SITE_FIELD)
-    located = _AT_FIELD.match(message)
-    if located:
-        inner = located.group(1)
-        path, message = (f"{path}.{inner}" if path else inner), message[located.end() :]
-    return ScenarioProblem(source, path, message)
+    return ScenarioProblem(source, *at_field(path, message))
 
 
 def parse_scenario(
@@ -778,7 +739,7 @@ def apply_scenario(
             return Setting.model_validate({**s.model_dump(), **update})
         except ValidationError as err:
             for e in err.errors():
-                problem(i, _field_path(e["loc"]), _plain(e))
+                problem(i, field_path(e["loc"], _EDIT_KINDS), plain_message(e))
             return None
 
     for i, edit in enumerate(scenario.edits):

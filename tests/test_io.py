@@ -1,4 +1,4 @@
-"""Reading the three input files and writing placements (matcher.io).
+"""Reading the three input files and writing placements (through matcher.io).
 
 Bad-row tests edit one cell of the good fixtures in tests/data/io/ and check that the problem
 names the file, the row as Excel shows it (header = row 1) and the column to fix.
@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from matcher import io
+from matcher import io, output_files
 from matcher.io import InputError, InputProblem
 from matcher.models import (
     Child,
@@ -636,7 +636,7 @@ def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyP
         path.write_text("child_id\nC001\n")
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(io, "_write_csv", half_write)
+    monkeypatch.setattr(output_files, "_write_csv", half_write)
     with pytest.raises(RuntimeError):
         io.write_placements(make_result(), tmp_path / "placements.csv")
     assert list(tmp_path.iterdir()) == []
@@ -651,7 +651,7 @@ def test_failed_write_keeps_the_previous_file(
     def broken(*args: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(io, "_write_xlsx", broken)
+    monkeypatch.setattr(output_files, "_write_xlsx", broken)
     with pytest.raises(OSError):
         io.write_placements(make_result(), path)
     assert path.read_bytes() == b"previous run"

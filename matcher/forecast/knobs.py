@@ -41,7 +41,6 @@ opening in September 2027 counts from January 2028.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,6 +52,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from matcher.file_problems import FieldProblem, FieldProblems, error_location
 from matcher.forecast.types import ForecastInputs, PopulationTable
 
 FloatArray = npt.NDArray[np.float64]
@@ -64,30 +64,17 @@ Share = Annotated[float, Field(ge=0, le=1)]
 AcademicYear = Annotated[int, Field(ge=-5, le=25)]
 Label = Annotated[str, Field(min_length=1, max_length=100)]
 
-# A model validator's problem with one field is located at the model; "@field: message" moves
-# it to that field (as in matcher.planning).
-_AT_FIELD = re.compile(r"^@([A-Za-z_][\w.\[\]]*): ")
+
+class AssumptionProblem(FieldProblem):
+    """One thing wrong with an assumptions file, located by file and the path to the field.
+
+    A model validator's problem with one field starts "@field: " to be located at that field
+    (:func:`matcher.file_problems.error_location`), as in :mod:`matcher.planning`.
+    """
 
 
-@dataclass(frozen=True)
-class AssumptionProblem:
-    """One thing wrong with an assumptions file, located by file and the path to the field."""
-
-    file: str
-    field: str | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.file if self.field is None else f"{self.file}: {self.field}"
-        return f"{where}: {self.message}"
-
-
-class AssumptionsError(ValueError):
+class AssumptionsError(FieldProblems[AssumptionProblem], ValueError):
     """Raised with every problem found, so a planner fixes the file in one pass."""
-
-    def __init__(self, problems: Sequence[AssumptionProblem]) -> None:
-        self.problems = list(problems)
-        super().__init__("\n".join(str(p) for p in self.problems))
 
 
 class _Knob(BaseModel):
@@ -373,16 +360,7 @@ def _read_population(path: Path, source: str) -> PopulationTable:
 
 
 def _problem(source: str, err: Mapping[str, Any]) -> AssumptionProblem:
-    parts: list[str] = []
-    for item in err["loc"]:
-        parts.append(f"[{item}]" if isinstance(item, int) else (f".{item}" if parts else item))
-    path = "".join(parts) or None
-    message = str(err["msg"]).removeprefix("Value error, ")
-    located = _AT_FIELD.match(message)
-    if located:
-        inner = located.group(1)
-        path, message = (f"{path}.{inner}" if path else inner), message[located.end() :]
-    return AssumptionProblem(source, path, message)
+    return AssumptionProblem(source, *error_location(err))
 
 
 # --------------------------------------------------------------------------------------------
