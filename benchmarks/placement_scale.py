@@ -8,9 +8,14 @@ child has about 30 eligible options on average. Then, each in its own freshly sp
 that wall time and peak memory are that method's alone:
 
 * ``flow place()``: :func:`matcher.placement.place`, exact lexicographic min-cost flow;
-* ``flow stages``: the same four stages place() runs, timed one by one, and the lexicographic
-  solve once more level by level (a timed copy of its loop, checked against it), to show what
-  each level of the objective costs;
+* ``flow stages``: the same four stages place() runs, timed one by one, each level of the
+  lexicographic solve timed as it starts (``solve_lexicographic``'s ``on_level``), to show
+  what each level of the objective costs; and the straight-line travel matrix the instance was
+  built with, computed again and timed (place() takes it ready-made, so it is not in the wall);
+* ``bare min-cost flow``: one OR-Tools ``SimpleMinCostFlow`` solve of the same placement
+  network with one level of costs (an unplaced child costs more than any journey, then tenths
+  of a minute), arcs and supplies loaded and the flows read back: the floor any flow-based
+  tool pays for a network of that size. place() and its solve are reported as multiples of it;
 * ``greedy``: each child in id order to its best option with room, on the same network;
 * ``flow (totals)`` and ``LSA (totals)``: a simplified instance with no year-group or provision
   limits (seat expansion cannot nest capacities), solved by the flow and by
@@ -22,8 +27,9 @@ before" is the resident set just before the method started. Not ``ru_maxrss``: a
 inherits its parent's high-water mark at exec, so it would charge the parent's data.
 
 The script exits non-zero, with a FAIL line, if the flow's objective is ever lexicographically
-worse than a baseline's, if any solution breaks a capacity, if place() and its stages differ, or
-if the solver's level objectives differ from those recomputed from the plan it returned.
+worse than a baseline's, if any solution breaks a capacity, if place() and its stages differ, if
+the solver's level objectives differ from those recomputed from the plan it returned, or if the
+travel matrix computed again differs from the instance's.
 """
 
 from __future__ import annotations
@@ -51,17 +57,12 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+from ortools.graph.python import min_cost_flow
 
 from geodata.straight_line import straight_line_matrix
 from geodata.synthetic import synthetic_caseload, synthetic_settings
 from matcher.eligibility import EligibilityConfig, build_arcs
-from matcher.lexicographic_flow import (
-    FlowNetwork,
-    LexicographicSolution,
-    _solve_level,
-    node_potentials,
-    solve_lexicographic,
-)
+from matcher.lexicographic_flow import LexicographicSolution, solve_lexicographic
 from matcher.models import Child, Setting
 from matcher.placement import (
     LEVEL_TITLES,
@@ -101,6 +102,9 @@ LSA_MAX_GB = 8.0
 TARGET_CHILDREN = 25_000
 TARGET_WALL_S = 10.0
 TARGET_PEAK_MB = 2048.0
+# The bare solve's one level: an unplaced child costs more than any journey in tenths of a
+# minute (as benchmarks/round_end_to_end.py's bare process), so placing comes first.
+BARE_UNPLACED_COST = 10**7
 
 
 @dataclass
@@ -127,6 +131,8 @@ class Row:
     stages: dict[str, float] = field(default_factory=dict)
     levels: dict[str, float] = field(default_factory=dict)  # seconds per objective level
     level_arcs: dict[str, int] = field(default_factory=dict)  # arcs left in each level's solver
+    cpu_s: float | None = None  # CPU seconds of the timed work, where the method measures it
+    solve_cpu_s: float | None = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,11 +260,12 @@ def _prepare(
 
 
 def run_place(inst: Instance) -> dict[str, Any]:
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     result = place(inst.children, inst.settings, inst.travel)
-    wall = time.perf_counter() - t
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
     return {
         "wall_s": wall,
+        "cpu_s": cpu,
         "objective": placed_objective(inst.children, result.placements),
         "arcs": result.summary.eligible_arcs,
     }
@@ -279,48 +286,9 @@ def placed_objective(children: Sequence[Child], placements: Sequence[ChildPlacem
     )
 
 
-def timed_lexicographic(
-    network: FlowNetwork, level_costs: Sequence[npt.NDArray[np.int64]]
-) -> tuple[LexicographicSolution, list[tuple[float, int]]]:
-    """``solve_lexicographic``'s loop, copied to time each level: (seconds, arcs in its solver).
-
-    A level's time is its min-cost flow, its node potentials and cutting the network down to
-    its optimal face for the next level. run_stages checks the copy's answer against the real
-    function's, so the copy cannot drift from it unnoticed.
-    """
-    capacities = network.capacities.copy()
-    supplies = network.supplies.copy()
-    fixed = np.zeros(len(network.tails), dtype=np.int64)
-    free = np.ones(len(network.tails), dtype=bool)
-    objectives: list[int] = []
-    potentials: list[npt.NDArray[np.int64]] = []
-    times: list[tuple[float, int]] = []
-    flows = fixed
-    for level, level_cost in enumerate(level_costs):
-        live = int((capacities > 0).sum())
-        t = time.perf_counter()
-        costs = np.asarray(level_cost, dtype=np.int64)
-        stage = FlowNetwork(network.n_nodes, network.tails, network.heads, capacities, supplies)
-        stage_flows = _solve_level(stage, costs, capacities)
-        flows = fixed + stage_flows
-        objectives.append(int((costs * flows).sum()))
-        potentials.append(node_potentials(stage, costs, capacities, stage_flows))
-        if level < len(level_costs) - 1:
-            reduced = costs + potentials[-1][network.tails] - potentials[-1][network.heads]
-            saturate = free & (reduced < 0)
-            np.add.at(supplies, network.tails[saturate], -capacities[saturate])
-            np.add.at(supplies, network.heads[saturate], capacities[saturate])
-            fixed = fixed + np.where(saturate, capacities, 0)
-            pinned = free & (reduced != 0)
-            capacities = np.where(pinned, 0, capacities)
-            free &= ~pinned
-        times.append((time.perf_counter() - t, live))
-    solution = LexicographicSolution(flows, tuple(objectives), tuple(potentials), free)
-    return solution, times
-
-
 def run_stages(inst: Instance) -> dict[str, Any]:
-    """place(), stage by stage, as place() calls them; then the solve again, level by level."""
+    """place(), stage by stage, as place() calls them, each level of the solve timed as it starts;
+    then the travel matrix again, timed apart."""
     stages: dict[str, float] = {}
     t = time.perf_counter()
     config = PlacementConfig()
@@ -329,31 +297,86 @@ def run_stages(inst: Instance) -> dict[str, Any]:
     t = time.perf_counter()
     network = build_network(inst.children, inst.settings, arcs, config)
     stages["build_network"] = time.perf_counter() - t
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     levels = level_costs(network, len(inst.children), config.objective_order)
-    solution = solve_lexicographic(network.flow, levels)
-    stages["solve_lexicographic"] = time.perf_counter() - t
+    starts: list[tuple[float, int]] = []
+    solution = solve_lexicographic(
+        network.flow,
+        levels,
+        on_level=lambda _level, live: starts.append((time.perf_counter(), live)),
+    )
+    done = time.perf_counter()
+    stages["solve_lexicographic"] = done - t
+    solve_cpu = time.process_time() - cpu
+    level_times = [
+        (end - start, live)
+        for (start, live), end in zip(starts, [s for s, _ in starts[1:]] + [done], strict=True)
+    ]
     t = time.perf_counter()
     explain_solution(
         inst.children, inst.settings, network, solution.flows, inst.travel.model, config
     )
     stages["explain_solution"] = time.perf_counter() - t
     wall = sum(stages.values())
-    timed, level_times = timed_lexicographic(network.flow, levels)
+    travel_s, travel_problems = _travel_again(inst)
     names = level_names(config.objective_order)
     n = len(inst.children)
     chosen = chosen_from_flows(network, n, solution.flows)
     obj = objective(network, levels, chosen, config.objective_order)
     problems = check_feasible(network, n, chosen)
-    problems.extend(_level_problems(network, chosen, obj, solution, timed))
+    problems.extend(_level_problems(network, chosen, obj, solution))
+    problems.extend(travel_problems)
     return {
         "wall_s": wall,
         "objective": obj,
         "stages": stages,
+        "travel_s": travel_s,
+        "solve_cpu_s": solve_cpu,
         "levels": {name: s for name, (s, _) in zip(names, level_times, strict=True)},
         "level_arcs": {name: a for name, (_, a) in zip(names, level_times, strict=True)},
         "arcs": len(arcs),
         "problems": problems,
+    }
+
+
+def _travel_again(inst: Instance) -> tuple[float, list[str]]:
+    """The instance's straight-line matrix computed again: seconds, and any difference."""
+    t = time.perf_counter()
+    travel = straight_line_matrix(
+        [c.child_id for c in inst.children],
+        [c.home for c in inst.children],
+        [s.urn for s in inst.settings],
+        [s.location for s in inst.settings],
+        cutoff_minutes=EligibilityConfig().cutoff_minutes,
+    )
+    seconds = time.perf_counter() - t
+    same = all(
+        np.array_equal(getattr(travel, name), getattr(inst.travel, name))
+        for name in ("rows", "cols", "minutes")
+    )
+    return seconds, [] if same else ["the straight-line matrix computed again differs"]
+
+
+def run_bare(inst: Instance) -> dict[str, Any]:
+    """One ``SimpleMinCostFlow`` solve of the placement network, one level of costs."""
+    _, network, levels = _prepare(inst.children, inst.settings, inst.travel)
+    flow = network.flow
+    cost = levels[3] + levels[0] * BARE_UNPLACED_COST
+    t, cpu = time.perf_counter(), time.process_time()
+    solver = min_cost_flow.SimpleMinCostFlow()
+    solver.add_arcs_with_capacity_and_unit_cost(flow.tails, flow.heads, flow.capacities, cost)
+    solver.set_nodes_supplies(np.arange(flow.n_nodes), flow.supplies)
+    status = solver.solve()
+    flows = solver.flows(np.arange(len(flow.tails)))
+    wall, cpu = time.perf_counter() - t, time.process_time() - cpu
+    problems = [] if status == solver.OPTIMAL else [f"bare solve ended with status {status!r}"]
+    placed = int(flows[: network.n_options].sum())
+    return {
+        "wall_s": wall,
+        "cpu_s": cpu,
+        "problems": problems,
+        "arcs": network.n_options,
+        "placed": placed,
     }
 
 
@@ -362,13 +385,12 @@ def _level_problems(
     chosen: npt.NDArray[np.int64],
     obj: Objective,
     solution: LexicographicSolution,
-    timed: LexicographicSolution,
 ) -> list[str]:
     """The solver's level objectives against the plan it returned, recomputed two ways.
 
     Once from the level arrays (``objective``), once from what the levels mean (children with
     preferences and none met, ranks, minutes, pounds), so a level array that priced the wrong
-    thing would show; and the timed copy of the loop must give the same answer as the real one.
+    thing would show.
     """
     n = len(chosen)
     arcs = network.arcs
@@ -391,9 +413,6 @@ def _level_problems(
         problems.append(f"level objectives {reported} != {obj.level_objectives(n)} from the plan")
     if reported != meaning:
         problems.append(f"level objectives {reported} != {meaning} from what the levels mean")
-    same = np.array_equal(timed.flows, solution.flows)
-    if not same or timed.level_objectives != solution.level_objectives:
-        problems.append("the timed copy of solve_lexicographic's loop has drifted from it")
     return problems
 
 
@@ -453,6 +472,7 @@ def run_lsa(inst: Instance) -> dict[str, Any]:
 METHODS: dict[str, Callable[[Instance], dict[str, Any]]] = {
     "flow place()": run_place,
     "flow stages": run_stages,
+    "bare min-cost flow": run_bare,
     "greedy": run_greedy,
     "flow (totals)": run_flow_totals,
     "LSA (totals)": run_lsa,
@@ -642,7 +662,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         results[method] = {"error": skip}
                         print(f"[{size}] {method}: {skip}")
                         continue
-                runs = args.repeat if method.startswith("flow") else 1
+                runs = args.repeat if method.startswith(("flow", "bare")) else 1
                 out = _repeated(method, path, args.timeout, runs)
                 results[method] = out
                 print(f"[{size}] {method}: " + _summary(out))
@@ -682,6 +702,9 @@ def _repeated(method: str, path: str, timeout_s: float, runs: int) -> dict[str, 
     out["wall_min_s"] = min(o["wall_s"] for o in outs)
     out["peak_mb"] = max(o["peak_mb"] for o in outs)
     out["runs"] = len(outs)
+    for seconds in ("travel_s", "cpu_s", "solve_cpu_s"):
+        if seconds in out:
+            out[seconds] = float(np.median([o[seconds] for o in outs]))
     for timings in ("stages", "levels"):
         if timings in out:
             out[timings] = {
@@ -737,12 +760,21 @@ def _rows(size: int, n_settings: int, results: dict[str, dict[str, Any]]) -> lis
         row.stages = dict(out.get("stages", {}))
         row.levels = dict(out.get("levels", {}))
         row.level_arcs = dict(out.get("level_arcs", {}))
+        row.cpu_s, row.solve_cpu_s = out.get("cpu_s"), out.get("solve_cpu_s")
         if isinstance(out.get("objective"), Objective):
             row.objective = out["objective"]
         notes = []
         if out.get("runs", 1) > 1:
             notes.append(f"median of {out['runs']} runs, fastest {out['wall_min_s']:.2f} s")
         notes.extend(f"{name} {s:.2f} s" for name, s in row.stages.items())
+        if "cpu_s" in out:
+            notes.append(f"CPU {out['cpu_s']:.2f} s")
+        if "solve_cpu_s" in out:
+            notes.append(f"solve_lexicographic CPU {out['solve_cpu_s']:.2f} s")
+        if "travel_s" in out:
+            notes.append(f"the straight-line matrix again {out['travel_s']:.2f} s (not in wall)")
+        if method == "bare min-cost flow":
+            notes.append(f"one level of costs, all arcs; {out['placed']} placed")
         if row.levels:
             notes.append(
                 "levels solved one by one: "
@@ -837,9 +869,12 @@ def _section(
         "k−1, any other setting 0); (4) total minutes (in tenths); (5) total £ (placement + "
         "transport a year). first-pref met is reported, not optimised.",
         "- `flow place()` is `matcher.placement.place()`; `flow stages` runs its four stages "
-        "directly (times in the note; wall s is their sum), then the lexicographic solve once "
-        "more level by level, with a timed copy of `solve_lexicographic`'s loop whose answer "
-        "must equal the real one's (not in wall s; per-level table below); `greedy` takes "
+        "directly (times in the note; wall s is their sum), timing each level of the solve as "
+        "it starts (per-level table below), and then the instance's straight-line travel "
+        "matrix again (place() takes it ready-made: in the note, not in wall s); `bare "
+        "min-cost flow` is one OR-Tools `SimpleMinCostFlow` solve of the same network with one "
+        "level of costs (unplaced 10^7, then tenths of a minute; loading arcs, solving and "
+        "reading flows back), the floor for a network of that size; `greedy` takes "
         "children in id order, each to its best option with room at every capacity level of "
         "the same network (a preference before any other setting, then rank, minutes, £; its "
         "wall includes building the eligibility arcs and network).",
@@ -858,6 +893,7 @@ def _section(
         "",
         table(rows),
         "",
+        *bare_ratio_lines(rows),
         *level_lines(rows),
     ]
     big = [r for r in rows if r.method == "flow place()" and r.size == TARGET_CHILDREN]
@@ -873,16 +909,54 @@ def _section(
     return "\n".join(lines)
 
 
+def bare_ratio_lines(rows: Sequence[Row]) -> list[str]:
+    """place() and the exact solve as multiples of one bare min-cost flow, size by size.
+
+    Wall and CPU both: on a machine shared with other work, CPU seconds are the steadier.
+    """
+    lines = []
+    for size in sorted({r.size for r in rows}):
+        by_method = {r.method: r for r in rows if r.size == size}
+        bare, place_row = by_method.get("bare min-cost flow"), by_method.get("flow place()")
+        stages = by_method.get("flow stages")
+        if not (bare and bare.wall_s and place_row and place_row.wall_s):
+            continue
+        solve = stages.stages.get("solve_lexicographic") if stages else None
+        text = (
+            f"- {size:,} children: one bare `SimpleMinCostFlow` solve of the network "
+            f"{bare.wall_s:.2f} s wall; place() {place_row.wall_s / bare.wall_s:.1f}× it"
+            + (f", the exact five-level solve {solve / bare.wall_s:.1f}× it" if solve else "")
+        )
+        if bare.cpu_s and place_row.cpu_s:
+            text += (
+                f". In CPU seconds: bare {bare.cpu_s:.2f} s; place() "
+                f"{place_row.cpu_s / bare.cpu_s:.1f}× it"
+            )
+            if stages and stages.solve_cpu_s:
+                text += f", the exact five-level solve {stages.solve_cpu_s / bare.cpu_s:.1f}× it"
+        lines.append(text + ".")
+    if not lines:
+        return []
+    return [
+        "Against the floor, measured in the same run (`bare min-cost flow`: one solve of the "
+        "same network, one level of costs; medians over the runs):",
+        "",
+        *lines,
+        "",
+    ]
+
+
 def level_lines(rows: Sequence[Row]) -> list[str]:
     """Seconds, solver arcs and objective of each level, and the preference-met level's share."""
     staged = [r for r in rows if r.method == "flow stages" and r.levels and r.objective]
     if not staged:
         return []
     lines = [
-        "Solve time per objective level (`flow stages`, the solve repeated level by level; a "
-        "level's time is its min-cost flow, its node potentials and cutting the network down "
-        "to its optimal face; solver arcs are the arcs still free, i.e. the face, as that "
-        "level starts; medians over the runs):",
+        "Solve time per objective level (`flow stages`, timed inside the solve as each level "
+        "starts; a level's time is its flow (a maximum flow for children placed, a min-cost "
+        "flow for the rest), its node potentials and cutting the network down to its optimal "
+        "face; solver arcs are the arcs still free, i.e. the face, as that level starts; "
+        "medians over the runs):",
         "",
         "| size | level | s | solver arcs | objective |",
         "|---|---|---|---|---|",

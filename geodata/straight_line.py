@@ -2,11 +2,18 @@
 
 Straight lines lie about rivers, estuaries and motorways, so every matrix this module makes is
 labelled as an estimate, and the road-network model is used wherever an OSM extract is given.
+
+A whole LA is tens of millions of (home, setting) pairs, most of them beyond the cutoff. A cheap
+test finds the pairs that may be within it (dot products of unit vectors, a block of homes at
+a time); only those get the haversine formula, evaluated operation for operation as
+:func:`haversine_km` does, so every kept pair has the same minutes as a dense computation.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +26,12 @@ EARTH_RADIUS_KM = 6371.0088
 DEFAULT_DETOUR_FACTOR = 1.3
 # An average door-to-door taxi/minibus speed mixing urban and rural roads.
 DEFAULT_SPEED_KMH = 30.0
+# Slack on the cheap test, in units of 1 − cos(angle): far above its rounding error (~1e-15),
+# far below the ~1e-6 of a journey of minutes, so it only ever adds a few pairs to check.
+_SCREEN_SLACK = 1e-9
+_Block = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float32]]
+# Pairs screened at once: small enough that a block's arrays (a few MB) stay in cache.
+_BLOCK_PAIRS = 1 << 18
 
 
 def haversine_km(
@@ -40,7 +53,7 @@ def straight_line_matrix(
     *,
     detour_factor: float = DEFAULT_DETOUR_FACTOR,
     speed_kmh: float = DEFAULT_SPEED_KMH,
-    chunk_rows: int = 4096,
+    chunk_rows: int | None = None,
 ) -> TravelTimeMatrix:
     """Estimated minutes = haversine km × detour factor ÷ speed, kept where ≤ ``cutoff_minutes``.
 
@@ -62,7 +75,8 @@ def straight_line_matrix(
     detour_factor, speed_kmh
         Road distance ÷ crow-fly distance, and the average door-to-door speed in km/h.
     chunk_rows
-        Homes per block, so that a 25k × 600 problem never holds a dense float64 matrix.
+        Homes per block (default: about 260,000 pairs a block), so that a 25k × 600
+        problem never holds a dense float64 matrix.
 
     Returns
     -------
@@ -84,42 +98,112 @@ def straight_line_matrix(
     if detour_factor < 1 or speed_kmh <= 0:
         raise ValueError("detour_factor must be ≥ 1 and speed_kmh > 0")
     pairs = required_pair_array(required_pairs, len(homes), len(locations))
-    slat = np.array([loc.latitude for loc in locations], dtype=np.float64)
-    slon = np.array([loc.longitude for loc in locations], dtype=np.float64)
-    hlat = np.array([loc.latitude for loc in homes], dtype=np.float64)
-    hlon = np.array([loc.longitude for loc in homes], dtype=np.float64)
+    home_points = _Points.of(homes)
+    setting_points = _Points.of(locations)
     minutes_per_km = detour_factor / speed_kmh * 60.0
-    rows: list[npt.NDArray[np.int32]] = []
-    cols: list[npt.NDArray[np.int32]] = []
-    mins: list[npt.NDArray[np.float32]] = []
-    for start in range(0, len(homes), chunk_rows):
-        stop = min(start + chunk_rows, len(homes))
-        minutes = haversine_km(hlat[start:stop, None], hlon[start:stop, None], slat, slon)
-        minutes *= minutes_per_km
-        r, c = np.nonzero(minutes <= cutoff_minutes)
-        rows.append((r + start).astype(np.int32))
-        cols.append(c.astype(np.int32))
-        mins.append(minutes[r, c].astype(np.float32))
-    row = np.concatenate(rows) if rows else np.empty(0, np.int32)
-    col = np.concatenate(cols) if cols else np.empty(0, np.int32)
-    minute = np.concatenate(mins) if mins else np.empty(0, np.float32)
+    n_cols = len(locations)
+    rows_per_block = chunk_rows or max(1, _BLOCK_PAIRS // max(n_cols, 1))
+    floor = _screen_floor(cutoff_minutes / minutes_per_km)
 
-    if len(pairs):
-        # Pairs beyond the cutoff: only these few, computed directly.
-        n_cols = len(locations)
-        found = row.astype(np.int64) * n_cols + col
-        missing = pairs[~np.isin(pairs[:, 0] * n_cols + pairs[:, 1], found)]
-        if len(missing):
-            i, j = missing[:, 0], missing[:, 1]
-            extra = haversine_km(hlat[i], hlon[i], slat[j], slon[j]) * minutes_per_km
-            row = np.concatenate([row, i.astype(np.int32)])
-            col = np.concatenate([col, j.astype(np.int32)])
-            minute = np.concatenate([minute, extra.astype(np.float32)])
-            order = np.lexsort((col, row))
-            row, col, minute = row[order], col[order], minute[order]
+    # A required pair is missing exactly when its minutes, computed as below, are over.
+    extra = _pair_km(home_points, setting_points, pairs[:, 0], pairs[:, 1]) * minutes_per_km
+    over = np.logical_not(extra <= cutoff_minutes)
+    beyond: npt.NDArray[np.int64] = pairs[over]
+    beyond_minutes = extra[over].astype(np.float32)
+    starts = np.arange(0, len(homes), rows_per_block)
+    bounds = np.append(starts, len(homes))
+    block_of_beyond = np.asarray(np.searchsorted(beyond[:, 0], bounds), np.int64)
+
+    blocks: list[_Block] = []
+    for k, start in enumerate(starts.tolist()):
+        stop = min(start + rows_per_block, len(homes))
+        near = _cosines(home_points.unit[start:stop], setting_points.unit) >= floor
+        r, c = np.nonzero(near)
+        r += start
+        minutes = _pair_km(home_points, setting_points, r, c)
+        minutes *= minutes_per_km
+        keep = minutes <= cutoff_minutes
+        block = (
+            r[keep].astype(np.int32),
+            c[keep].astype(np.int32),
+            minutes[keep].astype(np.float32),
+        )
+        named = slice(block_of_beyond[k], block_of_beyond[k + 1])
+        blocks.append(_merge_sorted(block, beyond[named], beyond_minutes[named], n_cols))
+    row = np.concatenate([rows for rows, _, _ in blocks]) if blocks else np.empty(0, np.int32)
+    col = np.concatenate([cols for _, cols, _ in blocks]) if blocks else np.empty(0, np.int32)
+    minute = np.concatenate([m for _, _, m in blocks]) if blocks else np.empty(0, np.float32)
 
     model = (
         f"straight-line estimate (haversine × {detour_factor:g} detour ÷ {speed_kmh:g} km/h): "
         "not a road network time"
     )
     return TravelTimeMatrix(tuple(child_ids), tuple(setting_urns), row, col, minute, model)
+
+
+@dataclass(frozen=True)
+class _Points:
+    """What the formula needs of each point, computed once per point rather than per pair."""
+
+    lat: npt.NDArray[np.float64]  # radians
+    lon: npt.NDArray[np.float64]  # radians
+    cos_lat: npt.NDArray[np.float64]
+    unit: npt.NDArray[np.float64]  # (n, 3) unit vectors, for the cheap test
+
+    @classmethod
+    def of(cls, locations: Sequence[Location]) -> _Points:
+        lat = np.radians(np.array([p.latitude for p in locations], dtype=np.float64))
+        lon = np.radians(np.array([p.longitude for p in locations], dtype=np.float64))
+        cos_lat = np.cos(lat)
+        unit = np.stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)], axis=1)
+        return cls(lat, lon, cos_lat, unit.reshape(len(lat), 3))
+
+
+def _screen_floor(km: float) -> float:
+    """Lowest cos(angle) between two unit vectors whose pair may lie within ``km``.
+
+    Haversine's ``a`` is (1 − cos angle) ÷ 2; a pair within ``km`` has
+    ``a ≤ sin²(km ÷ 2R)``. The slack keeps every pair the exact formula would keep.
+    """
+    half_angle = km / (2 * EARTH_RADIUS_KM)
+    if not math.isfinite(half_angle) or half_angle >= math.pi / 2:
+        return -math.inf
+    return 1.0 - 2.0 * math.sin(half_angle) ** 2 - _SCREEN_SLACK
+
+
+def _cosines(
+    homes: npt.NDArray[np.float64], settings: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Dot products of every home with every setting, on this thread (no BLAS threads)."""
+    out = np.multiply.outer(homes[:, 0], settings[:, 0])
+    out += np.multiply.outer(homes[:, 1], settings[:, 1])
+    out += np.multiply.outer(homes[:, 2], settings[:, 2])
+    return out
+
+
+def _pair_km(
+    homes: _Points, settings: _Points, rows: npt.NDArray[np.int64], cols: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float64]:
+    """:func:`haversine_km` of the given pairs, the same floating-point operations in order."""
+    p1, l1, p2, l2 = homes.lat[rows], homes.lon[rows], settings.lat[cols], settings.lon[cols]
+    a = (
+        np.sin((p2 - p1) / 2) ** 2
+        + homes.cos_lat[rows] * settings.cos_lat[cols] * np.sin((l2 - l1) / 2) ** 2
+    )
+    return np.asarray(2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0))))
+
+
+def _merge_sorted(
+    block: _Block, pairs: npt.NDArray[np.int64], minutes: npt.NDArray[np.float32], n_cols: int
+) -> _Block:
+    """Insert a few sorted, new pairs into a block's row-then-column order without a sort."""
+    if not len(pairs):
+        return block
+    row, col, minute = block
+    keys = row.astype(np.int64) * n_cols + col
+    at = np.searchsorted(keys, pairs[:, 0] * n_cols + pairs[:, 1])
+    return (
+        np.insert(row, at, pairs[:, 0].astype(np.int32)),
+        np.insert(col, at, pairs[:, 1].astype(np.int32)),
+        np.insert(minute, at, minutes),
+    )

@@ -3,7 +3,10 @@
 The hard rules (age range, sex admitted, kind of place the EHCP allows, designated need,
 physical requirements, journey limit) are applied to every pair the travel matrix can reach,
 plus every parental preference, in vectorised form: a 25k-child LA has millions of pairs.
-Every excluded pair keeps a bit mask of its reasons, so any "why not X?" has an answer.
+Every rule but the journey depends on the setting and on a few facts about the child, which a
+whole LA's children share in a few thousand combinations; those rules are evaluated once per
+combination and setting, and each pair looks its answer up. Every excluded pair keeps a bit
+mask of its reasons, so any "why not X?" has an answer.
 """
 
 from __future__ import annotations
@@ -12,11 +15,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntFlag
 from functools import cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from matcher.models import (
+    MAX_NC_YEAR,
+    MIN_NC_YEAR,
     Child,
     PlacementKind,
     PrimaryNeed,
@@ -88,6 +94,9 @@ KIND_ORDER = tuple(PlacementKind)
 # Sex as small codes; a single-sex setting admits only its own code, so "U" never matches.
 _SEX_CODE = {Sex.MALE: 1, Sex.FEMALE: 2, Sex.UNKNOWN: 3}
 _ADMITS_CODE = {SexAdmitted.MIXED: 0, SexAdmitted.BOYS: 1, SexAdmitted.GIRLS: 2}
+_MAINSTREAM_KIND = KIND_ORDER.index(PlacementKind.MAINSTREAM)
+_RP_KIND = KIND_ORDER.index(PlacementKind.RESOURCED_PROVISION)
+_AGE = np.array([age_at_start_of_year(y) for y in range(MIN_NC_YEAR, MAX_NC_YEAR + 1)], np.int16)
 
 
 def describe(reasons: int) -> tuple[str, ...]:
@@ -104,8 +113,14 @@ def _need_mask(needs: frozenset[PrimaryNeed]) -> int:
     return sum(_NEED_BIT[n] for n in needs)
 
 
+@cache
 def _requirement_mask(reqs: frozenset[Requirement]) -> int:
     return sum(int(_REQUIREMENT_EXCLUSION[r]) for r in reqs)
+
+
+@cache
+def _kind_mask(kinds: frozenset[PlacementKind]) -> int:
+    return sum(_KIND_BIT[k] for k in kinds)
 
 
 @dataclass(frozen=True)
@@ -132,41 +147,6 @@ class EligibleArcs:
         return len(self.child)
 
 
-def _candidate_pairs(
-    children: Sequence[Child], urn_index: dict[str, int], travel: TravelTimeMatrix
-) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float32], np.ndarray]:
-    """All pairs the matrix reaches plus all preference pairs, with minutes and ranks.
-
-    Matrix pairs are unique by contract, so only the few preference pairs need merging in.
-    """
-    n_settings = len(urn_index)
-    keys = travel.rows.astype(np.int64) * n_settings + travel.cols.astype(np.int64)
-    minutes = travel.minutes
-    if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):
-        order = np.argsort(keys, kind="stable")
-        keys, minutes = keys[order], minutes[order]
-    pref_keys_list, pref_ranks_list = [], []
-    for i, child in enumerate(children):
-        for rank, urn in enumerate(child.preferences, start=1):
-            if urn in urn_index:
-                pref_keys_list.append(i * n_settings + urn_index[urn])
-                pref_ranks_list.append(rank)
-    pref_keys = np.asarray(pref_keys_list, np.int64)
-    pref_ranks = np.asarray(pref_ranks_list, np.int16)
-    at = np.searchsorted(keys, pref_keys)
-    known = np.zeros(len(pref_keys), bool)
-    if len(keys):
-        known = keys[np.minimum(at, len(keys) - 1)] == pref_keys
-    new_keys = pref_keys[~known]
-    ranks = np.zeros(len(keys), np.int16)
-    ranks[at[known]] = pref_ranks[known]
-    if len(new_keys):
-        keys = np.concatenate([keys, new_keys])
-        minutes = np.concatenate([minutes, np.full(len(new_keys), np.nan, np.float32)])
-        ranks = np.concatenate([ranks, pref_ranks[~known]])
-    return keys // n_settings, keys % n_settings, minutes, ranks
-
-
 def build_arcs(
     children: Sequence[Child],
     settings: Sequence[Setting],
@@ -180,83 +160,41 @@ def build_arcs(
     ):
         travel = travel.reindexed([c.child_id for c in children], [s.urn for s in settings])
     urn_index = {s.urn: j for j, s in enumerate(settings)}
-    ci, si, minutes, ranks = _candidate_pairs(children, urn_index, travel)
+    people = _ChildColumns.of(children, urn_index, config)
+    places = _SettingColumns.of(settings)
+    pairs = _candidate_pairs(people, len(settings), travel)
+    general = _general_reasons(people, places, pairs)
+    general |= _journey_reasons(people, pairs, config)
+    provisions = _provision_options(people, places, pairs, general)
+    return _eligible_and_excluded(pairs, places, general, provisions)
 
-    age = np.array([age_at_start_of_year(c.nc_year) for c in children], np.int16)[ci]
-    sex = np.array([_SEX_CODE[c.sex] for c in children], np.int8)[ci]
-    need_bit = np.array([_NEED_BIT[c.primary_need] for c in children], np.int32)[ci]
-    suitable = np.array(
-        [sum(_KIND_BIT[k] for k in c.effective_suitable_kinds) for c in children], np.int32
-    )[ci]
-    required = np.array([_requirement_mask(c.requirements) for c in children], np.int32)[ci]
-    limit = np.array([config.limit_for(c.nc_year) for c in children], np.float32)[ci]
 
-    low = np.array([s.low_age for s in settings], np.int16)[si]
-    high = np.array([s.high_age for s in settings], np.int16)[si]
-    admitted = np.array([_ADMITS_CODE[s.sex_admitted] for s in settings], np.int8)[si]
-    designated = np.array([_need_mask(s.designated_needs) for s in settings], np.int32)[si]
-    facilities = np.array([_requirement_mask(s.facilities) for s in settings], np.int32)[si]
-    kind_idx = np.array([KIND_ORDER.index(s.placement_kind) for s in settings], np.int8)[si]
+def _eligible_and_excluded(
+    pairs: _Pairs,
+    places: _SettingColumns,
+    general: npt.NDArray[np.int32],
+    provisions: _ProvisionOptions,
+) -> EligibleArcs:
+    """Options with no reason against them, in pair order; pairs with none, with every reason.
 
-    # Reasons common to every kind of place at the setting.
-    common = np.zeros(len(ci), np.int32)
-    common[(age < low) | (age >= high)] |= Exclusion.AGE_RANGE
-    wrong_sex = (admitted != 0) & (admitted != sex)
-    common[wrong_sex] |= Exclusion.SEX_ADMITTED
-    common |= required & ~facilities
-    over = minutes > limit
-    if config.preferences_exempt_from_travel_limit:
-        over &= ranks == 0
-    common[over] |= Exclusion.OVER_TRAVEL_LIMIT
-    common[np.isnan(minutes)] |= Exclusion.NO_ROUTE
-
-    # The setting's general places.
-    general = common.copy()
-    kind_bit = (1 << kind_idx.astype(np.int32)).astype(np.int32)
-    general[(suitable & kind_bit) == 0] |= Exclusion.KIND_NOT_SUITABLE
-    specialist = kind_idx != KIND_ORDER.index(PlacementKind.MAINSTREAM)
-    general[specialist & (designated != 0) & ((designated & need_bit) == 0)] |= (
-        Exclusion.NEED_NOT_DESIGNATED
-    )
-
-    # Resourced provisions and SEN units: one option per (pair, provision).
-    prov_setting, prov_index, prov_needs = [], [], []
-    for j, s in enumerate(settings):
-        for k, p in enumerate(s.provisions):
-            prov_setting.append(j)
-            prov_index.append(k)
-            prov_needs.append(_need_mask(p.designated_needs))
-    rp_kind = KIND_ORDER.index(PlacementKind.RESOURCED_PROVISION)
-    if prov_setting:
-        order = np.argsort(np.asarray(prov_setting), kind="stable")
-        ps = np.asarray(prov_setting)[order]
-        counts = np.bincount(ps, minlength=len(settings))
-        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-        per_pair = counts[si]
-        pair_of = np.repeat(np.arange(len(ci)), per_pair)
-        offset = np.arange(len(pair_of)) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
-        slot = order[np.repeat(starts[si], per_pair) + offset]
-        prov_reasons = common[pair_of].copy()
-        prov_reasons[(suitable[pair_of] & _KIND_BIT[PlacementKind.RESOURCED_PROVISION]) == 0] |= (
-            Exclusion.KIND_NOT_SUITABLE
-        )
-        prov_reasons[(np.asarray(prov_needs)[slot] & need_bit[pair_of]) == 0] |= (
-            Exclusion.NEED_NOT_DESIGNATED
-        )
-        prov_k = np.asarray(prov_index, np.int16)[slot]
-    else:
-        pair_of = np.empty(0, np.int64)
-        prov_reasons = np.empty(0, np.int32)
-        prov_k = np.empty(0, np.int16)
-
+    ``general`` (the general places' reasons) is reused for the excluded pairs' reasons.
+    """
     ok_general = general == 0
-    ok_prov = prov_reasons == 0
-    option_pair = np.concatenate([np.nonzero(ok_general)[0], pair_of[ok_prov]])
-    option_prov = np.concatenate([np.full(ok_general.sum(), -1, np.int16), prov_k[ok_prov]])
+    general_at = np.nonzero(ok_general)[0]
+    option_pair = np.concatenate([general_at, provisions.pair[provisions.ok]])
+    option_prov = np.concatenate(
+        [np.full(len(general_at), -1, np.int16), provisions.index[provisions.ok]]
+    )
     option_kind = np.concatenate(
-        [kind_idx[ok_general], np.full(ok_prov.sum(), rp_kind, np.int8)]
-    ).astype(np.int8)
-    order = np.lexsort((option_prov, option_pair))
+        [
+            places.kind[pairs.setting[general_at]],
+            np.full(int(provisions.ok.sum()), _RP_KIND, np.int8),
+        ]
+    )
+    # Each pair's options together, general places first, then provisions in their order.
+    order = np.argsort(
+        option_pair * (places.most_provisions + 1) + (option_prov + 1), kind="stable"
+    )
     option_pair, option_prov, option_kind = (
         option_pair[order],
         option_prov[order],
@@ -264,21 +202,253 @@ def build_arcs(
     )
 
     # A pair is excluded when none of its options is eligible; its reasons are the union.
-    pair_reasons = general.copy()
-    any_ok = ok_general.copy()
-    if len(pair_of):
-        np.bitwise_or.at(pair_reasons, pair_of, prov_reasons)
-        any_ok[pair_of[ok_prov]] = True
-    excluded = ~any_ok
+    any_ok = ok_general
+    pair_reasons = general
+    if len(provisions.pair):
+        any_ok[provisions.pair[provisions.ok]] = True
+        starts = np.flatnonzero(np.r_[True, provisions.pair[1:] != provisions.pair[:-1]])
+        pair_reasons[provisions.pair[starts]] |= np.bitwise_or.reduceat(provisions.reasons, starts)
+    excluded = np.flatnonzero(~any_ok)
     return EligibleArcs(
-        child=ci[option_pair].astype(np.int32),
-        setting=si[option_pair].astype(np.int32),
+        child=pairs.child[option_pair],
+        setting=pairs.setting[option_pair],
         provision=option_prov,
         kind=option_kind,
-        minutes=minutes[option_pair],
-        preference_rank=ranks[option_pair],
-        excluded_child=ci[excluded].astype(np.int32),
-        excluded_setting=si[excluded].astype(np.int32),
+        minutes=pairs.minutes[option_pair],
+        preference_rank=pairs.rank[option_pair],
+        excluded_child=pairs.child[excluded],
+        excluded_setting=pairs.setting[excluded],
         excluded_reasons=pair_reasons[excluded],
-        excluded_minutes=minutes[excluded],
+        excluded_minutes=pairs.minutes[excluded],
     )
+
+
+@dataclass(frozen=True)
+class _ChildColumns:
+    """What the rules read of each child, as arrays: the records are read once, here."""
+
+    age: npt.NDArray[np.int16]
+    sex: npt.NDArray[np.int8]
+    need: npt.NDArray[np.int32]  # the primary need's bit
+    suitable: npt.NDArray[np.int32]  # bits of the kinds of place the EHCP allows
+    required: npt.NDArray[np.int32]  # Exclusion bits of the requirements
+    limit: npt.NDArray[np.float32]  # journey limit for the child's phase
+    preference_child: npt.NDArray[np.int64]  # one entry per preference naming a known setting
+    preference_setting: npt.NDArray[np.int64]
+    preference_rank: npt.NDArray[np.int16]
+
+    @classmethod
+    def of(
+        cls, children: Sequence[Child], urn_index: dict[str, int], config: EligibilityConfig
+    ) -> _ChildColumns:
+        n = len(children)
+        year = np.fromiter((c.nc_year for c in children), np.int64, n) - MIN_NC_YEAR
+        limits = np.array(
+            [config.limit_for(y) for y in range(MIN_NC_YEAR, MAX_NC_YEAR + 1)], np.float32
+        )
+        counts = np.fromiter((len(c.preferences) for c in children), np.int64, n)
+        named = np.fromiter(
+            (urn_index.get(urn, -1) for c in children for urn in c.preferences),
+            np.int64,
+            int(counts.sum()),
+        )
+        who = np.repeat(np.arange(n, dtype=np.int64), counts)
+        rank = np.arange(len(named), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
+        known = named >= 0
+        return cls(
+            age=_AGE[year],
+            sex=np.fromiter((_SEX_CODE[c.sex] for c in children), np.int8, n),
+            need=np.fromiter((_NEED_BIT[c.primary_need] for c in children), np.int32, n),
+            suitable=np.fromiter(
+                (_kind_mask(c.effective_suitable_kinds) for c in children), np.int32, n
+            ),
+            required=np.fromiter(
+                (_requirement_mask(c.requirements) for c in children), np.int32, n
+            ),
+            limit=limits[year],
+            preference_child=who[known],
+            preference_setting=named[known],
+            preference_rank=(rank[known] + 1).astype(np.int16),
+        )
+
+    def profiles(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Children alike for every rule but the journey: (one child of each kind, kind of each).
+
+        A whole LA has a few thousand kinds of child (year × sex × need × allowed kinds ×
+        requirements), so the rules are applied once per kind and setting, not per pair.
+        """
+        facts = np.stack([self.age, self.sex, self.need, self.suitable, self.required], axis=1)
+        _, first, kind = np.unique(facts, axis=0, return_index=True, return_inverse=True)
+        return first, kind.reshape(-1)
+
+
+@dataclass(frozen=True)
+class _SettingColumns:
+    low: npt.NDArray[np.int16]
+    high: npt.NDArray[np.int16]
+    admits: npt.NDArray[np.int8]
+    designated: npt.NDArray[np.int32]
+    facilities: npt.NDArray[np.int32]
+    kind: npt.NDArray[np.int8]  # index into KIND_ORDER
+    provision_count: npt.NDArray[np.int64]
+    provision_start: npt.NDArray[np.int64]  # where a setting's provisions start in the lists
+    provision_index: npt.NDArray[np.int16]  # k of settings[j].provisions[k], setting by setting
+    provision_needs: npt.NDArray[np.int32]
+
+    @property
+    def most_provisions(self) -> int:
+        return int(self.provision_count.max()) if len(self.provision_count) else 0
+
+    @classmethod
+    def of(cls, settings: Sequence[Setting]) -> _SettingColumns:
+        count = np.array([len(s.provisions) for s in settings], np.int64)
+        return cls(
+            low=np.array([s.low_age for s in settings], np.int16),
+            high=np.array([s.high_age for s in settings], np.int16),
+            admits=np.array([_ADMITS_CODE[s.sex_admitted] for s in settings], np.int8),
+            designated=np.array([_need_mask(s.designated_needs) for s in settings], np.int32),
+            facilities=np.array([_requirement_mask(s.facilities) for s in settings], np.int32),
+            kind=np.array([KIND_ORDER.index(s.placement_kind) for s in settings], np.int8),
+            provision_count=count,
+            provision_start=np.cumsum(count) - count,
+            provision_index=np.array(
+                [k for s in settings for k in range(len(s.provisions))], np.int16
+            ),
+            provision_needs=np.array(
+                [_need_mask(p.designated_needs) for s in settings for p in s.provisions], np.int32
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class _Pairs:
+    """Candidate pairs: every pair the matrix reaches, then preferences it does not reach."""
+
+    child: npt.NDArray[np.int32]
+    setting: npt.NDArray[np.int32]
+    minutes: npt.NDArray[np.float32]  # NaN for a preference with no travel time
+    rank: npt.NDArray[np.int16]  # 0 unless the setting is one of the child's preferences
+
+    def __len__(self) -> int:
+        return len(self.child)
+
+
+def _candidate_pairs(people: _ChildColumns, n_settings: int, travel: TravelTimeMatrix) -> _Pairs:
+    """All pairs the matrix reaches, in (child, setting) order, then the unreached preferences.
+
+    Matrix pairs are unique by contract, so only the few preference pairs need merging in.
+    """
+    rows, cols, minutes = travel.rows, travel.cols, travel.minutes
+    keys = rows.astype(np.int64) * n_settings + cols
+    if len(keys) > 1 and not np.all(keys[1:] > keys[:-1]):
+        order = np.argsort(keys, kind="stable")
+        keys, rows, cols, minutes = keys[order], rows[order], cols[order], minutes[order]
+    pref_keys = people.preference_child * n_settings + people.preference_setting
+    at = np.searchsorted(keys, pref_keys)
+    known = np.zeros(len(pref_keys), bool)
+    if len(keys):
+        known = keys[np.minimum(at, len(keys) - 1)] == pref_keys
+    rank = np.zeros(len(keys), np.int16)
+    rank[at[known]] = people.preference_rank[known]
+    new = ~known
+    return _Pairs(
+        child=np.concatenate([rows, people.preference_child[new].astype(np.int32)]),
+        setting=np.concatenate([cols, people.preference_setting[new].astype(np.int32)]),
+        minutes=np.concatenate([minutes, np.full(int(new.sum()), np.nan, np.float32)]),
+        rank=np.concatenate([rank, people.preference_rank[new]]),
+    )
+
+
+def _general_reasons(
+    people: _ChildColumns, places: _SettingColumns, pairs: _Pairs
+) -> npt.NDArray[np.int32]:
+    """Every rule but the journey, for each pair's general places (not its provisions).
+
+    Applied to each kind of child × setting and looked up per pair, unless the pairs are fewer
+    than that table, when they are checked one by one.
+    """
+    first, profile = people.profiles()
+    n_settings = len(places.low)
+    if len(first) * n_settings <= len(pairs):
+        table = _static_reasons(
+            people, first[:, None], places, np.arange(n_settings, dtype=np.intp)[None, :]
+        )
+        return table.ravel()[profile[pairs.child] * n_settings + pairs.setting]
+    return _static_reasons(people, pairs.child, places, pairs.setting)
+
+
+def _static_reasons(
+    people: _ChildColumns,
+    child: npt.NDArray[np.integer[Any]],
+    places: _SettingColumns,
+    setting: npt.NDArray[np.integer[Any]],
+) -> npt.NDArray[np.int32]:
+    """The age, sex, requirement, kind and need rules for (broadcast) children × settings."""
+    age, low, high = people.age[child], places.low[setting], places.high[setting]
+    admits = places.admits[setting]
+    reasons = np.where((age < low) | (age >= high), np.int32(Exclusion.AGE_RANGE), np.int32(0))
+    reasons |= np.where(
+        (admits != 0) & (admits != people.sex[child]), np.int32(Exclusion.SEX_ADMITTED), 0
+    ).astype(np.int32)
+    reasons |= people.required[child] & ~places.facilities[setting]
+    kind = places.kind[setting]
+    kind_bit = np.left_shift(np.int32(1), kind.astype(np.int32))
+    reasons |= np.where(
+        (people.suitable[child] & kind_bit) == 0, np.int32(Exclusion.KIND_NOT_SUITABLE), 0
+    ).astype(np.int32)
+    designated = places.designated[setting]
+    undesignated = (
+        (kind != _MAINSTREAM_KIND) & (designated != 0) & ((designated & people.need[child]) == 0)
+    )
+    reasons |= np.where(undesignated, np.int32(Exclusion.NEED_NOT_DESIGNATED), 0).astype(np.int32)
+    return reasons.astype(np.int32, copy=False)
+
+
+def _journey_reasons(
+    people: _ChildColumns, pairs: _Pairs, config: EligibilityConfig
+) -> npt.NDArray[np.int32]:
+    """Over the phase's journey limit (a preference may be spared), or no travel time at all."""
+    over = pairs.minutes > people.limit[pairs.child]
+    if config.preferences_exempt_from_travel_limit:
+        over &= pairs.rank == 0
+    reasons = np.where(over, np.int32(Exclusion.OVER_TRAVEL_LIMIT), np.int32(0))
+    reasons[np.isnan(pairs.minutes)] |= Exclusion.NO_ROUTE
+    return reasons
+
+
+@dataclass(frozen=True)
+class _ProvisionOptions:
+    """One entry per (pair, provision) for the pairs whose setting has provisions."""
+
+    pair: npt.NDArray[np.int64]  # ascending
+    index: npt.NDArray[np.int16]
+    reasons: npt.NDArray[np.int32]
+
+    @property
+    def ok(self) -> npt.NDArray[np.bool_]:
+        return self.reasons == 0
+
+
+def _provision_options(
+    people: _ChildColumns, places: _SettingColumns, pairs: _Pairs, general: npt.NDArray[np.int32]
+) -> _ProvisionOptions:
+    """Resourced provisions and SEN units: the pair's common reasons plus the provision's own.
+
+    Their places are a resourced provision's, whatever the school is, and they are designated
+    for needs of their own.
+    """
+    with_provisions = np.flatnonzero(places.provision_count[pairs.setting] > 0)
+    per_pair = places.provision_count[pairs.setting[with_provisions]]
+    pair = np.repeat(with_provisions, per_pair)
+    offset = np.arange(len(pair)) - np.repeat(np.cumsum(per_pair) - per_pair, per_pair)
+    slot = places.provision_start[pairs.setting[pair]] + offset
+    child = pairs.child[pair]
+    # General places' reasons less the two that belong to the general places alone.
+    reasons = general[pair] & ~np.int32(Exclusion.KIND_NOT_SUITABLE | Exclusion.NEED_NOT_DESIGNATED)
+    reasons[(people.suitable[child] & _KIND_BIT[PlacementKind.RESOURCED_PROVISION]) == 0] |= (
+        Exclusion.KIND_NOT_SUITABLE
+    )
+    reasons[(places.provision_needs[slot] & people.need[child]) == 0] |= (
+        Exclusion.NEED_NOT_DESIGNATED
+    )
+    return _ProvisionOptions(pair, places.provision_index[slot], reasons)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import cache
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -171,7 +172,7 @@ def build_network(
     supplies = np.zeros(len(labels), np.int64)
     supplies[:n] = 1
     supplies[sink] = -n
-    kinds = [KIND_ORDER[k] for k in arcs.kind.tolist()]
+    kinds = np.array(KIND_ORDER, dtype=object)[arcs.kind]
     placement_cost, transport_cost = arc_costs(
         children,
         settings,
@@ -332,10 +333,18 @@ def explain_solution(
     full = node_flow >= node_cap
     explainer = _Explainer(children, settings, network, full)
 
+    # Plain lists, read child by child: indexing numpy arrays one element at a time is slow.
+    placed_at = chosen.tolist()
+    setting_of = _at(arcs.setting, chosen, 0).tolist()
+    provision_of = _at(arcs.provision, chosen, -1).tolist()
+    rank_of = _at(arcs.preference_rank, chosen, 0).tolist()
+    kind_of = _at(arcs.kind, chosen, 0).tolist()
+    minutes_of = _at(arcs.minutes, chosen, 0).tolist()
+    placement_cost = _at(network.placement_cost, chosen, 0).tolist()
+    transport_cost = _at(network.transport_cost, chosen, 0).tolist()
     rows = []
     for i, child in enumerate(children):
-        a = int(chosen[i])
-        if a < 0:
+        if placed_at[i] < 0:
             rows.append(
                 ChildPlacement(
                     child.child_id,
@@ -352,21 +361,20 @@ def explain_solution(
                 )
             )
             continue
-        s = settings[int(arcs.setting[a])]
-        prov = int(arcs.provision[a])
-        rank = int(arcs.preference_rank[a])
+        s = settings[setting_of[i]]
+        prov, rank = provision_of[i], rank_of[i]
         home_la = child.home_la_code or config.home_la_code
         rows.append(
             ChildPlacement(
                 child_id=child.child_id,
                 setting_urn=s.urn,
                 setting_name=s.name,
-                placement_kind=KIND_ORDER[int(arcs.kind[a])],
+                placement_kind=KIND_ORDER[kind_of[i]],
                 provision=s.provisions[prov].kind if prov >= 0 else None,
                 preference_rank=rank or None,
-                minutes=float(arcs.minutes[a]),
-                placement_cost=int(network.placement_cost[a]),
-                transport_cost=int(network.transport_cost[a]),
+                minutes=minutes_of[i],
+                placement_cost=placement_cost[i],
+                transport_cost=transport_cost[i],
                 out_of_area=bool(home_la and s.la_code and s.la_code != home_la),
                 reason=explainer.placed(i, rank),
             )
@@ -375,7 +383,12 @@ def explain_solution(
 
 
 class _Explainer:
-    """Words for outcomes, from the eligibility reasons and which capacities ended full."""
+    """Words for outcomes, from the eligibility reasons and which capacities ended full.
+
+    The grounds for every unmet preference are worked out together, by looking each
+    (child, setting) pair up among the options and excluded pairs at once, so that explaining
+    a whole LA's plan costs a few array passes rather than array work per child.
+    """
 
     def __init__(
         self,
@@ -384,39 +397,47 @@ class _Explainer:
         network: PlacementNetwork,
         full: npt.NDArray[np.bool_],
     ) -> None:
-        self.children, self.settings, self.network, self.full = children, settings, network, full
+        self.children, self.network, self.full = children, network, full
         arcs = network.arcs
-        self.options = group_by(arcs.child, len(children))
-        self.excluded = group_by(arcs.excluded_child, len(children))
-        self.urn_index = {s.urn: j for j, s in enumerate(settings)}
+        self.options = _PairIndex(arcs.child, arcs.setting, len(settings))
+        self.excluded = _PairIndex(arcs.excluded_child, arcs.excluded_setting, len(settings))
+        self.grounds = self._preference_grounds({s.urn: j for j, s in enumerate(settings)})
 
-    def _full_level(self, option: int) -> str:
-        head = int(self.network.option_head[option])
-        if head != int(self.network.arcs.setting[option]) + len(self.children) and self.full[head]:
-            return self.network.node_label[head]
-        return "places"
-
-    def _preference_ground(self, i: int, urn: str) -> str:
-        arcs = self.network.arcs
-        j = self.urn_index.get(urn)
-        if j is None:
-            return "not a known setting"
-        options = self.options[i]
-        hit = options[arcs.setting[options] == j]
-        if len(hit):
-            return f"no capacity: {self._full_level(int(hit[0]))} all taken in the optimal plan"
-        excluded = self.excluded[i]
-        miss = excluded[arcs.excluded_setting[excluded] == j]
-        if len(miss):
-            return _ground(int(arcs.excluded_reasons[miss[0]]))
-        return _ground(Exclusion.NO_ROUTE)
+    def _preference_grounds(self, urn_index: dict[str, int]) -> dict[tuple[int, str], str]:
+        """Why each child's each preference could not be named, were it not."""
+        named = [
+            (i, urn, urn_index.get(urn, -1))
+            for i, child in enumerate(self.children)
+            for urn in child.preferences
+        ]
+        if not named:
+            return {}
+        child = np.array([i for i, _, _ in named], np.int64)
+        setting = np.array([j for _, _, j in named], np.int64)
+        option = self.options.first(child, setting)
+        excluded = self.excluded.first(child, setting)
+        arcs, n = self.network.arcs, len(self.children)
+        head = _at(self.network.option_head, option, 0)
+        own = (head != _at(arcs.setting, option, 0).astype(np.int64) + n) & self.full[head]
+        reasons = _at(arcs.excluded_reasons, excluded, int(Exclusion.NO_ROUTE))
+        labels = self.network.node_label
+        grounds = {}
+        for k, (i, urn, j) in enumerate(named):
+            if j < 0:
+                grounds[(i, urn)] = "not a known setting"
+            elif option[k] >= 0:
+                level = labels[int(head[k])] if own[k] else "places"
+                grounds[(i, urn)] = f"no capacity: {level} all taken in the optimal plan"
+            else:
+                grounds[(i, urn)] = _ground(int(reasons[k]))
+        return grounds
 
     def placed(self, i: int, rank: int) -> str:
         child = self.children[i]
         if rank == 1:
             return "first parental preference"
         unmet = [
-            f"preference {r} ({urn}) not met: {self._preference_ground(i, urn)}"
+            f"preference {r} ({urn}) not met: {self.grounds[(i, urn)]}"
             for r, urn in enumerate(child.preferences[: (rank - 1) if rank else None], start=1)
         ]
         head = f"parental preference {rank}" if rank else "no parental preference met"
@@ -426,14 +447,14 @@ class _Explainer:
 
     def unplaced(self, i: int) -> str:
         arcs = self.network.arcs
-        options = self.options[i]
+        options = self.options.of_child(i)
         if len(options):
             settings = len(set(arcs.setting[options].tolist()))
             return (
                 f"no capacity: all places at the {settings} suitable setting(s) within reach are "
                 "taken in the optimal plan"
             )
-        excluded = self.excluded[i]
+        excluded = self.excluded.of_child(i)
         if not len(excluded):
             return "no setting within the travel-time cutoff of home"
         reasons = arcs.excluded_reasons[excluded]
@@ -447,6 +468,69 @@ class _Explainer:
         return f"no suitable setting: of {len(excluded)} setting(s) considered, {detail}"
 
 
+class _PairIndex:
+    """(child, setting) pairs, to find a pair or a child's pairs by binary search.
+
+    Eligibility lists pairs in (child, setting) order, then the few preferences the travel
+    matrix did not reach: a couple of sorted runs, each searched as it is. Any other order is
+    sorted once.
+    """
+
+    def __init__(
+        self, child: npt.NDArray[np.int32], setting: npt.NDArray[np.int32], m: int
+    ) -> None:
+        self.m = m
+        keys = child.astype(np.int64) * m + setting
+        breaks = np.flatnonzero(keys[1:] < keys[:-1]) + 1
+        if len(breaks) <= _MAX_RUNS:
+            self.order: npt.NDArray[np.int64] | None = None
+        else:
+            self.order = np.argsort(keys, kind="stable")  # equal keys keep their first first
+            keys, breaks = keys[self.order], np.empty(0, np.int64)
+        self.keys = keys
+        starts, stops = np.r_[0, breaks].tolist(), np.r_[breaks, len(keys)].tolist()
+        self.runs = list(zip(starts, stops, strict=True))
+
+    def _entries(self, at: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        return at if self.order is None else self.order[at]
+
+    def first(
+        self, child: npt.NDArray[np.int64], setting: npt.NDArray[np.int64]
+    ) -> npt.NDArray[np.int64]:
+        """The first entry for each pair (-1 where there is none); settings < 0 never match."""
+        wanted = child * self.m + setting
+        found = np.full(len(wanted), -1, np.int64)
+        for lo, hi in self.runs:
+            if hi == lo:
+                continue
+            at = np.minimum(np.searchsorted(self.keys[lo:hi], wanted), hi - lo - 1) + lo
+            hit = (found < 0) & (self.keys[at] == wanted) & (setting >= 0)
+            found[hit] = self._entries(at[hit])
+        return found
+
+    def of_child(self, i: int) -> npt.NDArray[np.int64]:
+        """Every entry of child ``i`` (in no particular order)."""
+        bounds = [
+            lo + np.searchsorted(self.keys[lo:hi], [i * self.m, (i + 1) * self.m])
+            for lo, hi in self.runs
+        ]
+        at = np.concatenate([np.arange(a, b) for a, b in bounds]).astype(np.int64)
+        return self._entries(at)
+
+
+# Sorted runs searched one by one before the pairs are sorted instead.
+_MAX_RUNS = 8
+
+
+def _at(values: npt.NDArray[Any], index: npt.NDArray[np.int64], missing: int) -> npt.NDArray[Any]:
+    """``values[index]``, with ``missing`` where the index is -1 (and for empty ``values``)."""
+    out = np.full(len(index), missing, dtype=values.dtype)
+    found = index >= 0
+    out[found] = values[index[found]]
+    return out
+
+
+@cache
 def _ground(reasons: int) -> str:
     """The s.39 ground a panel would cite for a preference that cannot be named."""
     suitability = reasons & ~(Exclusion.OVER_TRAVEL_LIMIT | Exclusion.NO_ROUTE)
