@@ -7,23 +7,17 @@ non-negative and a cycle costs the sum of its reduced costs, so the cheapest cyc
 ``r(a) − r(current) + D(head(a) → head(current))`` with D a lexicographic shortest path.
 
 Children are collapsed out of the residual graph (moving child x from place u to place v is one
-edge u → v), leaving a graph on the few thousand capacity nodes. Lexicographic shortest paths
-are found with one scipy Dijkstra per level, each on the previous level's tight edges, with
-weights offset so they stay non-negative (see ``_lexicographic_distances``); an exact pure
-Python search takes over if float64 could lose a unit.
+edge u → v), leaving a graph on the few thousand capacity nodes; the distances on it, for every
+option at once, come from :mod:`matcher.residual_distances`.
 """
 
 from __future__ import annotations
 
-import heapq
-import multiprocessing
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
-import scipy.sparse as sp
-from scipy.sparse.csgraph import dijkstra
 
 from matcher.lexicographic_flow import (
     FlowError,
@@ -32,14 +26,16 @@ from matcher.lexicographic_flow import (
     solve_lexicographic,
 )
 from matcher.placement import ObjectiveLevel, PlacementNetwork, level_names
+from matcher.residual_distances import UNREACHABLE, PlaceDistances
 
 IntArray = npt.NDArray[np.int64]
-_EXACT_LIMIT = 2.0**52
 
 
-@dataclass(frozen=True)
-class MarginalCost:
-    """How much worse the LA-wide optimal plan gets; all zero for the plan's own choice."""
+class MarginalCost(NamedTuple):
+    """How much worse the LA-wide optimal plan gets; all zero for the plan's own choice.
+
+    A named tuple: a whole LA's lists make hundreds of thousands (see ``ListedOption``).
+    """
 
     children_unplaced: int
     # Children whose parents named settings and would have none of them met (this one too).
@@ -59,25 +55,22 @@ class MarginalCost:
         )
 
     def describe(self) -> str:
-        if self.key == (0, 0, 0, 0.0, 0):
+        unplaced, unmet, ranks, minutes, pounds = self
+        if not (unplaced or unmet or ranks or minutes or pounds):
             return "no cost to the LA-wide plan"
         parts = []
-        if self.children_unplaced:
-            parts.append(f"{self.children_unplaced:+d} children left unplaced")
-        if self.preferences_unmet:
+        if unplaced:
+            parts.append(f"{unplaced:+d} children left unplaced")
+        if unmet:
             parts.append(
-                f"{self.preferences_unmet:+d} children with none of their parents' preferences "
-                "met (this one too)"
+                f"{unmet:+d} children with none of their parents' preferences met (this one too)"
             )
-        if self.preference_ranks:
-            parts.append(
-                f"{self.preference_ranks:+d} preference ranks across all children (this one too)"
-            )
-        if self.minutes:
-            parts.append(f"{self.minutes:+.1f} minutes of travel")
-        if self.pounds:
-            sign = "+" if self.pounds > 0 else "-"
-            parts.append(f"{sign}£{abs(self.pounds):,} a year")
+        if ranks:
+            parts.append(f"{ranks:+d} preference ranks across all children (this one too)")
+        if minutes:
+            parts.append(f"{minutes:+.1f} minutes of travel")
+        if pounds:
+            parts.append(f"{'+' if pounds > 0 else '-'}£{abs(pounds):,} a year")
         return "; ".join(parts)
 
 
@@ -107,12 +100,15 @@ class SystemPrices:
         self.current[network.arcs.child[used]] = used
         self._edges = self._collapsed_edges()
         self._n_places = flow.n_nodes - n_children
-        self._search = _LexicographicSearch(*self._edges, self._n_places)
+        # Made now, so that a warm model prices its first child as fast as the next.
+        self._places = PlaceDistances(*self._edges, self._n_places)
         self._distances: dict[int, npt.NDArray[np.int64]] = {}
-        self.force_exact_search = not self._search.exact
+        # The pure Python search for every distance: the check on the fast one (tests).
+        self.force_exact_search = False
 
     def _collapsed_edges(self) -> tuple[IntArray, IntArray, IntArray]:
-        """(u, v, reduced-cost vectors) of the residual graph with children collapsed out."""
+        """(u, v, reduced-cost vectors) of the residual graph with children collapsed out,
+        in no particular order."""
         net, flow, n = self.network, self.network.flow, self.n
         n_opt = net.n_options
         child_of = np.concatenate([net.arcs.child.astype(np.int64), np.arange(n)])
@@ -129,14 +125,19 @@ class SystemPrices:
         v = np.concatenate([v, flow.heads[fwd], flow.tails[bwd]])
         w = np.concatenate([w, self.reduced[:, fwd], -self.reduced[:, bwd]], axis=1)
         keep = u != v
-        u, v, w = u[keep] - n, v[keep] - n, w[:, keep]
-        # Keep the lexicographically cheapest edge between each pair of places; sorted by
-        # (v, u), the CSR order of the transposed graph the searches run on.
-        order = np.lexsort((*w[::-1], u, v))
-        u, v, w = u[order], v[order], w[:, order]
-        first = np.ones(len(u), bool)
-        first[1:] = (u[1:] != u[:-1]) | (v[1:] != v[:-1])
-        return u[first], v[first], w[:, first]
+        # A pair of places may come more than once (two children making the same move): the
+        # distances keep the cheapest (``PlaceDistances``).
+        return u[keep] - n, v[keep] - n, w[:, keep]
+
+    @property
+    def places(self) -> PlaceDistances:
+        """The reduced graph the distances come from (made again if the search changes)."""
+        if self._places.exact != self.force_exact_search:
+            self._places = PlaceDistances(
+                *self._edges, self._n_places, exact=self.force_exact_search
+            )
+            self._distances.clear()
+        return self._places
 
     def distances_to(self, node: int) -> npt.NDArray[np.int64]:
         """Lexicographic residual distance (levels × places) from every place to ``node``.
@@ -144,88 +145,41 @@ class SystemPrices:
         Unreachable places hold the int64 maximum.
         """
         target = node - self.n
+        places = self.places
         if target not in self._distances:
-            self._distances[target] = self._search_target(target, None)
+            self._distances[target] = places.to(target)
         return self._distances[target]
 
-    def _search_target(self, target: int, first: npt.NDArray[np.float64] | None) -> IntArray:
-        found = None if self.force_exact_search else self._search.distances(target, first)
-        if found is None:
-            found = _exact_distances(*self._edges, self._n_places, target)
-        return found
-
-    def _columns(
-        self, targets: list[int], heads: list[npt.NDArray[np.int64]], chunk: int = 256
-    ) -> list[IntArray]:
-        """Distances from ``heads[k]`` to ``targets[k]``, sharing first-level searches."""
-        out: list[IntArray] = []
-        for start in range(0, len(targets), chunk):
-            block = targets[start : start + chunk]
-            firsts: Sequence[npt.NDArray[np.float64] | None] = [None] * len(block)
-            if not self.force_exact_search:
-                firsts = list(self._search.first_level(np.asarray(block, np.int64)))
-            for k, (t, first) in enumerate(zip(block, firsts, strict=True)):
-                out.append(self._search_target(t, first)[:, heads[start + k]])
-        return out
-
     def marginal_deltas(
-        self, options: npt.NDArray[np.int64], workers: int = 1
+        self, options: npt.NDArray[np.int64]
     ) -> tuple[IntArray, npt.NDArray[np.bool_]]:
         """Level-by-level objective change of forcing each option, and whether it can be.
 
-        Options are grouped by the place their child leaves (one search each). With
-        ``workers`` > 1 the searches are shared out to forked processes: they dominate the
-        time of a whole LA's lists.
+        Every option's distance comes from one bulk call (searches shared by every child
+        leaving the same place); places already searched one at a time are reused.
+        One process: the bulk search prices a whole LA in well under a second, and forked
+        workers made it slower (benchmarks/tailored_lists.py).
         """
         flow = self.network.flow
         options = np.asarray(options, np.int64)
         cur = self.current[self.network.arcs.child[options]]
         target = flow.heads[cur] - self.n
+        head = flow.heads[options] - self.n
+        places = self.places
+        dist = np.empty((self.reduced.shape[0], len(options)), np.int64)
+        cached = np.isin(target, np.fromiter(self._distances, np.int64, len(self._distances)))
+        for t in np.unique(target[cached]).tolist():
+            mine = np.nonzero(target == t)[0]
+            dist[:, mine] = self._distances[t][:, head[mine]]
+        todo = np.nonzero(~cached)[0]
+        dist[:, todo] = places.between(head[todo], target[todo])
+        feasible = dist[0] != UNREACHABLE
         delta = self.reduced[:, options] - self.reduced[:, cur]
-        order = np.argsort(target, kind="stable")
-        targets, starts = np.unique(target[order], return_index=True)
-        groups = np.split(order, starts[1:]) if len(order) else []
-        heads = [flow.heads[options[g]] - self.n for g in groups]
-        cached = [t in self._distances for t in targets.tolist()]
-        todo = [k for k, hit in enumerate(cached) if not hit]
-        columns: dict[int, IntArray] = {
-            k: self._distances[int(targets[k])][:, heads[k]] for k, hit in enumerate(cached) if hit
-        }
-        computed = self._parallel_columns(
-            [int(targets[k]) for k in todo], [heads[k] for k in todo], workers
-        )
-        columns.update(zip(todo, computed, strict=True))
-        big = np.iinfo(np.int64).max
-        feasible = np.ones(len(options), bool)
-        for k, g in enumerate(groups):
-            dist = columns[k]
-            ok = ~np.any(dist == big, axis=0)
-            feasible[g] = ok
-            delta[:, g] += np.where(ok, dist, 0)
+        delta += np.where(feasible, dist, 0)
         own = options == cur
         delta[:, own] = 0
         feasible[own] = True
         return delta, feasible
-
-    def _parallel_columns(
-        self, targets: list[int], heads: list[npt.NDArray[np.int64]], workers: int
-    ) -> list[IntArray]:
-        if workers <= 1 or len(targets) < 4 * workers:
-            return self._columns(targets, heads)
-        global _FORKED
-        _FORKED = self
-        try:
-            context = multiprocessing.get_context("fork")
-        except ValueError:  # no fork on this platform: one process it is
-            return self._columns(targets, heads)
-        parts = np.array_split(np.arange(len(targets)), workers * 4)
-        jobs = [([targets[k] for k in part], [heads[k] for k in part]) for part in parts]
-        try:
-            with context.Pool(workers) as pool:
-                results = pool.map(_columns_in_worker, jobs)
-        finally:
-            _FORKED = None
-        return [col for part in results for col in part]
 
     def marginal(self, option: int) -> MarginalCost | None:
         """The cost of forcing ``option`` (an option arc); None where it cannot be forced.
@@ -238,11 +192,9 @@ class SystemPrices:
         )
         return self.marginals(np.array([option]))[0]
 
-    def marginals(
-        self, options: npt.NDArray[np.int64], workers: int = 1
-    ) -> list[MarginalCost | None]:
+    def marginals(self, options: npt.NDArray[np.int64]) -> list[MarginalCost | None]:
         """:meth:`marginal` for many options at once."""
-        delta, feasible = self.marginal_deltas(options, workers)
+        delta, feasible = self.marginal_deltas(options)
         return [
             self.as_marginal(delta[:, i].tolist()) if ok else None
             for i, ok in enumerate(feasible.tolist())
@@ -257,109 +209,6 @@ class SystemPrices:
             minutes=by_name["travel"] / 10.0,
             pounds=by_name["cost"],
         )
-
-
-class _LexicographicSearch:
-    """Lexicographic distances to any target: one Dijkstra per level on the tight edges.
-
-    Level k uses weights ``r_k + M_k·ψ_k`` where ψ_k sums the earlier levels' weights: ψ
-    telescopes along tight paths (a constant to subtract) and is ≥ 1 on any edge positive at an
-    earlier level, so with M_k > max |r_k| every tight weight is non-negative. The weights do
-    not depend on the target, so they are made once; per target only the tight set changes,
-    and edges off it get an infinite weight rather than a new matrix.
-
-    ``u``/``v`` must be sorted by (v, u): the transposed graph's CSR order.
-    """
-
-    def __init__(self, u: IntArray, v: IntArray, w: IntArray, n_places: int) -> None:
-        self.u, self.v, self.n_places = u, v, n_places
-        self.indptr = np.searchsorted(v, np.arange(n_places + 1))
-        self.weights: list[npt.NDArray[np.float64]] = []
-        self.multipliers: list[float] = []
-        psi = np.zeros(len(u), np.float64)
-        for k in range(w.shape[0]):
-            m_k = float(np.abs(w[k]).max(initial=0) + 1) if k else 0.0
-            weight = w[k].astype(np.float64) + m_k * psi
-            self.weights.append(weight)
-            self.multipliers.append(m_k)
-            psi = psi + weight
-        # Every relaxation adds a weight to a settled distance: both below 2^52 keeps it exact
-        # in float64. Weights are checked here, distances per target.
-        biggest = max((float(np.abs(x).max(initial=0)) for x in self.weights), default=0.0)
-        self.exact = biggest < _EXACT_LIMIT
-        # The first level needs no tight set: one call serves many targets.
-        self.first = sp.csr_matrix((self.weights[0], u, self.indptr), shape=(n_places, n_places))
-
-    def distances(
-        self, target: int, first: npt.NDArray[np.float64] | None = None
-    ) -> IntArray | None:
-        """Distances (levels × places) to ``target``; None where float64 might have rounded."""
-        u, v = self.u, self.v
-        levels = len(self.weights)
-        out = np.empty((levels, self.n_places), np.int64)
-        live = np.arange(len(u))  # the edges tight at every level so far
-        lu, lv = u, v  # the live edges' ends
-        offset_sum = np.zeros(self.n_places, np.float64)
-        for k, (weight, m_k) in enumerate(zip(self.weights, self.multipliers, strict=True)):
-            lw = weight[live] if k else weight
-            if k == 0:
-                dist = dijkstra(self.first, indices=target) if first is None else first
-            else:
-                # Tight edges are few: a small matrix of them beats masking every edge.
-                indptr = np.searchsorted(lv, np.arange(self.n_places + 1))
-                graph = sp.csr_matrix((lw, lu, indptr), shape=(self.n_places, self.n_places))
-                dist = dijkstra(graph, indices=target)
-            finite = np.isfinite(dist)
-            if np.any(np.abs(dist[finite]) >= _EXACT_LIMIT):
-                return None
-            out[k] = np.rint(np.where(finite, dist - m_k * offset_sum, 0.0)).astype(np.int64)
-            out[k][~finite] = np.iinfo(np.int64).max
-            if k < levels - 1:
-                ok = finite[lu] & finite[lv]
-                ok[ok] = dist[lu[ok]] == lw[ok] + dist[lv[ok]]
-                live, lu, lv = live[ok], lu[ok], lv[ok]
-                offset_sum += np.where(finite, dist, 0.0)
-        return out
-
-    def first_level(self, targets: npt.NDArray[np.int64]) -> npt.NDArray[np.float64]:
-        return np.atleast_2d(dijkstra(self.first, indices=targets))
-
-
-_FORKED: SystemPrices | None = None  # the model a forked worker prices against
-
-
-def _columns_in_worker(
-    job: tuple[list[int], list[npt.NDArray[np.int64]]],
-) -> list[IntArray]:
-    assert _FORKED is not None, "workers are forked from a process holding the model"
-    return _FORKED._columns(*job)
-
-
-def _exact_distances(
-    u: IntArray, v: IntArray, w: IntArray, n_places: int, target: int
-) -> npt.NDArray[np.int64]:
-    """Dijkstra on tuples of Python ints: exact at any size, and slower."""
-    into: list[list[tuple[int, tuple[int, ...]]]] = [[] for _ in range(n_places)]
-    for a, b, weight in zip(u.tolist(), v.tolist(), w.T.tolist(), strict=True):
-        into[b].append((a, tuple(weight)))
-    big = np.iinfo(np.int64).max
-    best: dict[int, tuple[int, ...]] = {target: (0,) * w.shape[0]}
-    heap: list[tuple[tuple[int, ...], int]] = [(best[target], target)]
-    done: set[int] = set()
-    while heap:
-        d, node = heapq.heappop(heap)
-        if node in done:
-            continue
-        done.add(node)
-        for prev, weight in into[node]:
-            cand = tuple(x + y for x, y in zip(d, weight, strict=True))
-            if prev not in best or cand < best[prev]:
-                best[prev] = cand
-                heapq.heappush(heap, (cand, prev))
-    out = np.full((w.shape[0], n_places), big, np.int64)
-    for node, d in best.items():
-        out[:, node] = d
-    return out
 
 
 def forced_level_objectives(

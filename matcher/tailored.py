@@ -10,26 +10,48 @@ parental preference the plan does not meet gets its section 39 ground in words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
-from matcher.eligibility import EXCLUSION_TEXT, KIND_ORDER, EligibleArcs, Exclusion, describe
-from matcher.models import Child, PlacementKind, Setting
+from matcher.eligibility import KIND_ORDER, Exclusion, describe
+from matcher.list_choice import (
+    PROPOSED,
+    ChildGroups,
+    RankedOptions,
+    choose,
+    float_order,
+    hidden_reasons,
+    made_once,
+    objects,
+    or_none,
+    positions,
+    preference_ranks,
+    split,
+    why_key,
+    why_listed,
+)
+from matcher.models import Child, PlacementKind, PrimaryNeed, Setting
 from matcher.placement import (
     PlacementConfig,
     PlacementResult,
     ProgressCallback,
     explain_solution,
-    group_by,
     level_costs,
+    level_names,
     solve_flow,
 )
+from matcher.residual_distances import lexicographic_order
 from matcher.system_prices import MarginalCost, SystemPrices
 from matcher.travel import TravelTimeMatrix
 
+IntArray = npt.NDArray[np.int64]
+_KINDS = objects(list(KIND_ORDER))  # each kind of place, to pick rows' kinds from
 _TRAVEL_ONLY = Exclusion.OVER_TRAVEL_LIMIT | Exclusion.NO_ROUTE
 
 
@@ -41,7 +63,6 @@ class TailoredListConfig:
     max_minutes: float | None = None  # None: the eligibility journey limits alone
     one_of_each_kind: bool = True  # the best mainstream, resourced, special... option each
     max_excluded: int | None = 10  # nearest exclusions shown (None: all); the rest counted
-    workers: int = 1  # processes pricing options (a whole LA's lists: use the cores)
 
     def __post_init__(self) -> None:
         if self.max_options < 1:
@@ -50,8 +71,14 @@ class TailoredListConfig:
             raise ValueError("max_excluded must not be negative")
 
 
-@dataclass(frozen=True)
-class ListedOption:
+class ListedOption(NamedTuple):
+    """One setting on a child's list.
+
+    A named tuple rather than a frozen dataclass, as :class:`ExcludedSetting` and
+    ``MarginalCost``: a whole LA's lists hold about 700,000 of the three, and a named tuple is
+    made four times faster while being as immutable.
+    """
+
     urn: str
     name: str
     setting_type: str
@@ -74,8 +101,7 @@ class ListedOption:
         return self.marginal.describe()
 
 
-@dataclass(frozen=True)
-class ExcludedSetting:
+class ExcludedSetting(NamedTuple):
     urn: str
     name: str
     setting_type: str
@@ -131,10 +157,19 @@ class TailoredListModel:
         self.index = {c.child_id: i for i, c in enumerate(children)}
         self.setting_index = {s.urn: j for j, s in enumerate(settings)}
         self.setting_by_urn = {s.urn: s for s in settings}
-        self._type_text = [s.setting_type.value for s in settings]
+        self._columns = _SettingColumns(self.children, self.settings)
         arcs = network.arcs
-        self._options = group_by(arcs.child, len(children))
-        self._excluded = group_by(arcs.excluded_child, len(children))
+        self._options = ChildGroups(arcs.child, len(children))
+        # Each child's exclusions nearest first (no route last), then by setting: sorted once.
+        self._excluded = ChildGroups(
+            arcs.excluded_child,
+            len(children),
+            lexicographic_order(
+                arcs.excluded_child,
+                float_order(np.nan_to_num(arcs.excluded_minutes, nan=np.inf)),
+                arcs.excluded_setting,
+            ),
+        )
         self._places_left = self._option_places_left()
 
     def _option_places_left(self) -> np.ndarray:
@@ -164,86 +199,110 @@ class TailoredListModel:
         config: TailoredListConfig | None = None,
         progress: ProgressCallback | None = None,
     ) -> list[TailoredList]:
-        config = config or TailoredListConfig()
-        wanted = list(range(len(self.children))) if children is None else list(children)
+        """Lists for ``children`` (indices; all by default), in that order.
+
+        Every option of every child is priced in one call, ranked in one sort and chosen in a
+        few array passes: only the listed rows become Python objects.
+        """
+        with paused_garbage_collection():
+            return self._lists(children, config or TailoredListConfig(), progress)
+
+    def _lists(
+        self,
+        children: Sequence[int] | None,
+        config: TailoredListConfig,
+        progress: ProgressCallback | None,
+    ) -> list[TailoredList]:
+        wanted = np.asarray(
+            range(len(self.children)) if children is None else list(children), np.int64
+        )
         if progress:
             progress(f"pricing {len(wanted):,} children's options against the LA-wide plan")
-        options = np.concatenate([self._options[i] for i in wanted] or [np.empty(0, np.int64)])
-        delta, feasible = self.prices.marginal_deltas(options, workers=config.workers)
+        options, slot = self._options.of(wanted)
+        delta, feasible = self.prices.marginal_deltas(options)
         if progress:
             progress("writing the lists")
         arcs = self.network.arcs
         # Within each child: feasible first, then by the levels of the objective, then minutes.
-        order = np.lexsort((arcs.minutes[options], *delta[::-1], ~feasible, arcs.child[options]))
-        counts = np.array([len(self._options[i]) for i in wanted], np.int64)
-        child_sorted = arcs.child[options[order]]
-        bounds = np.searchsorted(child_sorted, np.asarray(sorted(wanted), np.int64))
-        start_of = dict(zip(sorted(wanted), bounds.tolist(), strict=True))
-        exclusions = _Exclusions(self, config.max_excluded)
+        order = lexicographic_order(slot, ~feasible, *delta, float_order(arcs.minutes[options]))
+        ranked = RankedOptions(options[order], slot[order], delta[:, order], feasible[order])
+        proposed = self.prices.current[wanted]
+        why = choose(arcs, ranked, proposed, config)
+        rows = self._rows(wanted, ranked, why)
+        exclusions = _Exclusions(self, wanted, config.max_excluded)
         out = []
-        for i, n_options in zip(wanted, counts.tolist(), strict=True):
-            mine = order[start_of[i] : start_of[i] + n_options]
+        for k, i in enumerate(wanted.tolist()):
+            mine, excluded = rows[k], exclusions.shown[k]
+            not_shown, not_shown_reasons = exclusions.hidden[k]
             out.append(
-                self._list(i, options[mine], delta[:, mine], feasible[mine], config, exclusions)
+                TailoredList(
+                    child_id=self.children[i].child_id,
+                    proposed_urn=self.plan.placements[i].setting_urn,
+                    options=mine,
+                    excluded=excluded,
+                    preferences=self._preference_statements(i, list(mine), excluded),
+                    excluded_not_shown=not_shown,
+                    excluded_not_shown_reasons=not_shown_reasons,
+                )
             )
         return out
 
-    def _list(
-        self,
-        i: int,
-        options: npt.NDArray[np.int64],
-        delta: npt.NDArray[np.int64],
-        feasible: npt.NDArray[np.bool_],
-        config: TailoredListConfig,
-        exclusions: _Exclusions,
-    ) -> TailoredList:
-        """``options`` come ranked; only the chosen few become rows."""
-        chosen = _choose(self.network.arcs, options, int(self.prices.current[i]), config)
-        rows = tuple(
-            self._listed(
-                i,
-                int(options[k]),
-                self.prices.as_marginal(delta[:, k].tolist()) if feasible[k] else None,
-                why,
+    def _rows(
+        self, wanted: IntArray, ranked: RankedOptions, why: npt.NDArray[np.int8]
+    ) -> list[tuple[ListedOption, ...]]:
+        """The listed options of each wanted child (best first), built column by column."""
+        arcs, net, cols = self.network.arcs, self.network, self._columns
+        listed = np.nonzero(why)[0]
+        a = ranked.options[listed]
+        slot = ranked.slot[listed]
+        setting, provision, kind = arcs.setting[a], arcs.provision[a], arcs.kind[a]
+        rank = arcs.preference_rank[a].astype(np.int64)
+        code = why[listed]
+        flat = list(
+            map(
+                ListedOption._make,
+                zip(
+                    cols.urn[setting].tolist(),
+                    cols.name[setting].tolist(),
+                    cols.type_text[setting].tolist(),
+                    _KINDS[kind].tolist(),
+                    cols.provision_text(setting, provision),
+                    cols.needs_matched(wanted[slot], setting, provision),
+                    arcs.minutes[a].astype(np.float64).tolist(),
+                    self._places_left[a].tolist(),
+                    net.placement_cost[a].tolist(),
+                    net.transport_cost[a].tolist(),
+                    or_none(rank),
+                    (code == PROPOSED).tolist(),
+                    self._marginals(ranked.delta[:, listed], ranked.feasible[listed]),
+                    made_once(why_listed, why_key(code, rank, kind)),
+                    strict=True,
+                ),
             )
-            for k, why in chosen
         )
-        excluded, hidden, hidden_reasons = exclusions.for_child(i)
-        return TailoredList(
-            child_id=self.children[i].child_id,
-            proposed_urn=self.plan.placements[i].setting_urn,
-            options=rows,
-            excluded=excluded,
-            preferences=self._preference_statements(i, list(rows), excluded),
-            excluded_not_shown=hidden,
-            excluded_not_shown_reasons=hidden_reasons,
-        )
+        return split(flat, np.bincount(slot, minlength=len(wanted)))
 
-    def _listed(
-        self, i: int, a: int, marginal: MarginalCost | None, why_listed: str
-    ) -> ListedOption:
-        arcs, child = self.network.arcs, self.children[i]
-        s = self.settings[int(arcs.setting[a])]
-        p = int(arcs.provision[a])
-        designated = s.provisions[p].designated_needs if p >= 0 else s.designated_needs
-        needs = [child.primary_need, *sorted(child.secondary_needs)]
-        rank = int(arcs.preference_rank[a])
-        return ListedOption(
-            urn=s.urn,
-            name=s.name,
-            setting_type=self._type_text[int(arcs.setting[a])],
-            placement_kind=KIND_ORDER[int(arcs.kind[a])],
-            provision=s.provisions[p].kind.value if p >= 0 else None,
-            needs_matched=tuple(n.value for n in needs if n in designated),
-            minutes=float(arcs.minutes[a]),
-            places_left=int(self._places_left[a]),
-            placement_cost=int(self.network.placement_cost[a]),
-            transport_cost=int(self.network.transport_cost[a]),
-            preference_rank=rank or None,
-            proposed=int(self.prices.current[i]) == a,
-            marginal=marginal,
-            why_listed=why_listed,
+    def _marginals(
+        self, delta: IntArray, feasible: npt.NDArray[np.bool_]
+    ) -> list[MarginalCost | None]:
+        """:meth:`SystemPrices.as_marginal` for many columns: one list per level, not per row."""
+        at = {name: k for k, name in enumerate(level_names(self.prices.order))}
+        out: list[MarginalCost | None] = list(
+            map(
+                MarginalCost._make,
+                zip(
+                    delta[at["placed"]].tolist(),
+                    delta[at["preference_met"]].tolist(),
+                    delta[at["preference_rank"]].tolist(),
+                    (delta[at["travel"]] / 10.0).tolist(),
+                    delta[at["cost"]].tolist(),
+                    strict=True,
+                ),
+            )
         )
+        for k in np.nonzero(~feasible)[0].tolist():
+            out[k] = None
+        return out
 
     def _preference_statements(
         self,
@@ -268,59 +327,110 @@ class TailoredListModel:
         return tuple(out)
 
 
+@contextmanager
+def paused_garbage_collection() -> Iterator[None]:
+    """No cyclic garbage collection while a whole LA's lists are made.
+
+    They are hundreds of thousands of small objects, none of them garbage, and each burst of
+    allocations would set off a collection that walks the whole heap (every child's record):
+    paused, a whole LA's lists take a third of the time.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+class _SettingColumns:
+    """What listed rows say about their settings, as arrays to pick rows' values from."""
+
+    def __init__(self, children: Sequence[Child], settings: Sequence[Setting]) -> None:
+        self.children, self.settings = children, settings
+        self.urn = objects([s.urn for s in settings])
+        self.name = objects([s.name for s in settings])
+        self.type_text = objects([s.setting_type.value for s in settings])
+        self._pools = max((len(s.provisions) for s in settings), default=0) + 1
+        # Children sharing needs share an id, so "needs matched" is worked out per pair of
+        # needs and pool, not per row.
+        ids: dict[tuple[PrimaryNeed, ...], int] = {}
+        self.needs_id = np.array([ids.setdefault(_needs(c), len(ids)) for c in children], np.int64)
+        self.needs = list(ids)
+
+    def provision_text(
+        self, setting: npt.NDArray[np.int32], provision: npt.NDArray[np.int16]
+    ) -> list[str | None]:
+        def text(pool: int) -> str | None:
+            j, p = divmod(pool, self._pools)
+            return self.settings[j].provisions[p - 1].kind.value if p else None
+
+        return made_once(text, setting.astype(np.int64) * self._pools + provision + 1)
+
+    def needs_matched(
+        self, child: IntArray, setting: npt.NDArray[np.int32], provision: npt.NDArray[np.int16]
+    ) -> list[tuple[str, ...]]:
+        """Each row's child's needs (primary, then secondary sorted) its pool is designated for."""
+        n_pools = len(self.settings) * self._pools
+
+        def matched(key: int) -> tuple[str, ...]:
+            needs, pool = divmod(key, n_pools)
+            j, p = divmod(pool, self._pools)
+            s = self.settings[j]
+            designated = s.provisions[p - 1].designated_needs if p else s.designated_needs
+            return tuple(n.value for n in self.needs[needs] if n in designated)
+
+        pool = setting.astype(np.int64) * self._pools + provision + 1
+        return made_once(matched, self.needs_id[child] * n_pools + pool)
+
+
+def _needs(child: Child) -> tuple[PrimaryNeed, ...]:
+    return (child.primary_need, *sorted(child.secondary_needs))
+
+
 class _Exclusions:
-    """Every child's excluded settings, nearest first.
+    """Every wanted child's excluded settings, nearest first.
 
     A child shows the nearest ``limit`` (all if None) and every preference; the rest are
     counted by reason, so a whole LA's lists stay readable and fit a spreadsheet.
     """
 
-    def __init__(self, model: TailoredListModel, limit: int | None) -> None:
-        self.model, self.limit = model, limit
+    def __init__(self, model: TailoredListModel, wanted: IntArray, limit: int | None) -> None:
+        arcs = model.network.arcs
+        rows, slot = model._excluded.of(wanted)  # each child's nearest first
+        index = model.setting_index
+        named = [[index.get(u, -1) for u in model.children[i].preferences] for i in wanted.tolist()]
+        rank = preference_ranks(named, slot, arcs.excluded_setting[rows])
+        shown = np.ones(len(rows), bool)
+        if limit is not None:
+            shown = (positions(slot) < limit) | (rank > 0)
+        self.shown = self._shown(model, len(wanted), rows[shown], slot[shown], rank[shown])
+        self.hidden = hidden_reasons(arcs.excluded_reasons[rows[~shown]], slot[~shown], len(wanted))
 
-    def for_child(
-        self, i: int
-    ) -> tuple[tuple[ExcludedSetting, ...], int, tuple[tuple[str, int], ...]]:
-        model, arcs = self.model, self.model.network.arcs
-        rows = model._excluded[i]
-        far = np.nan_to_num(arcs.excluded_minutes[rows], nan=np.inf)
-        rows = rows[np.lexsort((arcs.excluded_setting[rows], far))]
-        ranks = {urn: r for r, urn in enumerate(model.children[i].preferences, start=1)}
-        shown_mask = np.ones(len(rows), bool)
-        if self.limit is not None:
-            shown_mask = np.arange(len(rows)) < self.limit
-            wanted = [model.setting_index[u] for u in ranks if u in model.setting_index]
-            if wanted:
-                shown_mask |= np.isin(arcs.excluded_setting[rows], wanted)
-        shown = []
-        for e in rows[shown_mask].tolist():
-            j = int(arcs.excluded_setting[e])
-            s = model.settings[j]
-            m = float(arcs.excluded_minutes[e])
-            shown.append(
-                ExcludedSetting(
-                    urn=s.urn,
-                    name=s.name,
-                    setting_type=model._type_text[j],
-                    minutes=None if m != m else m,  # NaN: no route
-                    preference_rank=ranks.get(s.urn),
-                    reasons=describe(int(arcs.excluded_reasons[e])),
-                )
+    @staticmethod
+    def _shown(
+        model: TailoredListModel, n_slots: int, rows: IntArray, slot: IntArray, rank: IntArray
+    ) -> list[tuple[ExcludedSetting, ...]]:
+        arcs, cols = model.network.arcs, model._columns
+        setting = arcs.excluded_setting[rows]
+        minutes = objects(arcs.excluded_minutes[rows].astype(np.float64).tolist())
+        minutes[np.isnan(arcs.excluded_minutes[rows])] = None  # no route
+        flat = list(
+            map(
+                ExcludedSetting._make,
+                zip(
+                    cols.urn[setting].tolist(),
+                    cols.name[setting].tolist(),
+                    cols.type_text[setting].tolist(),
+                    minutes.tolist(),
+                    or_none(rank),
+                    made_once(describe, arcs.excluded_reasons[rows]),
+                    strict=True,
+                ),
             )
-        hidden = rows[~shown_mask]
-        if not len(hidden):
-            return tuple(shown), 0, ()
-        counts = np.bincount(
-            np.nonzero(_BITS & arcs.excluded_reasons[hidden][:, None])[1], minlength=len(_BITS)
         )
-        reasons = tuple(
-            (text, int(n)) for text, n in zip(_BIT_TEXT, counts.tolist(), strict=True) if n
-        )
-        return tuple(shown), len(hidden), reasons
-
-
-_BITS = np.array([int(flag) for flag in EXCLUSION_TEXT], np.int32)
-_BIT_TEXT = tuple(EXCLUSION_TEXT.values())
+        return split(flat, np.bincount(slot, minlength=n_slots))
 
 
 def _ground(
@@ -386,37 +496,3 @@ def _ground(
 
 def _families(n: int) -> str:
     return "1 other family" if n == 1 else f"{n} other families"
-
-
-def _choose(
-    arcs: EligibleArcs, ranked: npt.NDArray[np.int64], proposed: int, config: TailoredListConfig
-) -> list[tuple[int, str]]:
-    """Positions in ``ranked`` (best first) to list, with why: proposed and preferred first;
-    then the best of each kind of place; then the cheapest to the LA-wide plan."""
-    chosen: dict[int, str] = {}
-    ranks = arcs.preference_rank[ranked].tolist()
-    for n, a in enumerate(ranked.tolist()):
-        if a == proposed:
-            chosen[n] = "proposed placement"
-        elif ranks[n]:
-            chosen[n] = f"parental preference {ranks[n]}"
-    minutes = arcs.minutes[ranked]
-    within = [
-        n
-        for n in range(len(ranked))
-        if config.max_minutes is None or minutes[n] <= config.max_minutes
-    ]
-    kinds = arcs.kind[ranked].tolist()
-    if config.one_of_each_kind:
-        for k, kind in enumerate(KIND_ORDER):
-            best = next((n for n in within if kinds[n] == k), None)
-            if best is not None and best not in chosen:
-                chosen[best] = f"best {kind.value.replace('_', ' ')} option"
-    extra = sum(1 for why in chosen.values() if not why.startswith(("proposed", "parental")))
-    for n in within:
-        if extra >= config.max_options:
-            break
-        if n not in chosen:
-            chosen[n] = "low cost to the LA-wide plan"
-            extra += 1
-    return sorted(chosen.items())

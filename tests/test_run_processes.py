@@ -213,7 +213,7 @@ def synthetic_round(folder: Path, n_children: int) -> None:
 def test_stopping_a_real_server_mid_run_ends_the_run_within_seconds(tmp_path: Path) -> None:
     """``sendmatch serve`` told to stop (SIGTERM) while a long run works must exit in seconds,
     leave no run process behind and mark the run failed: not wait for the run, not orphan it."""
-    synthetic_round(tmp_path, 5000)
+    synthetic_round(tmp_path, 25_000)  # a whole LA: 5,000 children's run ends too soon now
     database = f"sqlite:///{tmp_path / 'serve.db'}"
     cli = [sys.executable, "-m", "matcher.cli"]
     admin = ["--username", "admin", "--password", PASSWORD, "--database-url", database]

@@ -118,24 +118,6 @@ def test_exclusions_beyond_the_limit_are_counted_by_reason_but_preferences_alway
     assert len(everything.excluded) == 9 and everything.excluded_not_shown == 0
 
 
-def test_parallel_pricing_equals_serial() -> None:
-    kids = [child(f"c{i}", preferences=(str(i % 5 + 1),)) for i in range(40)]
-    sets = [setting(str(j), total_places=6) for j in range(1, 9)]
-    rng = np.random.default_rng(3)
-    travel = matrix(kids, sets, rng.integers(1, 70, size=(40, 8)).astype(float))
-    serial = TailoredListModel(kids, sets, travel).lists(config=TailoredListConfig(workers=1))
-    model = TailoredListModel(kids, sets, travel)
-    options = np.arange(model.network.n_options)
-    places_left = model.network.flow.heads[model.prices.current]
-    assert len(np.unique(places_left)) >= 4 * 2, "enough searches to share out to 2 workers"
-    model.prices._distances.clear()
-    delta_1, ok_1 = model.prices.marginal_deltas(options, workers=1)
-    delta_2, ok_2 = model.prices.marginal_deltas(options, workers=2)
-    assert np.array_equal(delta_1, delta_2) and np.array_equal(ok_1, ok_2)
-    parallel = model.lists(config=TailoredListConfig(workers=2))
-    assert parallel == serial
-
-
 def test_a_preference_refused_so_another_family_keeps_theirs_says_so() -> None:
     from tests.test_placement import three_families
 
@@ -148,3 +130,42 @@ def test_a_preference_refused_so_another_family_keeps_theirs_says_so() -> None:
     west = next(o for o in model.for_child("C1").options if o.urn == "W")
     assert west.marginal is not None
     assert (west.marginal.children_unplaced, west.marginal.preferences_unmet) == (0, 1)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    placement_instances(max_children=8, max_settings=4),
+    st.integers(1, 4),
+    st.sampled_from([None, 15.0, 60.0]),
+    st.booleans(),
+    st.sampled_from([None, 0, 1, 3]),
+    st.data(),
+)
+def test_every_list_at_once_equals_each_child_listed_on_its_own(
+    instance: tuple[list[Child], list[Setting], TravelTimeMatrix],
+    max_options: int,
+    max_minutes: float | None,
+    one_of_each_kind: bool,
+    max_excluded: int | None,
+    data: st.DataObject,
+) -> None:
+    from tests.tailored_reference import reference_list
+
+    children, settings_, travel = instance
+    model = TailoredListModel(children, settings_, travel)
+    config = TailoredListConfig(max_options, max_minutes, one_of_each_kind, max_excluded)
+    # Any order, a child asked for twice included: each slot gets that child's own list.
+    wanted = data.draw(st.lists(st.integers(0, len(children) - 1), min_size=1, max_size=10))
+    expected = [reference_list(model, i, config) for i in wanted]
+    assert model.lists(wanted, config) == expected
+    assert model.lists(config=config) == [
+        reference_list(model, i, config) for i in range(len(children))
+    ]
+
+
+def test_lists_repeat_a_child_asked_for_twice() -> None:
+    kids = [child("a", preferences=("2",)), child("b")]
+    sets = [setting("1", total_places=1), setting("2", total_places=1), setting("3")]
+    model = TailoredListModel(kids, sets, matrix(kids, sets, np.array([[5.0, 9, 20], [6, 7, 8]])))
+    a, b = model.for_child("a"), model.for_child("b")
+    assert model.lists([1, 0, 1]) == [b, a, b]
