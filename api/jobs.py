@@ -39,12 +39,15 @@ from sqlalchemy.orm import Session
 from api.db import Caseload, Database, Run, RunResult, RunStatus, utcnow
 from api.user_errors import code_location, run_error
 from matcher import io
-from matcher.cli import build_travel_matrix, network_area
-from matcher.costs import Tariffs
-from matcher.eligibility import EligibilityConfig
 from matcher.models import Location, Setting
-from matcher.placement import PlacementConfig
-from matcher.tailored import TailoredList, TailoredListConfig, TailoredListModel
+from matcher.pipeline import placement_config
+from matcher.tailored import (
+    TailoredList,
+    TailoredListConfig,
+    TailoredListModel,
+    paused_garbage_collection,
+)
+from matcher.travel_estimate import build_travel_matrix, network_area
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
@@ -54,11 +57,6 @@ log = logging.getLogger(__name__)
 #: Children whose tailored lists are built between two progress updates and cancel checks: about
 #: a second of work each at LA scale, so a cancel is honoured promptly and progress moves.
 LIST_CHUNK = 1000
-#: Processes pricing tailored-list options. One: a run in the server's threads (tests, or an
-#: in-memory database) must not fork, since a fork from a server thread copies locks other
-#: threads (the event loop, the database pool) may hold; and a run in its own process (see
-#: :mod:`api.run_processes`) then leaves the server's other core free to answer requests.
-LIST_WORKERS = 1
 #: Where each stage of a placement run starts, as a fraction of the run (roughly their share of
 #: the time at 25,000 children with straight-line travel); saving ends at 1.0 with ``done``.
 STAGE_START = {
@@ -167,15 +165,13 @@ def map_point(location: Location | None) -> dict[str, float] | None:
 
 
 def tailored_list_record(
-    tailored: TailoredList, home: Location, settings_by_urn: Mapping[str, Setting]
+    tailored: TailoredList, home: Location, points: Mapping[str, dict[str, float] | None]
 ) -> dict[str, Any]:
     """One child's list as plain JSON, built field by field rather than through pydantic:
-    a 25,000-child run stores half a million rows of it, and validation happens on reading."""
+    a 25,000-child run stores half a million rows of it, and validation happens on reading.
 
-    def located(urn: str) -> dict[str, float] | None:
-        setting = settings_by_urn.get(urn)
-        return None if setting is None else map_point(setting.location)
-
+    ``points``: each setting's :func:`map_point` by URN, made once for the whole run.
+    """
     return {
         "home": map_point(home),
         "options": [
@@ -193,9 +189,9 @@ def tailored_list_record(
                 "preference_rank": o.preference_rank,
                 "proposed": o.proposed,
                 "marginal_text": o.marginal_text,
-                "marginal": None if o.marginal is None else asdict(o.marginal),
+                "marginal": None if o.marginal is None else o.marginal._asdict(),
                 "why_listed": o.why_listed,
-                "location": located(o.urn),
+                "location": points.get(o.urn),
             }
             for o in tailored.options
         ],
@@ -207,11 +203,21 @@ def tailored_list_record(
                 "minutes": None if e.minutes is None else round(e.minutes, 1),
                 "preference_rank": e.preference_rank,
                 "reasons": list(e.reasons),
-                "location": located(e.urn),
+                "location": points.get(e.urn),
             }
             for e in tailored.excluded
         ],
-        "preferences": [asdict(p) for p in tailored.preferences],
+        "preferences": [
+            {
+                "rank": p.rank,
+                "urn": p.urn,
+                "name": p.name,
+                "met": p.met,
+                "ground": p.ground,
+                "evidence": p.evidence,
+            }
+            for p in tailored.preferences
+        ],
         "excluded_not_shown": tailored.excluded_not_shown,
         "excluded_not_shown_reasons": [
             {"reason": reason, "count": count}
@@ -415,23 +421,27 @@ def _result_rows(
     reporting (and so checking for a cancel) between chunks, and each chunk becomes plain JSON
     at once, so a whole LA's list objects are never all held together.
     """
-    config = TailoredListConfig(workers=LIST_WORKERS)
-    by_urn = {s.urn: s for s in settings}
+    config = TailoredListConfig()
+    points = {s.urn: map_point(s.location) for s in settings}
     records = io.placement_records(model.plan)
     n = len(records)
     order = pricing_order(model)
     start, end = STAGE_START["lists"], STAGE_START["saving"]
     rows: list[dict[str, Any]] = []
-    for first in range(0, n, LIST_CHUNK):
-        report(
-            start + (end - start) * first / max(n, 1),
-            f"tailored lists: {first:,} of {n:,} children",
-        )
-        chunk = order[first : first + LIST_CHUNK]
-        for i, tailored in zip(chunk, model.lists(chunk, config), strict=True):
-            result = _plain(records[i])
-            result["tailored_list"] = tailored_list_record(tailored, model.children[i].home, by_urn)
-            rows.append({"run_id": run_id, "child_id": str(result["child_id"]), "result": result})
+    # Half a million small dicts, none of them garbage: see ``paused_garbage_collection``.
+    with paused_garbage_collection():
+        for first in range(0, n, LIST_CHUNK):
+            report(
+                start + (end - start) * first / max(n, 1),
+                f"tailored lists: {first:,} of {n:,} children",
+            )
+            chunk = order[first : first + LIST_CHUNK]
+            for i, tailored in zip(chunk, model.lists(chunk, config), strict=True):
+                result = _plain(records[i])
+                home = model.children[i].home
+                result["tailored_list"] = tailored_list_record(tailored, home, points)
+                child_id = str(result["child_id"])
+                rows.append({"run_id": run_id, "child_id": child_id, "result": result})
     return rows
 
 
@@ -463,7 +473,9 @@ def save_results(
         if rows_changed(claimed) != 1:
             raise RunCancelled
         if rows:
-            session.execute(insert(RunResult), rows)
+            # Many rows a statement, making many small objects: no collections meanwhile.
+            with paused_garbage_collection():
+                session.execute(insert(RunResult), rows)
 
 
 Report = Callable[[float, str], None]
@@ -530,13 +542,11 @@ def execute_placement_run(
     ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         report(STAGE_START["reading"], "reading the caseload files")
         inputs = stored_caseload(database, options, network)
-        config = PlacementConfig(
-            eligibility=EligibilityConfig(
-                primary_limit_minutes=float(options["primary_limit_minutes"]),
-                secondary_limit_minutes=float(options["secondary_limit_minutes"]),
-            ),
-            tariffs=Tariffs.from_bands(inputs.tariffs),
-            home_la_code=options.get("la_code"),
+        config = placement_config(
+            inputs,
+            float(options["primary_limit_minutes"]),
+            float(options["secondary_limit_minutes"]),
+            options.get("la_code"),
         )
         report(STAGE_START["travel"], travel_stage(network))
         travel = build_travel_matrix(

@@ -41,9 +41,7 @@ from api.schemas import (
     SchoolLoadOut,
     SolverLevelOut,
 )
-from matcher import io
-from matcher.cli import TravelFor, build_travel_matrix
-from matcher.costs import Tariffs
+from matcher import io, pipeline
 from matcher.eligibility import EligibilityConfig
 from matcher.fair_access import (
     ChildAllocation,
@@ -74,6 +72,7 @@ from matcher.scenario_map import (
     render_scenario_map,
     render_scenario_png,
 )
+from matcher.travel_estimate import TravelFor, build_travel_matrix
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
@@ -100,13 +99,11 @@ MIN_COUNT_VARIABLE = "SENDMATCH_MAP_MIN_COUNT"
 
 def placement_config(options: Mapping[str, Any], inputs: io.RoundInputs) -> PlacementConfig:
     """The config ``sendmatch``'s ``prepare_round`` builds from the same options."""
-    return PlacementConfig(
-        eligibility=EligibilityConfig(
-            primary_limit_minutes=float(options["primary_limit_minutes"]),
-            secondary_limit_minutes=float(options["secondary_limit_minutes"]),
-        ),
-        tariffs=Tariffs.from_bands(inputs.tariffs),
-        home_la_code=options.get("la_code"),
+    return pipeline.placement_config(
+        inputs,
+        float(options["primary_limit_minutes"]),
+        float(options["secondary_limit_minutes"]),
+        options.get("la_code"),
     )
 
 

@@ -217,8 +217,8 @@ class RunLauncher:
             target=_run_in_child,
             args=(job, self.database.url, run_id, network, os.getpid(), self.memory_limit_mb),
             name=f"sendmatch-run-{run_id}",
-            # Ended with the server however it exits; a run needs no processes of its own
-            # (``LIST_WORKERS`` is 1), which a daemonic process may not start.
+            # Ended with the server however it exits; a run needs no processes of its own,
+            # which a daemonic process may not start.
             daemon=True,
         )
         with self._lock:

@@ -13,6 +13,7 @@ from typing import Annotated, Self
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from matcher.needs import PrimaryNeed
+from matcher.value_limits import MAX_PLACES, MAX_POUNDS
 
 # National curriculum years: N1=-2, N2=-1, R=0, Y1..Y13 = 1..13; young people in post-16 and
 # post-19 education up to age 25 are carried on as 14..20.
@@ -112,8 +113,6 @@ NonNegativeInt = Annotated[int, Field(ge=0)]
 # £10m a year), yet small enough that a typo or a hostile file (``total_places`` 1e30) is an
 # input problem at upload, not an integer overflow in every later run: with these bounds a
 # whole LA's costs stay far inside the solvers' 64-bit integers.
-MAX_PLACES = 10_000
-MAX_POUNDS = 10_000_000  # £ a year
 Places = Annotated[int, Field(ge=0, le=MAX_PLACES)]
 Pounds = Annotated[int, Field(ge=0, le=MAX_POUNDS)]
 NcYear = Annotated[int, Field(ge=MIN_NC_YEAR, le=MAX_NC_YEAR)]

@@ -166,7 +166,8 @@ class StraightLineTravel:
     """``travel_for`` for the straight-line estimate, picklable for Dask worker processes.
 
     Minutes within ``cutoff_minutes``, plus every pair a child's record names (preferences and
-    current setting), as :func:`matcher.cli.build_travel_matrix` does without a road network.
+    current setting), as :func:`matcher.travel_estimate.build_travel_matrix` does without a
+    road network.
     """
 
     cutoff_minutes: float = 75.0

@@ -24,10 +24,10 @@ from typer.testing import CliRunner
 from api import planning_jobs
 from api.db import ChildRead, Database, Run, RunResult, User
 from matcher import cli, io, planning
-from matcher.cli import TravelFor, build_travel_matrix
 from matcher.eligibility import EligibilityConfig
 from matcher.fair_access import FairAccessConfig, allocate_fair_access, load_fap_history
 from matcher.planning import ScenarioError, compare_scenarios, comparison_tables, load_scenario
+from matcher.travel_estimate import TravelFor, build_travel_matrix
 from tests.api_client import DATA, YEAR_START, upload
 
 FAIR_ACCESS = Path(__file__).parent / "data" / "fair_access"

@@ -105,9 +105,9 @@ def test_tailored_lists_match_the_matcher_run_directly(
         DATA / "tariffs.csv",
         year_start=date.fromisoformat(YEAR_START),
     )
-    from matcher.cli import build_travel_matrix
     from matcher.costs import Tariffs
     from matcher.placement import PlacementConfig
+    from matcher.travel_estimate import build_travel_matrix
 
     config = PlacementConfig(tariffs=Tariffs.from_bands(inputs.tariffs))
     travel = build_travel_matrix(
@@ -607,7 +607,7 @@ def test_uploads_may_lie_in_the_servers_road_network_area(
 def test_serve_refuses_an_unreadable_road_network(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from matcher import cli
+    from matcher import cli, cli_options
 
     bad = tmp_path / "roads.osm"
     bad.write_text("not xml")
@@ -615,7 +615,7 @@ def test_serve_refuses_an_unreadable_road_network(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli.app, ["serve", "--osm", str(bad), "--cache-dir", str(tmp_path), "--database-url", url]
     )
-    assert result.exit_code == cli.EXIT_INPUT_PROBLEM, result.output
+    assert result.exit_code == cli_options.EXIT_INPUT_PROBLEM, result.output
     assert "Cannot use the road network" in result.output
 
 

@@ -18,7 +18,7 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from matcher import cli, io, placement
+from matcher import cli, cli_options, io, pipeline, placement, travel_estimate
 from matcher.models import Child, Setting
 from matcher.placement import (
     ChildPlacement,
@@ -74,7 +74,7 @@ def test_bad_rows_exit_2_list_every_problem_and_write_nothing(files: Path) -> No
     replace_cell(files / "children.csv", 9, "nc_year", "Y7x")
     replace_cell(files / "settings.csv", 3, "low_age", "11")
     code, output = run(files)
-    assert code == cli.EXIT_INPUT_PROBLEM == 2
+    assert code == cli_options.EXIT_INPUT_PROBLEM == 2
     assert "3 problems" in output
     assert "children.csv, row 5, primary_need: unknown need code 'AUT'" in output
     assert "children.csv, row 9, nc_year:" in output
@@ -167,7 +167,7 @@ def test_unwritable_output_exits_1_without_traceback(
 
     monkeypatch.setattr(io, "write_placements", locked)
     code, output = run(files)
-    assert code == cli.EXIT_FAILED == 1
+    assert code == cli_options.EXIT_FAILED == 1
     assert "Permission denied" in output and "close it" in output
 
 
@@ -260,7 +260,7 @@ def test_place_wires_options_through(files: Path, monkeypatch: pytest.MonkeyPatc
 def test_travel_matrix_keeps_named_settings_beyond_the_limit() -> None:
     children = io.load_children(DATA / "children.csv")
     settings = io.load_settings(DATA / "settings.csv")
-    estimate = cli.build_travel_matrix(children, settings, cutoff_minutes=10)
+    estimate = travel_estimate.build_travel_matrix(children, settings, cutoff_minutes=10)
     assert estimate.snap is None  # the straight-line model has no snapping
     matrix = estimate.matrix
     pairs = {
@@ -326,7 +326,7 @@ def test_osm_run_gives_the_road_matrix_with_named_pairs(files: Path) -> None:
     children = io.load_children(files / "children.csv")
     settings = io.load_settings(files / "settings.csv")
     network = load_drive_network(TINY_OSM, use_cache=False)
-    estimate = cli.build_travel_matrix(children, settings, 10.0, network)
+    estimate = travel_estimate.build_travel_matrix(children, settings, 10.0, network)
     expected = road_travel_matrix(
         network,
         [c.child_id for c in children],
@@ -334,7 +334,7 @@ def test_osm_run_gives_the_road_matrix_with_named_pairs(files: Path) -> None:
         [s.urn for s in settings],
         [s.location for s in settings],
         10.0,
-        required_pairs=cli.named_pairs(children, settings),
+        required_pairs=travel_estimate.named_pairs(children, settings),
     )
     assert estimate.snap is not None
     assert estimate.matrix.model == expected.model
@@ -343,7 +343,7 @@ def test_osm_run_gives_the_road_matrix_with_named_pairs(files: Path) -> None:
     assert np.array_equal(estimate.matrix.minutes, expected.minutes)
     # Every point is hours from the network at the snap speed, so only the named pairs are left.
     got = set(zip(estimate.matrix.rows.tolist(), estimate.matrix.cols.tolist(), strict=True))
-    assert got == set(cli.named_pairs(children, settings))
+    assert got == set(travel_estimate.named_pairs(children, settings))
 
 
 @pytest.mark.parametrize(
@@ -359,7 +359,7 @@ def test_unusable_osm_file_exits_2_and_writes_nothing(
 ) -> None:
     osm = make(files)  # type: ignore[operator]
     code, output = run(files, "--osm", str(osm), "--cache-dir", str(tmp_path / "cache"))
-    assert code == cli.EXIT_INPUT_PROBLEM
+    assert code == cli_options.EXIT_INPUT_PROBLEM
     assert "Cannot use the road network:" in output and expected in output
     assert "Nothing was written." in output and ".. Nothing" not in output
     assert not (files / "placements.csv").exists()
@@ -374,7 +374,7 @@ def test_points_beyond_the_uk_and_the_network_are_input_problems(files: Path) ->
     from geodata.network import load_drive_network, sample_pbf_path
 
     network = load_drive_network(sample_pbf_path(), use_cache=False)
-    area = cli.network_area(network, "Helsinki.osm.pbf")
+    area = travel_estimate.network_area(network, "Helsinki.osm.pbf")
     assert area.contains(60.17, 24.94)  # central Helsinki
     assert not area.contains(60.17, 26.5)  # ~85 km east: beyond the margin
     assert area.contains(60.17 + 0.08, 24.94)  # ~9 km north: within the 10 km margin
@@ -458,9 +458,9 @@ def _raiser(exc: Exception) -> object:
 @pytest.mark.parametrize(
     ("error", "code"),
     [
-        ("unknown", cli.EXIT_INPUT_PROBLEM),
-        ("offline", cli.EXIT_INPUT_PROBLEM),
-        ("server", cli.EXIT_FAILED),
+        ("unknown", cli_options.EXIT_INPUT_PROBLEM),
+        ("offline", cli_options.EXIT_INPUT_PROBLEM),
+        ("server", cli_options.EXIT_FAILED),
     ],
 )
 def test_osm_download_errors(
@@ -506,7 +506,7 @@ def test_osm_download_offline_for_real_is_a_clear_message(
     # pyrosm retries a failed connection after 1 s and 2 s; the test need not wait.
     monkeypatch.setattr("pyrosm.utils.download._sleep", lambda _seconds: None, raising=False)
     result = runner.invoke(cli.app, ["osm", "download", "rutland", "--cache-dir", str(tmp_path)])
-    assert result.exit_code == cli.EXIT_INPUT_PROBLEM, result.output
+    assert result.exit_code == cli_options.EXIT_INPUT_PROBLEM, result.output
     assert "the server could not be reached" in result.output
     assert "Traceback" not in result.output
 
@@ -556,7 +556,7 @@ def test_tailored_lists_write_options_exclusions_and_preference_grounds(files: P
 def io_place(folder: Path) -> placement.PlacementResult:
     """The plan the lists are built on, computed directly: they must agree."""
     inputs = io.load_round(folder / "children.csv", folder / "settings.csv")
-    travel = cli.build_travel_matrix(inputs.children, inputs.settings, 75.0).matrix
+    travel = travel_estimate.build_travel_matrix(inputs.children, inputs.settings, 75.0).matrix
     return placement.place(inputs.children, inputs.settings, travel)
 
 
@@ -588,14 +588,14 @@ def test_tailored_lists_bad_rows_exit_2(files: Path) -> None:
 def test_tailored_lists_pass_the_journey_limits_through(
     files: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[cli.RoundOptions] = []
-    real = cli.prepare_round
+    seen: list[pipeline.RoundOptions] = []
+    real = pipeline.prepare_round
 
-    def spy(options: cli.RoundOptions, *args: object, **kwargs: object) -> object:
+    def spy(options: pipeline.RoundOptions, *args: object, **kwargs: object) -> object:
         seen.append(options)
         return real(options, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(cli, "prepare_round", spy)
+    monkeypatch.setattr(pipeline, "prepare_round", spy)
     code, output = run_lists(
         files, "--primary-limit", "30", "--secondary-limit", "50", "--year-start", "2026-09-01"
     )

@@ -30,7 +30,7 @@ from geodata.default_la import (
     write_demo_inputs,
 )
 from geodata.straight_line import haversine_km
-from matcher import cli, io
+from matcher import cli, cli_options, io, travel_estimate
 from matcher.input_writers import (
     CHILD_WRITE_COLUMNS,
     SETTING_WRITE_COLUMNS,
@@ -56,7 +56,7 @@ def demo(cache: Path) -> DemoLA:
 
 
 def helsinki_area(la: DemoLA) -> io.Area:
-    return cli.network_area(la.network, la.osm_path.name)
+    return travel_estimate.network_area(la.network, la.osm_path.name)
 
 
 # --------------------------------------------------------------------------------------------
@@ -270,5 +270,5 @@ def test_demo_out_must_be_a_folder(tmp_path: Path, cache: Path) -> None:
     result = runner.invoke(
         cli.app, ["demo", "--out", str(tmp_path / "file"), "--cache-dir", str(cache)]
     )
-    assert result.exit_code == cli.EXIT_INPUT_PROBLEM
+    assert result.exit_code == cli_options.EXIT_INPUT_PROBLEM
     assert "is a file; give a folder" in result.output

@@ -27,7 +27,7 @@ import pytest
 from openpyxl import Workbook
 from typer.testing import CliRunner
 
-from matcher import cli, io
+from matcher import cli, io, travel_estimate
 from matcher.io import InputError, InputProblem, ReadLimits
 from matcher.planning import ScenarioError, parse_scenario
 from matcher.read_limits import MB
@@ -506,7 +506,7 @@ def test_the_largest_amounts_allowed_still_run(tmp_path: Path) -> None:
     """At the bounds the solver's integers do not overflow: the run completes."""
     path = settings_with(tmp_path, {"total_places": "10000", "on_roll": "0", "top_up": "10000000"})
     inputs = io.load_round(DATA / "children.csv", path, DATA / "tariffs.csv")
-    travel = cli.build_travel_matrix(inputs.children, inputs.settings, 75.0).matrix
+    travel = travel_estimate.build_travel_matrix(inputs.children, inputs.settings, 75.0).matrix
     from matcher.placement import place
 
     assert place(inputs.children, inputs.settings, travel).summary.children == len(inputs.children)

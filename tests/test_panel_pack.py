@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from geodata.network import RoadNetwork, load_drive_network
-from matcher import cli, panel_pack
+from matcher import cli, cli_lists, cli_options, panel_pack
 from matcher.models import Child, Location, PlacementKind, PrimaryNeed, Setting
 from matcher.panel_pack import html_to_pdf, render_panel_pack, write_panel_pack
 from matcher.tailored import (
@@ -505,7 +505,7 @@ def test_cli_failed_write_leaves_the_earlier_pack(
 
     monkeypatch.setattr(Path, "write_text", disk_full)
     code, output = run_pack(files)
-    assert code == cli.EXIT_FAILED
+    assert code == cli_options.EXIT_FAILED
     assert "No space left on device" in output and "pack.html was not written" in output
     assert (files / "pack.html").read_bytes() == b"an earlier pack"
     assert [p.name for p in files.iterdir() if p.name.startswith(".")] == []
@@ -520,7 +520,7 @@ def test_cli_pages_for_the_children_asked_for(files: Path) -> None:
 
 def test_cli_unknown_child_exits_2_and_writes_nothing(files: Path) -> None:
     code, output = run_pack(files, "--child", "C001", "--child", "NOBODY", "--child", "X9")
-    assert code == cli.EXIT_INPUT_PROBLEM
+    assert code == cli_options.EXIT_INPUT_PROBLEM
     assert "No child with id 'NOBODY', 'X9' in children.csv" in output
     assert "Nothing was written" in output
     assert not (files / "pack.html").exists()
@@ -528,13 +528,13 @@ def test_cli_unknown_child_exits_2_and_writes_nothing(files: Path) -> None:
 
 def test_cli_wrong_output_extension_exits_2(files: Path) -> None:
     code, output = run_pack(files, out="pack.pdf")
-    assert code == cli.EXIT_INPUT_PROBLEM
+    assert code == cli_options.EXIT_INPUT_PROBLEM
     assert "must end in .html or .htm" in output
     assert not (files / "pack.pdf").exists()
 
 
 def test_cli_warns_of_a_long_pack(files: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli, "PANEL_PACK_PAGES_WARNING", 10)
+    monkeypatch.setattr(cli_lists, "PANEL_PACK_PAGES_WARNING", 10)
     code, output = run_pack(files)
     assert code == 0, output
     assert "the pack has 12 pages" in output and "--child ID" in output
