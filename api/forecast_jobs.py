@@ -13,6 +13,9 @@ files are children's records, kept like a caseload's files and never sent back. 
 stores is LA-wide counts only (``ForecastOut``), open to every role. The bookkeeping is every
 run's (:func:`api.jobs.execute_run`): progress and a cancel check between stages, and the
 summary with ``done`` in one transaction at the end.
+
+As it finishes, the run also keeps the files a planner downloads
+(:mod:`api.forecast_downloads`): the command line's spreadsheet and witan.send's CSV files.
 """
 
 from __future__ import annotations
@@ -32,6 +35,11 @@ import yaml
 from sqlalchemy import select
 
 from api.db import Caseload, Database, RunInput
+from api.forecast_downloads import (
+    forecast_downloads,
+    forget_downloads_unless_done,
+    keep_downloads,
+)
 from api.jobs import Report, UploadedFile, caseload_inputs, execute_run
 from api.planning_jobs import in_own_folder
 from api.schemas import (
@@ -80,7 +88,8 @@ FORECAST_STAGES = {
     "summarising": 0.45,
     "backtest": 0.5,
     "sufficiency": 0.9,
-    "saving": 0.95,
+    "files": 0.93,
+    "saving": 0.96,
 }
 #: Held-out years the back-test tries, as ``sendmatch forecast backtest`` does by default; fewer
 #: when the history is short (the model needs two Januaries before the first held out).
@@ -360,10 +369,14 @@ def execute_forecast_run(
             report(FORECAST_STAGES["sufficiency"], "setting projected demand against places")
             places = caseload_inputs(caseload, network).settings
             out.sufficiency = sufficiency_out(caseload.id, projection, places, out.years)
+        report(FORECAST_STAGES["files"], "writing the spreadsheet and witan.send's CSV files")
+        downloads = forecast_downloads(tables)
         report(FORECAST_STAGES["saving"], "saving the forecast")
+        keep_downloads(database, run_id, downloads)
         return [], out.model_dump(mode="json")
 
     execute_run(database, run_id, "forecast", work)
+    forget_downloads_unless_done(database, run_id)
 
 
 def _stored(

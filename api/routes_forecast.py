@@ -1,5 +1,6 @@
-"""Demand forecast runs: upload a history and a population, project, back-test, and read the
-tables (``sendmatch forecast`` over HTTP).
+"""Demand forecast runs: upload a history and a population, project, back-test, read the
+tables and download the spreadsheet and witan.send's CSV files (``sendmatch forecast`` over
+HTTP).
 
 Planners and administrators start forecasts; every role reads them, since a forecast holds
 LA-wide counts only. The uploaded yearly caseload files are children's records: they are
@@ -21,11 +22,12 @@ from fastapi import (
     UploadFile,
     status,
 )
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 
 from api.auth import require_roles
 from api.db import Caseload, Role, Run, RunInput, RunKind, User, get_session
+from api.forecast_downloads import CSV_DOWNLOAD, WORKBOOK_DOWNLOAD, stored_download
 from api.forecast_jobs import (
     FORM,
     ForecastFiles,
@@ -45,6 +47,8 @@ from matcher.forecast.knobs import AssumptionsError, AssumptionSet
 router = APIRouter(prefix="/runs", tags=["forecast"])
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+#: Every role reads a forecast (LA-wide counts only), its files too.
+AnyRole = Annotated[User, Depends(require_roles(*Role))]
 
 MB = 1024 * 1024
 #: A year's caseload file: one short row per child, about 1 MB for the largest English LA.
@@ -228,16 +232,69 @@ def start_forecast(
         409: {"description": "the run is queued, running, failed or cancelled: no forecast"},
     },
 )
-def get_forecast(
-    run_id: PathId,
-    session: SessionDep,
-    _user: Annotated[User, Depends(require_roles(*Role))],
-) -> ForecastOut:
+def get_forecast(run_id: PathId, session: SessionDep, _user: AnyRole) -> ForecastOut:
     """The forecast's tables: totals, by need, by kind of place (or setting) and by NC year,
     each January with its mean and 95% interval, costs if given, the back-test and, when the
     run named a caseload, demand against its places. LA-wide counts only."""
     run = get_done_run(session, run_id, RunKind.FORECAST)
     return ForecastOut.model_validate(run.summary)
+
+
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+ZIP_TYPE = "application/zip"
+
+
+def _download_responses(media_type: str, what: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        200: {"content": {media_type: {}}, "description": what},
+        404: {"description": "no such forecast run, or one made before its files were kept"},
+        409: {"description": "the run is queued, running, failed or cancelled: no forecast"},
+    }
+
+
+@router.get(
+    "/{run_id}/forecast.xlsx",
+    response_class=Response,
+    responses=_download_responses(
+        XLSX_TYPE, "the spreadsheet `sendmatch forecast --out forecast.xlsx` writes"
+    ),
+)
+def download_forecast_workbook(run_id: PathId, session: SessionDep, _user: AnyRole) -> Response:
+    """The forecast as the command line's spreadsheet: a sheet for the total, need, setting,
+    NC year and (with costs) cost, each with every witan.send statistic, the projection of
+    every need x setting x NC year, and the Inputs sheet saying how it was made."""
+    return _download(session, run_id, WORKBOOK_DOWNLOAD, XLSX_TYPE, f"forecast-{run_id}.xlsx")
+
+
+@router.get(
+    "/{run_id}/forecast-csv.zip",
+    response_class=Response,
+    responses=_download_responses(
+        ZIP_TYPE, "witan.send's Output_*.csv files, as `sendmatch forecast --out DIR` writes"
+    ),
+)
+def download_forecast_csv(run_id: PathId, session: SessionDep, _user: AnyRole) -> Response:
+    """witan.send's ``Output_Count.csv``, ``Output_Need.csv``, ``Output_Setting.csv``,
+    ``Output_AY.csv`` and (with costs) ``Output_Cost.csv``, zipped: the same columns as
+    witan.send's, so the charts and reports an LA builds on them keep working."""
+    return _download(session, run_id, CSV_DOWNLOAD, ZIP_TYPE, f"forecast-{run_id}-csv.zip")
+
+
+def _download(session: Session, run_id: int, name: str, media_type: str, filename: str) -> Response:
+    """A done forecast's stored file as an attachment (the browser saves it, never shows it)."""
+    get_done_run(session, run_id, RunKind.FORECAST)
+    data = stored_download(session, run_id, name)
+    if data is None:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND,
+            f"forecast {run_id} was made before sendmatch kept a forecast's files: start it "
+            "again to download them",
+        )
+    headers = {
+        "Content-Disposition": f'attachment; filename="{filename}"',
+        "Cache-Control": "no-store",
+    }
+    return Response(data, media_type=media_type, headers=headers)
 
 
 def _caseload_or_404(session: Session, caseload_id: int | None) -> Caseload | None:

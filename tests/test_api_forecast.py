@@ -7,6 +7,9 @@ the job directly. Every test runs on SQLite and on PostgreSQL (``tests/api_clien
 
 from __future__ import annotations
 
+import shutil
+import zipfile
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +18,14 @@ import pytest
 from alembic.script import ScriptDirectory
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from sqlalchemy import func, insert, inspect, select, text
+from openpyxl import load_workbook
+from sqlalchemy import delete, func, insert, inspect, select, text
+from typer.testing import CliRunner
 
 from api import forecast_jobs, routes_forecast
-from api.db import MIGRATIONS, Database, Run, RunInput, User, utcnow
+from api.db import MIGRATIONS, Database, Run, RunInput, RunOutput, User, utcnow
 from api.request_limits import MB, BodyLimits
+from matcher import cli
 from matcher.forecast import inputs as inputs_module
 from matcher.forecast.inputs import read_la_history
 from matcher.forecast.knobs import load_assumptions
@@ -279,7 +285,136 @@ def test_a_history_of_two_januaries_has_no_back_test_and_says_why(
 
 
 # --------------------------------------------------------------------------------------------
-# Problems at upload: file, row and field, nothing stored
+# Downloads: the command line's spreadsheet and witan.send's CSV files
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+WITAN_FILES = ["Output_AY.csv", "Output_Cost.csv", "Output_Count.csv", "Output_Need.csv"]
+WITAN_FILES += ["Output_Setting.csv"]
+
+
+def cli_forecast(history: dict[str, Path], out: Path) -> Path:
+    """``sendmatch forecast --out DIR`` on the same files, simulations and seed."""
+    folder = out.parent / "history"
+    folder.mkdir()
+    for name, path in history.items():
+        if name[:4].isdigit():
+            shutil.copy(path, folder / name)
+    args = ["--history", str(folder), "--population", str(history["population.csv"])]
+    args += ["--costs", str(history["costs.csv"]), "--years", "2024-2026"]
+    args += ["--simulations", str(SIMULATIONS), "--seed", str(SEED), "--out", str(out)]
+    result = CliRunner().invoke(cli.app, ["forecast", *args])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def sheets(data: bytes) -> dict[str, pd.DataFrame]:
+    """Every sheet of a workbook, the Inputs sheet without the day it was made on."""
+    book = pd.read_excel(BytesIO(data), sheet_name=None)
+    book["Inputs"] = book["Inputs"][book["Inputs"]["What"] != "Made on"]
+    return book
+
+
+def download(client: TestClient, headers: dict, run_id: int, name: str) -> Any:
+    return client.get(f"/runs/{run_id}/{name}", headers=headers)
+
+
+def test_a_forecast_downloads_as_the_command_lines_spreadsheet_and_csv_files(
+    client: TestClient, users: dict, history: dict[str, Path], tmp_path: Path
+) -> None:
+    started = start(client, users["planner"], form_files(history))
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    written = cli_forecast(history, tmp_path / "cli-out")
+
+    workbook = download(client, users["planner"], run_id, "forecast.xlsx")
+    assert workbook.status_code == 200, workbook.text
+    assert workbook.headers["content-type"] == XLSX
+    disposition = f'attachment; filename="forecast-{run_id}.xlsx"'
+    assert workbook.headers["content-disposition"] == disposition
+    ours, theirs = sheets(workbook.content), sheets((written / "forecast.xlsx").read_bytes())
+    assert (
+        list(ours)
+        == list(theirs)
+        == [*("Total", "Need", "Setting", "NC year", "Cost", "Need x setting x NC year", "Inputs")]
+    )
+    for name, sheet in theirs.items():
+        pd.testing.assert_frame_equal(ours[name], sheet, obj=name)
+    assert len(ours["Need x setting x NC year"]) > 0
+
+    zipped = download(client, users["planner"], run_id, "forecast-csv.zip")
+    assert zipped.status_code == 200, zipped.text
+    assert zipped.headers["content-type"] == "application/zip"
+    disposition = f'attachment; filename="forecast-{run_id}-csv.zip"'
+    assert zipped.headers["content-disposition"] == disposition
+    with zipfile.ZipFile(BytesIO(zipped.content)) as archive:
+        assert sorted(archive.namelist()) == WITAN_FILES
+        for name in WITAN_FILES:
+            assert archive.read(name) == (written / name).read_bytes(), name
+            assert b"PSEUDO" not in archive.read(name)
+    assert b"PSEUDO" not in b"".join(
+        str(v).encode() for sheet in ours.values() for v in sheet.to_numpy().ravel()
+    )
+
+
+def transitions_text(setting: str) -> str:
+    """witan.send's transitions for three Januaries of a small LA, one setting's name given."""
+    rows = ["calendar-year,setting-1,need-1,academic-year-1,setting-2,need-2,academic-year-2"]
+    for year in (2021, 2022):
+        rows += [f"{year},{setting},ASD,{3 + k % 4},{setting},ASD,{4 + k % 4}" for k in range(12)]
+        rows += [f"{year},NONSEND,NONSEND,0,{setting},ASD,1" for _ in range(3)]
+        rows += [f"{year},SP,SLD,{5 + k % 3},SP,SLD,{6 + k % 3}" for k in range(8)]
+    return "\n".join(rows) + "\n"
+
+
+def test_downloaded_csv_files_neutralise_a_formula_and_the_spreadsheet_keeps_it_text(
+    client: TestClient, users: dict, history: dict[str, Path]
+) -> None:
+    """A setting named like a formula (witan.send's files take any name) is text in both, as
+    the command line writes it: a leading ' in the CSV, a text cell in the spreadsheet."""
+    formula = "=HYPERLINK(1)"
+    files = [
+        ("transitions", ("transitions.csv", transitions_text(formula).encode(), "text/csv")),
+        ("population", ("population.csv", history["population.csv"].read_bytes(), "text/csv")),
+    ]
+    started = start(client, users["planner"], files)
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    zipped = download(client, users["planner"], run_id, "forecast-csv.zip")
+    with zipfile.ZipFile(BytesIO(zipped.content)) as archive:
+        by_setting = archive.read("Output_Setting.csv").decode()
+    assert f",'{formula}," in by_setting and f",{formula}," not in by_setting
+    workbook = download(client, users["planner"], run_id, "forecast.xlsx")
+    cells = [
+        c
+        for row in load_workbook(BytesIO(workbook.content))["Setting"].iter_rows()
+        for c in row
+        if c.value == formula
+    ]
+    assert cells and all(c.data_type == "s" for c in cells)
+
+
+def test_every_role_downloads_a_forecast_and_nobody_signed_out(
+    app: FastAPI, client: TestClient, users: dict, history: dict[str, Path], run: dict
+) -> None:
+    started = start(client, users["planner"], form_files(history, costs=False))
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    for name in ("forecast.xlsx", "forecast-csv.zip"):
+        for role, headers in users.items():
+            assert download(client, headers, run_id, name).status_code == 200, (role, name)
+        assert download(client, {}, run_id, name).status_code == 401, name
+        # A placement run has no forecast to download, and a run that does not exist neither.
+        assert download(client, users["planner"], run["id"], name).status_code == 404, name
+        assert download(client, users["planner"], 9999, name).status_code == 404, name
+    with zipfile.ZipFile(BytesIO(download(client, users["admin"], run_id, name).content)) as z:
+        assert "Output_Cost.csv" not in z.namelist()  # no costs given, no cost file
+
+    # A forecast made before its files were kept: it says so and how to get them.
+    with app.state.db.sessions() as session, session.begin():
+        session.execute(delete(RunOutput).where(RunOutput.run_id == run_id))
+    response = download(client, users["planner"], run_id, "forecast.xlsx")
+    assert response.status_code == 404
+    assert "start it again" in response.json()["detail"]
 
 
 def replaced(history: dict[str, Path], name: str, rows: list[str]) -> dict[str, Path]:
@@ -546,6 +681,8 @@ def test_a_planner_cancels_a_queued_forecast(
     assert (run["status"], run["summary"]) == ("cancelled", None)
     response = client.get(f"/runs/{queued_forecast}/forecast", headers=users["planner"])
     assert response.status_code == 409
+    for name in ("forecast.xlsx", "forecast-csv.zip"):
+        assert download(client, users["planner"], queued_forecast, name).status_code == 409
 
 
 def test_a_forecast_cancelled_while_simulating_keeps_nothing(
@@ -569,6 +706,29 @@ def test_a_forecast_cancelled_while_simulating_keeps_nothing(
     assert seen == [("running", 0.05, f"simulating {SIMULATIONS} futures to 2026")]
     run = client.get(f"/runs/{queued_forecast}", headers=users["planner"]).json()
     assert (run["status"], run["summary"], run["error"]) == ("cancelled", None, None)
+
+
+def test_a_forecast_cancelled_as_its_files_are_kept_keeps_nothing(
+    app: FastAPI,
+    client: TestClient,
+    users: dict,
+    queued_forecast: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The files are stored before the run is marked done; a cancel landing in between still
+    leaves nothing of the run behind."""
+    keep = forecast_jobs.keep_downloads
+
+    def kept_then_cancelled(*args: Any) -> None:
+        keep(*args)
+        assert count(app, RunOutput) == 2
+        client.post(f"/runs/{queued_forecast}/cancel", headers=users["planner"])
+
+    monkeypatch.setattr(forecast_jobs, "keep_downloads", kept_then_cancelled)
+    forecast_jobs.execute_forecast_run(app.state.db, queued_forecast)
+    run = client.get(f"/runs/{queued_forecast}", headers=users["planner"]).json()
+    assert (run["status"], run["summary"]) == ("cancelled", None)
+    assert count(app, RunOutput) == 0
 
 
 def test_a_failed_forecast_keeps_nothing_and_quotes_no_input(
@@ -617,4 +777,32 @@ def test_migration_0006_lets_a_run_have_no_caseload_and_back(empty_database_url:
     database.migrate()
     columns = {c["name"]: c for c in inspect(database.engine).get_columns("runs")}
     assert columns["caseload_id"]["nullable"] is True
+    database.dispose()
+
+
+def test_migration_0007_adds_run_outputs_and_back_keeping_the_forecasts(
+    empty_database_url: str,
+) -> None:
+    database = Database(empty_database_url)
+    database.migrate()
+    with database.engine.begin() as connection:
+        user = connection.execute(
+            insert(User).values(username="p", password_hash="x", role="planner").returning(User.id)
+        ).scalar_one()
+        forecast = connection.execute(
+            insert(Run)
+            .values(kind="forecast", options={}, started_by=user, created_at=utcnow())
+            .returning(Run.id)
+        ).scalar_one()
+        connection.execute(
+            insert(RunOutput).values(run_id=forecast, name="forecast.xlsx", data=b"PK")
+        )
+    database.downgrade("0006")
+    assert "run_outputs" not in inspect(database.engine).get_table_names()
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM runs")) == 1  # the forecast stays
+    database.migrate()
+    assert "run_outputs" in inspect(database.engine).get_table_names()
+    with database.engine.connect() as connection:
+        assert connection.scalar(text("SELECT count(*) FROM run_outputs")) == 0
     database.dispose()

@@ -3,20 +3,26 @@
 A planner signs in, is told what is missing from an empty form, sees a bad yearly file's
 problems by file and row, then uploads a small three-year history with its population and a
 caseload to set demand against: the run's progress, then the totals table with its 95%
-intervals and the chart of the band, the back-test and the shortfalls of places. axe-core
-checks each page, and a screenshot of the results is kept in
-``test-artifacts/forecast-page.png``; nothing is fetched from another host and no script raises
-an error (see ``tests/test_web_e2e.py``, whose server and browser helpers this reuses).
+intervals and the chart of the band, the back-test and the shortfalls of places; downloads the
+forecast's spreadsheet and witan.send's CSV files; and reads the results on a phone's width
+(375 CSS pixels) with nothing but the wide tables scrolling sideways. axe-core checks each page,
+and a screenshot of the results is kept in ``test-artifacts/forecast-page.png``; nothing is
+fetched from another host and no script raises an error (see ``tests/test_web_e2e.py``, whose
+server and browser helpers this reuses).
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import re
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from tests.test_api_forecast import HEADER, history_rows, population_text
@@ -35,6 +41,7 @@ from tests.test_web_e2e import (
 
 PLANNER = "planner1"
 RUN_TIMEOUT_MS = 120_000
+PHONE_WIDTH = 375  # CSS pixels: a common phone's screen
 
 
 @pytest.fixture(scope="module")
@@ -171,3 +178,52 @@ def test_a_planner_forecasts_demand_and_sees_its_tables(
     assert_accessible(page, "forecast results")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=ARTIFACTS / "forecast-page.png", full_page=True)
+
+    # The downloads are the forecast the page shows: the 2026 mean of the totals table.
+    mean_2026 = totals.locator("tbody tr").last.locator("td").first.inner_text()
+    workbook = saved_download(page, "Forecast spreadsheet (XLSX)", tmp_path)
+    assert re.fullmatch(r"forecast-\d+\.xlsx", workbook.name)
+    book = load_workbook(workbook, read_only=True)
+    assert book.sheetnames == [
+        *("Total", "Need", "Setting", "NC year", "Need x setting x NC year", "Inputs")
+    ]
+    rows = list(book["Total"].iter_rows(values_only=True))
+    assert rows[0][:2] == ("calendar-year", "mean") and rows[1][:2] == (2023, 64)
+    assert (rows[-1][0], f"{rows[-1][1]:,.0f}") == (2026, mean_2026)
+    archive = saved_download(page, "witan.send's CSV files (ZIP)", tmp_path)
+    assert re.fullmatch(r"forecast-\d+-csv\.zip", archive.name)
+    with zipfile.ZipFile(archive) as files:
+        assert sorted(files.namelist()) == [
+            *("Output_AY.csv", "Output_Count.csv", "Output_Need.csv", "Output_Setting.csv")
+        ]
+        counts = list(csv.DictReader(io.StringIO(files.read("Output_Count.csv").decode())))
+    assert [r["calendar-year"] for r in counts] == ["2023", "2024", "2025", "2026"]
+    assert f"{float(counts[-1]['mean']):,.0f}" == mean_2026
+
+    # On a phone the page reflows: only the wide tables and the charts' drawings scroll
+    # sideways in their boxes (each then a named region reached by Tab), so that a chart's
+    # text is not shrunk to a few pixels.
+    page.set_viewport_size({"width": PHONE_WIDTH, "height": 800})
+    expect(page.locator(".table-wrap[role=region][tabindex='0']").first).to_be_attached()
+    band = page.get_by_role(
+        "region", name="Children and young people with an EHC plan each January (scrolls sideways)"
+    )
+    expect(band).to_have_attribute("tabindex", "0")
+    box = band.locator("svg").bounding_box()
+    assert box is not None and box["width"] >= 600
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE_WIDTH
+    assert page.evaluate("document.body.scrollWidth") <= PHONE_WIDTH
+    assert_accessible(page, f"forecast results at {PHONE_WIDTH} pixels wide")
+    page.screenshot(path=ARTIFACTS / "forecast-page-phone.png", full_page=True)
+
+
+def saved_download(page: Page, link_name: str, folder: Path) -> Path:
+    """Click a download link and save the file the browser receives, under its own name."""
+    link = page.get_by_role("link", name=link_name)
+    with page.expect_download() as started:
+        link.click()
+    download = started.value
+    assert download.failure() is None
+    path = folder / download.suggested_filename
+    download.save_as(path)
+    return path

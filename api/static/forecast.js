@@ -1,7 +1,8 @@
 // The planner's forecast views: start a demand forecast from yearly caseload files (or
 // witan.send's), watch it run, then read its totals with their 95% intervals, the back-test and
-// demand against places. The page's own helpers (h, api, table, ...) come from app.js, so this
-// file adds views, not another way of drawing them.
+// demand against places, and download its spreadsheet and witan.send's CSV files. The page's
+// own helpers (h, api, table, ...) come from app.js, so this file adds views, not another way
+// of drawing them.
 
 import { bandChart, demandPlacesChart } from "./charts.js";
 
@@ -237,7 +238,7 @@ export function makeForecastViews(ui) {
         }
         try {
           const forecast = await api(`/runs/${runId}/forecast`, { signal });
-          results.replaceChildren(...renderForecast(forecast));
+          results.replaceChildren(...renderForecast(forecast, runId));
           ui.announce("The forecast is ready below.");
         } catch (error) {
           if (!signal.aborted) results.replaceChildren(h("p", {}, `The forecast could not be read: ${ui.problemText(error)}`));
@@ -258,7 +259,89 @@ export function makeForecastViews(ui) {
     ];
   }
 
-  function renderForecast(f) {
+  /**
+   * A chart whose drawing scrolls sideways on a narrow screen rather than shrink its text to a
+   * few pixels (style.css gives it a least width); its title and legend stay in view. While it
+   * scrolls, its box is a named region reachable by Tab, as app.js makes a wide table's.
+   */
+  function legible(figure) {
+    const svg = figure.querySelector("svg");
+    const title = figure.querySelector("figcaption");
+    const box = h("div", { class: "chart-scroll" });
+    svg.replaceWith(box);
+    box.append(svg);
+    new ResizeObserver(() => {
+      if (box.scrollWidth > box.clientWidth + 1) {
+        box.setAttribute("tabindex", "0");
+        box.setAttribute("role", "region");
+        box.setAttribute("aria-label", `${title ? title.textContent : "Chart"} (scrolls sideways)`);
+      } else {
+        for (const a of ["tabindex", "role", "aria-label"]) box.removeAttribute(a);
+      }
+    }).observe(box);
+    return figure;
+  }
+
+  /** The name the server gives a download (Content-Disposition), else the link's own. */
+  function attachmentName(response, fallback) {
+    const match = /filename="([^"]+)"/.exec(response.headers.get("content-disposition") || "");
+    return match ? match[1] : fallback;
+  }
+
+  /**
+   * A download link (a plain <a href download>, as GOV.UK's). The API answers only with the
+   * bearer token, which a link cannot send: a click fetches the file with it, as a blob, and
+   * saves that under the server's file name. A failure is said beside the link.
+   */
+  function downloadLink(path, filename, text, hint, id) {
+    const message = h("span", { class: "error-message", id: `${id}-error`, hidden: true });
+    const link = h("a", { href: path, download: filename, id, "aria-describedby": `${id}-hint` }, text);
+    link.addEventListener("click", async (event) => {
+      event.preventDefault();
+      message.hidden = true;
+      ui.announce(`Downloading ${text}…`);
+      try {
+        const response = await api(path, { raw: true });
+        const url = URL.createObjectURL(await response.blob());
+        h("a", { href: url, download: attachmentName(response, filename) }).click();
+        // Revoked later, not at once: the browser may still be reading it to save the file.
+        window.setTimeout(() => URL.revokeObjectURL(url), 60_000);
+        ui.announce(`${text} downloaded.`);
+      } catch (error) {
+        message.textContent = `${text} could not be downloaded: ${ui.problemText(error)}`;
+        message.hidden = false;
+        ui.announce(message.textContent);
+      }
+    });
+    return h("li", {}, link, h("span", { class: "hint", id: `${id}-hint` }, hint), message);
+  }
+
+  function downloadSection(runId, f) {
+    const cost = f.cost ? " and Output_Cost.csv" : "";
+    return [
+      h("h2", {}, "Download the forecast"),
+      h(
+        "ul",
+        { class: "downloads" },
+        downloadLink(
+          `/runs/${runId}/forecast.xlsx`,
+          `forecast-${runId}.xlsx`,
+          "Forecast spreadsheet (XLSX)",
+          `The file sendmatch forecast --out forecast.xlsx writes: the total, needs, kinds of place, NC years${f.cost ? ", costs" : ""} and every need by kind of place and NC year, each January with witan.send's statistics, and how the forecast was made.`,
+          "download-forecast-xlsx",
+        ),
+        downloadLink(
+          `/runs/${runId}/forecast-csv.zip`,
+          `forecast-${runId}-csv.zip`,
+          "witan.send's CSV files (ZIP)",
+          `Output_Count.csv, Output_Need.csv, Output_Setting.csv, Output_AY.csv${cost}, with witan.send's columns, for the charts and reports you build on witan.send's outputs.`,
+          "download-forecast-csv",
+        ),
+      ),
+    ];
+  }
+
+  function renderForecast(f, runId) {
     const out = [];
     const projected = f.total.filter((row) => row.calendar_year >= f.base_year);
     out.push(
@@ -269,11 +352,13 @@ export function makeForecastViews(ui) {
         ["Last January in the files", String(f.base_year)],
       ]),
       h("p", {}, `Each January's mean over ${f.simulations.toLocaleString("en-GB")} simulated futures, and its 95% interval: 19 in 20 futures fall within it. Plan within the interval, not at the mean. January ${f.base_year} is counted from your files.`),
-      bandChart(
-        "Children and young people with an EHC plan each January",
-        f.observed.map((o) => ({ year: o.calendar_year, value: o.children })),
-        projected.map((row) => ({ year: row.calendar_year, mean: row.mean, low: row.low_95, high: row.high_95 })),
-        count,
+      legible(
+        bandChart(
+          "Children and young people with an EHC plan each January",
+          f.observed.map((o) => ({ year: o.calendar_year, value: o.children })),
+          projected.map((row) => ({ year: row.calendar_year, mean: row.mean, low: row.low_95, high: row.high_95 })),
+          count,
+        ),
       ),
     );
     const costOf = Object.fromEntries((f.cost || []).map((row) => [row.calendar_year, row]));
@@ -298,6 +383,7 @@ export function makeForecastViews(ui) {
       out.push(h("h3", {}, "Assumptions applied"), h("ul", {}, f.assumptions.map((line) => h("li", {}, line))));
     }
     if (f.notes.length) out.push(h("div", { class: "inset" }, f.notes.map((n) => h("p", {}, n))));
+    out.push(...downloadSection(runId, f));
     out.push(
       h("h2", {}, "By primary need, kind of place and NC year"),
       h("p", {}, "Each cell is the mean, then its 95% interval."),
@@ -391,10 +477,12 @@ export function makeForecastViews(ui) {
       holder.replaceChildren(
         h("h4", {}, `By need, January ${year}`),
         h("p", {}, "Children in resourced provision, special, independent and alternative provision, every phase together, against the places designated for each need. Places a setting shares between several needs are not in a need's bar; the table gives them. Needs with no projected children and no places of their own are not shown."),
-        demandPlacesChart(
-          `Projected demand against places by need, January ${year}`,
-          needs.map((r) => ({ label: needName(r.need), demand: r.demand_mean, low: r.demand_low_95, high: r.demand_high_95, places: r.places })),
-          count,
+        legible(
+          demandPlacesChart(
+            `Projected demand against places by need, January ${year}`,
+            needs.map((r) => ({ label: needName(r.need), demand: r.demand_mean, low: r.demand_low_95, high: r.demand_high_95, places: r.places })),
+            count,
+          ),
         ),
         table(
           `Demand against places by need in January ${year}`,
