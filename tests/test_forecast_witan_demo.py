@@ -3,10 +3,12 @@
 Needs ``../shared/data/witan-send-demo`` (present in CI; skipped with the reason elsewhere).
 The issue's targets for 2016 and 2017 one year ahead and 2017 two years ahead are totals
 within 2% with the 95% interval covering the truth (met and asserted) and a weighted absolute
-error across settings of at most 5% one year and 7% two years ahead (not met on this data:
-see benchmarks/RESULTS.md, "Forecast"). What is asserted for the split is what the model does
-achieve: better than the trivial forecast from the same start where it is clearly better, and
-no worse than today's level, so a regression shows.
+error across settings of at most 5% one year and 7% two years ahead (not met on this data, and
+not reachable from the years before: see the one-year oracles in benchmarks/forecast.py). What
+is asserted for the split is what the model does achieve: better than the trivial forecast
+from the same start where it is clearly better, and no worse than today's level, so a
+regression shows. Nothing here is tuned on the held-out years: the fit chooses its recency,
+drift and prior strength from the years before each base year.
 """
 
 from __future__ import annotations
@@ -78,8 +80,9 @@ def test_beats_witans_own_backtest_of_2017(table: pd.DataFrame) -> None:
 
 
 def test_split_across_settings_and_needs(table: pd.DataFrame) -> None:
-    """Two years ahead the model's split is clearly better than the trivial forecast's; one
-    year ahead about as good (2016: 8.8% against 9.4%; 2017: 6.9% against 6.9%)."""
+    """Two years ahead the model's split is clearly better than the trivial forecast's (11.4%
+    against 14.6% at 300 simulations); one year ahead about as good (2016: 8.8% against 9.4%;
+    2017: 6.8% against 6.9%)."""
     two_years = _row(table, 2017, 2, "setting")
     assert two_years["split_error_pct"] < two_years["trivial_split_error_pct"] - 2.0
     assert two_years["split_error_pct"] <= 11.5
@@ -89,6 +92,16 @@ def test_split_across_settings_and_needs(table: pd.DataFrame) -> None:
         assert settings["split_error_pct"] <= 9.5
         needs = _row(table, year, 1, "need")
         assert needs["split_error_pct"] <= 3.0
+
+
+def test_settings_intervals_allow_for_the_drift_in_rates(table: pd.DataFrame) -> None:
+    """Each future's rates drift as far as the history's moved from year to year, so more
+    settings' 95% intervals hold the truth than with parameter uncertainty alone (15 of 19 in
+    each target case before; now 17, 15 and 16). Settings whose intake jumped in the held-out
+    year itself (S: 6 to 35 children) stay out of reach."""
+    coverage = [_row(table, year, h, "setting")["group_coverage"] for year, h in TARGETS]
+    assert min(coverage) >= 15 / 19 - 1e-9
+    assert sum(coverage) / len(coverage) >= 16 / 19 - 1e-9
 
 
 def test_projection_to_2022_beside_witans(demo: ForecastInputs) -> None:

@@ -13,11 +13,12 @@ totals within about 1.5%).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
 
-from matcher.forecast.model import january_counts, project
+from matcher.forecast.model import january_counts, one_year_flows, project
 from matcher.forecast.types import NONSEND, ForecastConfig, ForecastInputs, GroupBy, State
 
 #: Levels scored, in the order of the rows.
@@ -80,6 +81,77 @@ def backtest(
     table["_level"] = table["level"].map(order)
     table = table.sort_values(["horizon", "held_out_year", "_level"]).drop(columns="_level")
     return table.reset_index(drop=True)
+
+
+#: What the oracles of :func:`one_year_oracles` are told, in the order of its columns: each
+#: replaces the model's expected flows by what happened in the held-out year itself.
+ORACLES = (
+    "joiners",
+    "joiners' settings",
+    "leavers",
+    "movers",
+    "movers' destinations",
+    "leavers and movers",
+)
+
+
+def one_year_oracles(inputs: ForecastInputs, config: ForecastConfig | None = None) -> pd.DataFrame:
+    """How far the settings split one year ahead could get if the model knew part of the
+    held-out year: for each held-out January with a year to fit on, the expected split error
+    (%) of the model's flows, then of the same flows with one part replaced by what happened
+    (joiners' settings and movers' destinations keep the model's totals), and the trivial
+    forecast told the true total (every setting grown alike to it).
+
+    Expected flows are the posterior means (no simulation), so ``model`` is the back-test's
+    one-year split error up to simulation noise. An oracle that still misses a target shows
+    that no model of that part alone could meet it from the years before.
+    """
+    rows = []
+    for year in inputs.observed_years[2:]:
+        settings, model, truth = one_year_flows(inputs, year - 1, config)
+        end = truth.end
+        scaled_joiners = truth.joiners * _ratio(model.joiners.sum(), truth.joiners.sum())
+        scaled_in = truth.movers_in * _ratio(model.movers_in.sum(), truth.movers_in.sum())
+        told = {
+            "joiners": replace(model, joiners=truth.joiners),
+            "joiners' settings": replace(model, joiners=scaled_joiners),
+            "leavers": replace(model, leavers=truth.leavers),
+            "movers": replace(model, movers_out=truth.movers_out, movers_in=truth.movers_in),
+            "movers' destinations": replace(model, movers_in=scaled_in),
+            "leavers and movers": replace(
+                model,
+                leavers=truth.leavers,
+                movers_out=truth.movers_out,
+                movers_in=truth.movers_in,
+            ),
+        }
+        grown = truth.start * _ratio(end.sum(), truth.start.sum())
+        rows.append(
+            {
+                "held_out_year": year,
+                "settings": len(settings),
+                "model": model.split_error(end),
+                **{name: told[name].split_error(end) for name in ORACLES},
+                "trivial told the total": _pct(float(np.abs(grown - end).sum()), end.sum()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def january_disagreement(inputs: ForecastInputs, year: int) -> float:
+    """Sum over settings of |the January as the year before's transitions record it - as its
+    own transitions do| over its total, in %: 0 in an LA's linked snapshots. A projection
+    across ``year`` starts its second year from the first record and is scored against the
+    second's descendants, so this much of a two-year split error no model can remove."""
+    arrivals = _by(january_counts(inputs, year), "setting")
+    departures = _by(january_counts(inputs, year, as_departures=True), "setting")
+    labels = set(arrivals) | set(departures)
+    gap = sum(abs(arrivals.get(g, 0) - departures.get(g, 0)) for g in labels)
+    return _pct(gap, sum(arrivals.values()))
+
+
+def _ratio(part: float, whole: float) -> float:
+    return float(part) / float(whole) if whole else 0.0
 
 
 def _cases(observed: Sequence[int], horizons: Sequence[int]) -> list[tuple[int, int]]:
