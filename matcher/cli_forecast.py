@@ -232,7 +232,9 @@ def forecast_command(
             help="Forecast an English LA from the DfE's published EHC plan statistics, with no "
             "files of your own: its 3-digit code (857), ONS code or name (Rutland). Totals, age "
             "groups and types of setting for 1-5 years (--years 3, or --years 2029), beside its "
-            "region and England; --out FILE.xlsx or .csv is optional.",
+            "region and England; --out FILE.xlsx or .csv is optional. With it, --population "
+            "FILE is the ONS population by LA and single year of age (la_code, year, age, "
+            "population) and --history FOLDER your snapshots, for the split by need and setting.",
         ),
     ] = None,
     ehcp_statistics: Annotated[
@@ -243,6 +245,15 @@ def forecast_command(
             help="With --la: the DfE's 'Education, health and care plans' caseload files "
             "(CSV, or the release's ZIP); give it several times for several files. Default: "
             "the file `sendmatch data download ehcp-statistics` keeps in the cache.",
+        ),
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            metavar="NAME|CODE",
+            help="Instead of --la: every LA of an English region (London, E12000007), from "
+            "the DfE's statistics, and the region's total.",
         ),
     ] = None,
 ) -> None:
@@ -262,10 +273,22 @@ def forecast_command(
                 f"{ctx.invoked_subcommand} --history FOLDER --population FILE`",
             )
         return
-    if la is not None or ehcp_statistics:
+    if la is not None or region is not None or ehcp_statistics:
         from matcher.cli_la_forecast import la_forecast_command
 
-        la_forecast_command(given, la, ehcp_statistics, years, out, simulations, seed)
+        la_forecast_command(
+            given,
+            la,
+            ehcp_statistics,
+            years,
+            out,
+            simulations,
+            seed,
+            region=region,
+            history=history,
+            population=population,
+            settings=settings,
+        )
         return
     sources = _Sources(transitions, history, population, costs, valid_states, settings)
     _check_sources(sources, errors)
@@ -324,16 +347,26 @@ def backtest_command(
             help="With --all-las: the DfE's caseload files (as for `sendmatch forecast --la`).",
         ),
     ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(
+            "--region",
+            metavar="NAME|CODE",
+            help="With --all-las: score only the LAs of this region (all LAs are modelled).",
+        ),
+    ] = None,
 ) -> None:
     """``sendmatch forecast backtest``: project held-out years and compare with the truth."""
     from matcher import io
     from matcher.forecast.types import ForecastConfig
 
-    if all_las or ehcp_statistics:
+    if all_las or ehcp_statistics or region is not None:
         from matcher.cli_la_forecast import la_backtest_command
 
         own = (history, transitions, population, costs, valid_states, settings)
-        la_backtest_command(all_las, any(own), ehcp_statistics, horizons, out, simulations, seed)
+        la_backtest_command(
+            all_las, any(own), ehcp_statistics, horizons, out, simulations, seed, region=region
+        )
         return
     errors, console = Console(stderr=True), Console()
     sources = _Sources(transitions, history, population, costs, valid_states, settings)

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import typer
 from rich import box
@@ -28,8 +29,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from matcher.forecast.dfe_statistics import EhcpStatistics
-    from matcher.forecast.la_backtest import LaBacktest
-    from matcher.forecast.la_totals import LaForecast
+    from matcher.forecast.la_forecast import LaForecast, RegionForecast
+    from matcher.forecast.la_history import HistorySplit
+    from matcher.forecast.la_population import LaPopulation
+    from matcher.forecast.la_totals import LaModelConfig
 
 #: The furthest ahead an LA forecast from the statistics goes (the back-test goes to 3).
 MAX_YEARS_AHEAD = 5
@@ -112,8 +115,41 @@ def check_out(out: Path | None, inputs: Sequence[Path], errors: Console) -> None
 # --------------------------------------------------------------------------------------------
 # sendmatch forecast --la
 
-#: The options ``sendmatch forecast --la`` takes; the others are for a forecast from files.
-LA_OPTIONS = frozenset({"la", "ehcp_statistics", "years", "out", "simulations", "seed"})
+#: The options ``sendmatch forecast --la`` (or ``--region``) takes; the others are for a
+#: forecast from files alone.
+LA_OPTIONS = frozenset(
+    {
+        "la",
+        "region",
+        "ehcp_statistics",
+        "years",
+        "out",
+        "simulations",
+        "seed",
+        "history",
+        "population",
+        "settings",
+    }
+)
+
+
+@dataclass(frozen=True)
+class LaRequest:
+    """What ``sendmatch forecast --la`` or ``--region`` was asked for."""
+
+    la: str | None
+    region: str | None
+    statistics: Sequence[Path] | None
+    years: str | None
+    out: Path | None
+    simulations: int
+    seed: int
+    history: Path | None = None
+    population: Path | None = None
+    settings: Path | None = None
+
+    def own_files(self) -> list[Path]:
+        return [p for p in (self.population, self.settings, self.history) if p is not None]
 
 
 def la_forecast_command(
@@ -124,24 +160,40 @@ def la_forecast_command(
     out: Path | None,
     simulations: int,
     seed: int,
+    *,
+    region: str | None = None,
+    history: Path | None = None,
+    population: Path | None = None,
+    settings: Path | None = None,
 ) -> None:
-    """``sendmatch forecast --la``: the options checked, then :func:`run_la_forecast`."""
+    """``sendmatch forecast --la`` or ``--region``: the options checked, then
+    :func:`run_la_forecast`."""
     errors, console = Console(stderr=True), Console()
-    if la is None:
-        _refuse(errors, "--ehcp-statistics goes with --la CODE|NAME (the LA to forecast)")
-    assert la is not None
+    if la is None and region is None:
+        _refuse(
+            errors,
+            "--ehcp-statistics goes with --la CODE|NAME (the LA to forecast) or --region "
+            "NAME|CODE (every LA of a region)",
+        )
+    if la is not None and region is not None:
+        _refuse(errors, "give --la CODE|NAME or --region NAME|CODE, not both")
     others = sorted(set(given) - LA_OPTIONS)
     if others:
         shown = ", ".join("--" + name.replace("_", "-") for name in others)
         _refuse(
             errors,
-            f"--la forecasts from the DfE's statistics alone; {shown} go(es) with a forecast "
-            "from your own files (--history or --transitions), which does not yet combine "
-            "with --la",
+            f"--la forecasts from the DfE's statistics (with --history, --population and "
+            f"--settings if you give them); {shown} go(es) with a forecast from your own files "
+            "alone (--history or --transitions), which does not yet combine with --la",
         )
-    run_la_forecast(
-        la, ehcp_statistics, years, out, simulations, seed, console=console, errors=errors
+    if region is not None and history is not None:
+        _refuse(errors, "--history is one LA's snapshots: give it with --la, not --region")
+    if settings is not None and history is None:
+        _refuse(errors, "--settings goes with --history (it says each URN's kind of place)")
+    request = LaRequest(
+        la, region, ehcp_statistics, years, out, simulations, seed, history, population, settings
     )
+    run_la_forecast(request, console=console, errors=errors)
 
 
 def la_backtest_command(
@@ -152,6 +204,8 @@ def la_backtest_command(
     out: Path | None,
     simulations: int,
     seed: int,
+    *,
+    region: str | None = None,
 ) -> None:
     """``sendmatch forecast backtest --all-las``: the options checked, then
     :func:`run_la_backtest`."""
@@ -159,7 +213,7 @@ def la_backtest_command(
 
     errors, console = Console(stderr=True), Console()
     if not all_las:
-        _refuse(errors, "--ehcp-statistics goes with --all-las")
+        _refuse(errors, "--ehcp-statistics and --region go with --all-las")
     if own_files:
         _refuse(
             errors,
@@ -167,73 +221,195 @@ def la_backtest_command(
             "--population, --costs, --valid-states and --settings go with a back-test of your "
             "own files",
         )
+    from matcher.cli_la_backtest import run_la_backtest
+
     ahead = _parse_horizons(horizons, errors)
-    run_la_backtest(ehcp_statistics, ahead, out, simulations, seed, console=console, errors=errors)
+    run_la_backtest(
+        ehcp_statistics,
+        ahead,
+        out,
+        simulations,
+        seed,
+        console=console,
+        errors=errors,
+        region=region,
+    )
 
 
-def run_la_forecast(
-    la: str,
-    given: Sequence[Path] | None,
-    years: str | None,
-    out: Path | None,
-    simulations: int,
-    seed: int,
-    *,
-    console: Console,
-    errors: Console,
-) -> None:
-    from matcher.forecast.dfe_statistics import UnknownAreaError, find_la
-    from matcher.forecast.la_totals import LaModelConfig, forecast_la
+def run_la_forecast(request: LaRequest, *, console: Console, errors: Console) -> None:
+    """Read and check everything, forecast, write, print: nothing is written if anything is
+    wrong."""
+    from matcher.forecast.la_totals import LaModelConfig
 
-    files = statistics_files(given, errors)
-    check_out(out, files, errors)
+    files = statistics_files(request.statistics, errors)
+    check_out(request.out, [*files, *request.own_files()], errors)
+    out = request.out
     with _stages(errors) as stage:
         statistics = read_statistics(files, stage, errors)
-        try:
-            code = find_la(statistics, la)
-        except UnknownAreaError as exc:
+        codes, region_code = _areas(request, statistics, stage, errors)
+        ahead = years_ahead(request.years, statistics.last_year, errors)
+        config = LaModelConfig(n_simulations=request.simulations, seed=request.seed)
+        population = _population(request, statistics, ahead, config, stage, errors)
+        history = _history(request, statistics.last_year, stage, errors)
+        stage(f"forecasting every LA together ({request.simulations:,} simulations)")
+        result = _forecast(statistics, codes, region_code, ahead, config, population, history)
+        if isinstance(result, str):
             stage.fail()
-            _refuse(errors, f"--la {la}: {exc}")
-        ahead = years_ahead(years, statistics.last_year, errors)
-        stage(f"forecasting every LA together ({simulations:,} simulations)")
-        config = LaModelConfig(n_simulations=simulations, seed=seed)
-        try:
-            result = forecast_la(statistics, code, ahead, config)
-        except ValueError as exc:
-            stage.fail()
-            _refuse(errors, str(exc))
+            _refuse(errors, result)
         if out is not None:
             from matcher.cli_forecast import _write
 
             stage(f"writing {out.name}")
-            written = _write(lambda: write_la_forecast(result, out), out, stage, errors)
-    print_la_forecast(console, result)
+            written = _write(lambda: _write_result(result, out), out, stage, errors)
+    _print_result(console, result)
     if out is not None:
         for path in written:
             console.print(f"Written: {escape(str(path))}", soft_wrap=True)
+
+
+def _areas(
+    request: LaRequest, statistics: EhcpStatistics, stage: Stages, errors: Console
+) -> tuple[list[str], str | None]:
+    """The LA codes to forecast, and the region's code when a region is asked for."""
+    from matcher.forecast.dfe_statistics import UnknownAreaError, find_la, find_region
+    from matcher.forecast.la_forecast import region_las
+
+    try:
+        if request.region is not None:
+            region_code = find_region(statistics, request.region)
+            return region_las(statistics, region_code), region_code
+        assert request.la is not None
+        return [find_la(statistics, request.la)], None
+    except UnknownAreaError as exc:
+        stage.fail()
+        option = (
+            f"--region {request.region}" if request.region is not None else f"--la {request.la}"
+        )
+        _refuse(errors, f"{option}: {exc}")
+
+
+def _population(
+    request: LaRequest,
+    statistics: EhcpStatistics,
+    ahead: int,
+    config: LaModelConfig,
+    stage: Stages,
+    errors: Console,
+) -> LaPopulation | None:
+    from matcher.forecast.la_population import (
+        coverage_problems,
+        current_las,
+        needed_years,
+        read_la_population,
+    )
+    from matcher.io import InputError
+
+    if request.population is None:
+        return None
+    stage(f"reading the population ({request.population.name})")
+    try:
+        population = read_la_population(request.population, statistics)
+    except InputError as exc:
+        stage.fail("problems found")
+        print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+    names = dict(zip(statistics.areas["code"], statistics.areas["name"], strict=True))
+    years = needed_years(statistics.last_year, ahead, config.effect_years)
+    # every LA the file covers is modelled with it, not only those asked for
+    problems = coverage_problems(population, current_las(statistics), names, years)
+    if problems:
+        stage.fail("problems found")
+        print_problems(errors, problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
+    return population
+
+
+def _history(
+    request: LaRequest, origin: int, stage: Stages, errors: Console
+) -> HistorySplit | None:
+    from matcher.forecast.la_history import read_history_split
+    from matcher.io import InputError
+
+    if request.history is None:
+        return None
+    stage(f"reading your history ({request.history.name})")
+    try:
+        return read_history_split(request.history, origin, settings=request.settings)
+    except InputError as exc:
+        stage.fail("problems found")
+        print_problems(errors, exc.problems)
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
+
+
+def _forecast(
+    statistics: EhcpStatistics,
+    codes: Sequence[str],
+    region_code: str | None,
+    ahead: int,
+    config: LaModelConfig,
+    population: LaPopulation | None,
+    history: HistorySplit | None,
+) -> LaForecast | RegionForecast | str:
+    """The forecast, or why there is none (in words for the user)."""
+    from matcher.forecast.la_forecast import forecast_la, forecast_region
+
+    try:
+        if region_code is not None:
+            return forecast_region(statistics, region_code, ahead, config, population=population)
+        return forecast_la(
+            statistics, codes[0], ahead, config, population=population, history=history
+        )
+    except ValueError as exc:
+        return str(exc)
+
+
+def _write_result(result: LaForecast | RegionForecast, out: Path) -> list[Path]:
+    from matcher.cli_la_region import write_region_forecast
+    from matcher.forecast.la_forecast import LaForecast
+
+    if isinstance(result, LaForecast):
+        return write_la_forecast(result, out)
+    return write_region_forecast(result, out)
+
+
+def _print_result(console: Console, result: LaForecast | RegionForecast) -> None:
+    from matcher.cli_la_region import print_region_forecast
+    from matcher.forecast.la_forecast import LaForecast
+
+    if isinstance(result, LaForecast):
+        print_la_forecast(console, result)
+    else:
+        print_region_forecast(console, result)
+
+
+#: Column names as written.
+PLAIN_COLUMNS = {
+    "la_code": "LA code",
+    "la_name": "LA",
+    "january": "January",
+    "kind": "Observed or projected",
+    "age_band": "Age group",
+    "setting_type": "Type of setting",
+    "need": "Primary need",
+    "mean": "Mean",
+    "low_95": "Low (95%)",
+    "median": "Median",
+    "high_95": "High (95%)",
+}
+
+
+def plain_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """Counts rounded to whole plans, columns named for a planner."""
+    counts = ["mean", "low_95", "median", "high_95"]
+    frame = frame.copy()
+    frame[counts] = frame[counts].round(0)
+    return frame.rename(columns=PLAIN_COLUMNS)
 
 
 def la_tables(result: LaForecast) -> list[tuple[str, pd.DataFrame]]:
     """The forecast's tables as written: plain column names, counts rounded to whole plans,
     shares and growth in percent."""
     import pandas as pd
-
-    counts = ["mean", "low_95", "median", "high_95"]
-    named = {
-        "january": "January",
-        "kind": "Observed or projected",
-        "age_band": "Age group",
-        "setting_type": "Type of setting",
-        "mean": "Mean",
-        "low_95": "Low (95%)",
-        "median": "Median",
-        "high_95": "High (95%)",
-    }
-
-    def plain(frame: pd.DataFrame) -> pd.DataFrame:
-        frame = frame.copy()
-        frame[counts] = frame[counts].round(0)
-        return frame.rename(columns=named)
 
     comparison = result.comparison.copy()
     percent = ~comparison["measure"].str.startswith(("EHC plans", "Projected EHC plans"))
@@ -253,10 +429,17 @@ def la_tables(result: LaForecast) -> list[tuple[str, pd.DataFrame]]:
         [{"What": what, "Value": value} for what, value in result.method]
         + [{"What": "Note", "Value": note} for note in result.notes]
     )
+    by_need = []
+    if result.by_need is not None and result.by_need_setting is not None:
+        by_need = [
+            ("By need", plain_table(result.by_need)),
+            ("By need and setting", plain_table(result.by_need_setting)),
+        ]
     return [
-        ("Total", plain(result.total)),
-        ("By age", plain(result.by_age)),
-        ("By setting", plain(result.by_setting)),
+        ("Total", plain_table(result.total)),
+        ("By age", plain_table(result.by_age)),
+        ("By setting", plain_table(result.by_setting)),
+        *by_need,
         ("Beside region and England", comparison),
         ("Notes", notes),
     ]
@@ -292,8 +475,13 @@ def print_la_forecast(console: Console, result: LaForecast) -> None:
                 f"{row['mean']:,.0f}",
             )
     console.print(view)
-    for column, title in (("age_band", "By age group"), ("setting_type", "By type of setting")):
-        frame = result.by_age if column == "age_band" else result.by_setting
+    groups = [
+        ("age_band", "By age group", result.by_age),
+        ("setting_type", "By type of setting", result.by_setting),
+    ]
+    if result.by_need is not None:
+        groups.append(("need", "By primary need (your history's split)", result.by_need))
+    for column, title, frame in groups:
         if not frame.empty:
             title = f"{title}: median (95% interval in the last year)"
             console.print(_group_view(frame, column, title))
@@ -347,145 +535,3 @@ def _count(value: object) -> str:
 def _percent(value: object) -> str:
     number = float(value)  # type: ignore[arg-type]
     return "" if number != number else f"{number * 100:.1f}%"
-
-
-# --------------------------------------------------------------------------------------------
-# sendmatch forecast backtest --all-las
-
-
-def run_la_backtest(
-    given: Sequence[Path] | None,
-    horizons: Sequence[int],
-    out: Path | None,
-    simulations: int,
-    seed: int,
-    *,
-    console: Console,
-    errors: Console,
-) -> None:
-    from matcher.forecast.la_backtest import backtest_all_las
-    from matcher.forecast.la_totals import LaModelConfig
-
-    files = statistics_files(given, errors)
-    check_out(out, files, errors)
-    chart = chart_path(out) if out is not None else None
-    if chart is not None and chart.is_dir():
-        _refuse(errors, f"cannot write the chart: {chart} is a folder")
-    with _stages(errors) as stage:
-        statistics = read_statistics(files, stage, errors)
-        stage(
-            f"back-testing every LA: the last three Januaries, {len(horizons)} horizon(s), "
-            f"{simulations:,} simulations"
-        )
-        config = LaModelConfig(n_simulations=simulations, seed=seed)
-        try:
-            result = backtest_all_las(statistics, None, horizons, config)
-        except ValueError as exc:
-            stage.fail()
-            _refuse(errors, str(exc))
-        if out is not None:
-            from matcher.cli_forecast import _write
-
-            stage(f"writing {out.name} and {chart.name if chart else ''}")
-            written = _write(lambda: write_la_backtest(result, out), out, stage, errors)
-    console.print(_backtest_view(result))
-    for line in target_lines(result):
-        console.print(escape(line), soft_wrap=True)
-    console.print(
-        f"All LAs and origins in {result.seconds:.1f} s. Model: the median of the simulations; "
-        "naive forecasts as in issue 15 (national growth: the LA's last count x England's "
-        "growth of the last year).",
-        soft_wrap=True,
-    )
-    if out is not None:
-        for path in written:
-            console.print(f"Written: {escape(str(path))}", soft_wrap=True)
-
-
-def chart_path(out: Path) -> Path:
-    """The chart beside the table: ``backtest.xlsx`` -> ``backtest.png``."""
-    return out.with_suffix(".png")
-
-
-def write_la_backtest(result: LaBacktest, out: Path) -> list[Path]:
-    from matcher import io
-    from matcher.forecast.outputs import _sheet
-
-    tables = [_sheet("Summary", result.summary.round(2)), _sheet("By LA", result.detail.round(1))]
-    io.write_tables(out, tables)
-    figure = backtest_figure(result)
-    chart = chart_path(out)
-    with io.atomic_path(chart) as tmp:
-        figure.savefig(tmp, format="png")
-    return [*io.csv_companions(out, [t.name for t in tables]), chart]
-
-
-def backtest_figure(result: LaBacktest) -> Any:
-    from matcher.forecast.la_backtest import backtest_chart
-
-    return backtest_chart(result)
-
-
-def target_lines(result: LaBacktest) -> list[str]:
-    """The issue's targets, each with the measured figure and whether it is met."""
-    from matcher.forecast.la_backtest import COVERAGE_TARGET, IMPROVEMENT_TARGET, NAIVE
-
-    summary = result.summary
-    lines = []
-    last = int(summary["january"].max())
-    for horizon in (1, 2):
-        rows = summary[(summary["january"] == last) & (summary["horizon"] == horizon)]
-        if rows.empty:
-            continue
-        row = rows.iloc[0]
-        best = min(float(row[f"{name}_mape"]) for name in NAIVE)
-        goal = best * (1 - IMPROVEMENT_TARGET)
-        met = "met" if row["model_mape"] <= goal else "not met"
-        lines.append(
-            f"Target, January {last} {horizon} year(s) ahead: error at most {goal:.1f}% (25% "
-            f"below the best naive forecast's {best:.1f}%): {row['model_mape']:.1f}%, {met}."
-        )
-    low, high = (x * 100 for x in COVERAGE_TARGET)
-    inside = summary["model_coverage_95"].between(low, high)
-    lines.append(
-        f"Target, 95% intervals containing the truth for {low:.0f}-{high:.0f}% of LAs: met in "
-        f"{int(inside.sum())} of {len(summary)} (January, horizon) cases "
-        f"(range {summary['model_coverage_95'].min():.1f}-"
-        f"{summary['model_coverage_95'].max():.1f}%)."
-    )
-    return lines
-
-
-def _backtest_view(result: LaBacktest) -> Table:
-    from matcher.forecast.la_backtest import NAIVE
-
-    view = Table(
-        title="Back-test of every LA's total: mean absolute % error (MAPE)", box=box.SIMPLE_HEAD
-    )
-    headers = [
-        "January",
-        "Ahead",
-        "LAs",
-        "Model",
-        "In 95%",
-        "National growth",
-        "Own growth",
-        "Own 3-year growth",
-        "Linear trend",
-        "No growth",
-    ]
-    for header in headers:
-        view.add_column(header, justify="right")
-    for row in result.summary.to_dict("records"):
-        best = str(row["best_naive"])
-        naive = [f"{row[f'{name}_mape']:.1f}%" + ("*" if name == best else "") for name in NAIVE]
-        view.add_row(
-            str(row["january"]),
-            str(row["horizon"]),
-            str(row["las"]),
-            f"{row['model_mape']:.1f}%",
-            f"{row['model_coverage_95']:.0f}%",
-            *naive,
-        )
-    view.caption = "* the best naive forecast"
-    return view

@@ -22,7 +22,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from matcher import cli
-from matcher.forecast import dfe_download, la_totals
+from matcher.forecast import dfe_download, la_forecast, la_totals
 from matcher.forecast.dfe_statistics import AGE_BANDS, ENGLAND, EhcpStatistics, read_ehcp_statistics
 from matcher.forecast.la_backtest import backtest_all_las, naive_forecasts
 from tests.test_dfe_statistics import REAL_FILES, needs_dfe_statistics, write_csv
@@ -261,7 +261,7 @@ def test_backtest_reproduces_the_issues_naive_figures_and_beats_national_growth(
 @needs_dfe_statistics
 def test_forecast_of_rutland(real: EhcpStatistics) -> None:
     config = la_totals.LaModelConfig(n_simulations=300)
-    result = la_totals.forecast_la(real, "857", 3, config)
+    result = la_forecast.forecast_la(real, "857", 3, config)
     assert (result.name, result.region, result.origin) == ("Rutland", "East Midlands", 2024)
     observed = result.total[result.total["kind"] == "observed"].set_index("january")["mean"]
     assert observed[2024] == 340
@@ -403,11 +403,14 @@ def test_cli_forecast_la_without_statistics_says_how_to_get_them(
 
 
 def test_cli_forecast_la_does_not_mix_with_own_files(tmp_path: Path) -> None:
+    """--history now combines with --la (tests/test_la_forecast_inputs.py); witan.send's
+    transitions still do not."""
+    transitions = tmp_path / "transitions.csv"
     result = runner.invoke(
-        cli.app, ["forecast", "--la", "857", "--history", str(tmp_path), "--years", "3"]
+        cli.app, ["forecast", "--la", "857", "--transitions", str(transitions), "--years", "3"]
     )
     assert result.exit_code == 2
-    assert "--history" in result.stderr and "does not yet combine" in " ".join(
+    assert "--transitions" in result.stderr and "does not yet combine" in " ".join(
         result.stderr.split()
     )
 

@@ -938,6 +938,46 @@ def find_la(statistics: EhcpStatistics, query: str) -> str:
     return str(chosen["code"])
 
 
+def find_region(statistics: EhcpStatistics, query: str) -> str:
+    """The ONS code of the region ``query`` names: its code (``E12000004``) or name (``East
+    Midlands``; case, punctuation and "and"/"the" ignored; a part of a name that only one
+    region has, such as ``Yorkshire``, is enough).
+
+    Raises
+    ------
+    UnknownAreaError
+        The message lists the regions.
+    """
+    regions = region_table(statistics)
+    text = query.strip()
+    found = regions[regions["code"].str.upper() == text.upper()]
+    if found.empty and text:
+        wanted = _simple_name(text)
+        names = regions["name"].map(_simple_name)
+        found = regions[names == wanted]
+        if found.empty and wanted:
+            found = regions[names.str.contains(re.escape(wanted), regex=True)]
+    if len(found) == 1:
+        return str(found.iloc[0]["code"])
+    listed = ", ".join(_label(r) for _, r in regions.sort_values("name").iterrows())
+    if len(found) > 1:
+        shown = ", ".join(_label(r) for _, r in found.iterrows())
+        raise UnknownAreaError(f"{query!r} matches several regions: {shown}; give one")
+    raise UnknownAreaError(f"no region called {query!r} in the statistics; the regions: {listed}")
+
+
+def region_table(statistics: EhcpStatistics) -> pd.DataFrame:
+    """Every region (``code``, ``name``): those with rows of their own, and those the LAs'
+    rows name (a file of LAs alone)."""
+    areas = statistics.areas
+    own = areas.loc[areas["level"] == REGION, ["code", "name"]]
+    named = areas.loc[areas["level"] == LA, ["region_code", "region_name"]].dropna()
+    named = named.rename(columns={"region_code": "code", "region_name": "name"})
+    named = named[named["code"].astype(str).str.len() > 0]
+    both = pd.concat([own, named], ignore_index=True).drop_duplicates("code", keep="first")
+    return both.sort_values("code", ignore_index=True)
+
+
 def _simple_name(name: str) -> str:
     text = name.lower().replace("&", " and ")
     text = re.sub(r"[^a-z0-9 ]+", " ", text)

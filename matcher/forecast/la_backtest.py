@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,6 +27,7 @@ import pandas as pd
 
 from matcher.forecast import la_totals
 from matcher.forecast.dfe_statistics import ENGLAND, LA, EhcpStatistics
+from matcher.forecast.la_settings import SettingPanel, projected_shares
 
 MODEL = "model"
 #: The naive forecasts, in the order the issue lists them.
@@ -50,12 +51,16 @@ class LaBacktest:
     MAPE (of its central projection, the median of the simulations), median error and
     coverage of its 95% intervals, each naive forecast's MAPE, the best of them, and the
     model's improvement on it. ``detail`` has one row per LA, January and horizon.
+    ``settings`` scores the split by type of setting (:func:`setting_split_scores`);
+    ``regions`` the 95% intervals of regions' totals (:func:`region_scores`).
     """
 
     summary: pd.DataFrame
     detail: pd.DataFrame
     seconds: float
     config: la_totals.LaModelConfig
+    settings: pd.DataFrame = field(default_factory=pd.DataFrame)
+    regions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def naive_forecasts(
@@ -114,6 +119,8 @@ def backtest_all_las(
                 raise ValueError(msg)
             needed[origin] = max(needed.get(origin, 0), horizon)
     projections = {o: la_totals.project(data, o, h, config) for o, h in sorted(needed.items())}
+    panel = SettingPanel.of(statistics)
+    split_rows, region_rows = [], []
     chosen = np.isin(data.codes, list(las)) if las is not None else np.ones(len(data.codes), bool)
     names = statistics.areas.set_index("code")["name"]
     summary, detail = [], []
@@ -135,12 +142,100 @@ def backtest_all_las(
             row, rows = _score(target, horizon, scored, truth, sims, naive, data.codes, names)
             summary.append(row)
             detail += rows
+            split_rows.append(
+                setting_split_scores(panel, projection, data.codes, scored, target, horizon)
+            )
+            region_rows.append(region_scores(data, projection, scored, truth, target, horizon))
     return LaBacktest(
         summary=pd.DataFrame(summary),
         detail=pd.DataFrame(detail),
         seconds=time.perf_counter() - started,
         config=config,
+        settings=pd.DataFrame(split_rows),
+        regions=pd.DataFrame(region_rows),
     )
+
+
+def region_scores(
+    data: la_totals.Cohorts,
+    projection: la_totals.Projection,
+    scored: np.ndarray,
+    truth: np.ndarray,
+    target: int,
+    horizon: int,
+) -> dict[str, Any]:
+    """Each region's total of its scored LAs (the sum of their simulations, simulation by
+    simulation, as ``sendmatch forecast --region`` sums them) against the sum of their
+    truths: how many regions' 95% intervals held it, and the absolute % error of the median."""
+    sims = projection.totals()[:, :, horizon - 1]
+    covered, errors = 0, []
+    regions = sorted(set(data.region[scored]))
+    for region in regions:
+        chosen = scored & (data.region == region)
+        sums = sims[:, chosen].sum(axis=1)
+        low, median, high = np.quantile(sums, [la_totals._LOW, 0.5, la_totals._HIGH])
+        actual = float(truth[chosen].sum())
+        covered += int(low <= actual <= high)
+        errors.append(abs(median - actual) / actual * 100)
+    return {
+        "january": target,
+        "horizon": horizon,
+        "regions": len(regions),
+        "regions_in_95": covered,
+        "region_mape": float(np.mean(errors)) if errors else np.nan,
+    }
+
+
+def setting_split_scores(
+    panel: SettingPanel,
+    projection: la_totals.Projection,
+    codes: Sequence[str],
+    scored: np.ndarray,
+    target: int,
+    horizon: int,
+) -> dict[str, Any]:
+    """The split by type of setting of January ``target``, forecast ``horizon`` years
+    before, against what happened, for every LA scored with its setting types known in the
+    origin and the target January: the weighted absolute error across setting types (the sum
+    over types of |projected - actual| over the LA's plans, with the projected shares applied
+    to the actual total, so that only the split is scored), for the forecast (its shares
+    drifting as they have) and for the naive forecast of the origin January's shares.
+
+    The mean over LAs is given, and over all LAs' plans together (large LAs weighing more)."""
+    origin = projection.origin
+    mean_bands = projection.plans[:, :, horizon - 1].mean(axis=0)  # LAs x bands
+    errors: dict[str, list[float]] = {MODEL: [], "last_shares": []}
+    misplaced = {MODEL: 0.0, "last_shares": 0.0}
+    plans = 0.0
+    for row in map(int, np.flatnonzero(scored)):
+        now, then = panel.observed(codes[row], origin), panel.observed(codes[row], target)
+        if now is None or then is None:
+            continue
+        actual = then / then.sum()
+        guesses = {
+            MODEL: projected_shares(panel, codes[row], origin, horizon, mean_bands[row]),
+            "last_shares": now / now.sum(),
+        }
+        for name, guess in guesses.items():
+            error = float(np.abs(guess - actual).sum())
+            errors[name].append(error * 100)
+            misplaced[name] += error * float(then.sum())
+        plans += float(then.sum())
+    found = len(errors[MODEL])
+    return {
+        "january": target,
+        "horizon": horizon,
+        "las": found,
+        "model_split_error": float(np.mean(errors[MODEL])) if found else np.nan,
+        "last_shares_split_error": float(np.mean(errors["last_shares"])) if found else np.nan,
+        "model_split_error_all_plans": misplaced[MODEL] / plans * 100 if plans else np.nan,
+        "last_shares_split_error_all_plans": (
+            misplaced["last_shares"] / plans * 100 if plans else np.nan
+        ),
+        "model_better_in_las": int(
+            sum(m < n for m, n in zip(errors[MODEL], errors["last_shares"], strict=True))
+        ),
+    }
 
 
 def _england(statistics: EhcpStatistics, years: Sequence[int]) -> np.ndarray:

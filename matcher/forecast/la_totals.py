@@ -19,38 +19,38 @@ from England carries over only partly, and the spread of LAs' means alone overst
 Intervals come from the model's own uncertainty: England's rates move as they have from year
 to year (a random walk with the covariance of their past changes), the LA's own difference is
 drawn from its posterior, and each year adds the LA's year-to-year noise (correlated across
-bands as the residuals are). Then the spread is calibrated against what happened: the same
-model is run from the few Januaries before the origin, and each LA's interval is widened or
-narrowed (on a log scale, around its median) by the most any of those Januaries needed for
-95% of LAs' truths to fall inside, never less at a longer horizon than at a shorter one.
-The central projection is the median of the simulations (the back-test scores it).
+bands as the residuals are). Then the spread is calibrated against what happened
+(:mod:`matcher.forecast.la_intervals`): the same model is run from the Januaries before the
+origin, and the errors it made there set the size of the intervals, the model's own spread
+only which LAs are more uncertain than others. The central projection is the median of the
+simulations (the back-test scores it).
 
 When a January has a total but no ages (January 2023 in the 2025 release, Hackney in 2024),
 its ages are estimated: the year before aged one year with England's latest rates, scaled to
-the known total. Setting types are shares of each age band in the latest January that
-crosses the two, drifting as they have over the last three years (half the LA's own drift,
-half England's), the drift fading year by year. Only January 2015 on is learnt from: plans
-for 20 to 25-year-olds began with the 2014 reforms, and statements were converted until 2018.
+the known total. Only January 2015 on is learnt from: plans for 20 to 25-year-olds began
+with the 2014 reforms, and statements were converted until 2018.
+
+Where the user gives the LA's population by age (:mod:`matcher.forecast.la_population`), each
+band's net new plans also follow it: they are scaled by how far the band's population is above
+or below where it would be had it kept growing as in the years the LA's rates were learnt from
+(:attr:`Fitted.population_factor`). The split by type of setting is
+:mod:`matcher.forecast.la_settings`, a planner's tables :mod:`matcher.forecast.la_forecast`.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
-import pandas as pd
 from scipy import optimize
 
 from matcher.forecast.dfe_statistics import (
     AGE_BAND_RANGES,
     AGE_BANDS,
     ENGLAND,
-    INDEPENDENT_SPECIAL,
     LA,
-    SETTING_TYPES,
-    SPECIAL_SCHOOLS,
     EhcpStatistics,
 )
 
@@ -61,10 +61,6 @@ _LOW, _HIGH = (1 - INTERVAL) / 2, 1 - (1 - INTERVAL) / 2
 #: The calibration never shrinks intervals below half or widens them beyond four times the
 #: model's own: outside that the model itself is wrong and should be fixed, not scaled.
 CALIBRATION_RANGE = (0.5, 4.0)
-#: Shares of setting types drift as they have, the drift fading by this factor a year, and
-#: never faster than MAX_DRIFT a year (as a change of the log share).
-DRIFT_DAMPING = 0.7
-MAX_DRIFT = 0.10
 
 
 @dataclass(frozen=True)
@@ -78,7 +74,8 @@ class LaModelConfig:
     national_years
         Past changes of England's rates behind the spread of their future changes.
     calibration_origins
-        Earlier Januaries the intervals are checked on (at each horizon).
+        The most earlier Januaries whose errors size the intervals (at each horizon; see
+        :mod:`matcher.forecast.la_intervals`).
     learning_years
         Years whose LA differences are foretold from the years before them, to learn how
         strongly to pool LAs.
@@ -93,7 +90,7 @@ class LaModelConfig:
 
     effect_years: int = 3
     national_years: int = 5
-    calibration_origins: int = 3
+    calibration_origins: int = 6
     learning_years: int = 3
     n_simulations: int = 1000
     seed: int = 42
@@ -148,6 +145,9 @@ class Fitted:
     noise_correlation: np.ndarray  # bands x bands
     weight: np.ndarray  # how much of its own difference each LA keeps (0-1)
     own_years: np.ndarray  # LAs: years of its own rates behind its difference
+    # LAs x years ahead x bands: net new plans scaled by the population's departure from its
+    # past growth (None: the statistics' own age structure alone, as for LAs without one)
+    population_factor: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -529,6 +529,8 @@ def simulate(fitted: Fitted, horizon: int, n_simulations: int, seed: int) -> np.
     for step in range(horizon):
         noise = rng.standard_normal((n_simulations, las, BANDS)) @ chol.T * fitted.noise_sd
         rate = national[:, step, None, :] + effect + noise
+        if fitted.population_factor is not None:
+            rate = rate * fitted.population_factor[:, step, :]
         held = plans.sum(axis=2, keepdims=True)
         plans = np.clip(plans @ fitted.ageing.T + rate * held, 0.0, None)
         out[:, :, step, :] = plans
@@ -542,16 +544,23 @@ def project(
     config: LaModelConfig | None = None,
     *,
     calibrate: bool = True,
+    population_factor: np.ndarray | None = None,
 ) -> Projection:
     """Every LA's plans in the ``horizon`` Januaries after ``origin``, from the Januaries up
-    to it, with intervals calibrated on earlier origins (see the module's docstring)."""
+    to it, with intervals calibrated on earlier origins (see the module's docstring);
+    ``population_factor`` (LAs x years ahead x bands) scales net new plans where the user
+    gave a population."""
     config = config or LaModelConfig()
     fitted = fit(data, origin, config)
+    if population_factor is not None:
+        fitted = replace(fitted, population_factor=population_factor)
     plans = simulate(fitted, horizon, config.n_simulations, config.seed)
     raw_totals = plans.sum(axis=3)
     scale = np.ones(horizon)
     if calibrate:
-        scale = calibration(data, origin, horizon, config)
+        from matcher.forecast.la_intervals import calibration
+
+        scale = calibration(data, origin, horizon, config, raw_totals, fitted.has_start)
         plans = _widened(plans, scale)
     return Projection(
         origin=origin,
@@ -576,395 +585,3 @@ def _widened(plans: np.ndarray, scale: np.ndarray) -> np.ndarray:
     wider = np.exp(centre + (logs - centre) * scale[None, None, :])
     factor = np.where(positive, wider / np.where(positive, totals, 1.0), 0.0)
     return plans * factor[..., None]
-
-
-def calibration(data: Cohorts, origin: int, horizon: int, config: LaModelConfig) -> np.ndarray:
-    """How much to widen the model's intervals at each horizon: run from each of the
-    :attr:`~LaModelConfig.calibration_origins` Januaries whose truth ``horizon`` years on is
-    known by ``origin``, the factor that would have put 95% of the LAs' totals inside.
-
-    A horizon with no earlier origin to check takes the last horizon's factor."""
-    # the first origin with a full model: its LA differences from effect_years years
-    first_year = max(data.years[0], config.first_year) + config.effect_years
-    ratios: dict[int, list[np.ndarray]] = {h: [] for h in range(1, horizon + 1)}
-    earlier = range(
-        origin - 1, max(origin - horizon - config.calibration_origins, first_year) - 1, -1
-    )
-    for past in earlier:
-        steps = min(horizon, origin - past)
-        wanted = [h for h in range(1, steps + 1) if len(ratios[h]) < config.calibration_origins]
-        if not wanted:
-            continue
-        fitted = fit(data, past, config)
-        sims = simulate(fitted, max(wanted), min(config.n_simulations, 400), config.seed + past)
-        totals = sims.sum(axis=3)
-        for h in wanted:
-            truth = data.totals[:, data.index(past + h)]
-            misses = _miss_ratio(totals[:, :, h - 1], truth, fitted.has_start)
-            if len(misses):  # none when the statistics give no spread to check against
-                ratios[h].append(misses)
-    scale = np.ones(horizon)
-    last = 1.0
-    for h in range(1, horizon + 1):
-        if ratios[h]:
-            # the widest any of the earlier Januaries needed, and never narrower than a
-            # shorter horizon's: 2023's change of collection showed how fast it can change
-            found = max(float(np.quantile(r, INTERVAL)) for r in ratios[h])
-            found = float(np.clip(found, *CALIBRATION_RANGE))
-            last = found if h == 1 else max(last, found)
-        scale[h - 1] = last
-    return scale
-
-
-def _miss_ratio(totals: np.ndarray, truth: np.ndarray, has_start: np.ndarray) -> np.ndarray:
-    """For each LA, how far the truth fell from the median in half-widths of the interval
-    on its side, on a log scale (as :func:`_widened` widens)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        logs = np.log(totals)
-        low, median, high = np.quantile(logs, [_LOW, 0.5, _HIGH], axis=0)
-        seen = np.log(truth)
-        half = np.where(seen >= median, high - median, median - low)
-        ok = has_start & np.isfinite(seen) & np.isfinite(half) & (half > 0)
-    return np.abs(seen[ok] - median[ok]) / half[ok]
-
-
-# --------------------------------------------------------------------------------------------
-# One LA's forecast, for planners
-
-
-@dataclass(frozen=True)
-class LaForecast:
-    """One LA's forecast: tables as a planner reads them.
-
-    ``total`` has the observed Januaries then the projected ones (``kind``); ``by_age`` and
-    ``by_setting`` the projected Januaries by group; all with ``mean``, ``low_95``,
-    ``median``, ``high_95``. ``comparison`` sets the LA beside its region and England.
-    """
-
-    code: str
-    name: str
-    region: str
-    origin: int
-    total: pd.DataFrame
-    by_age: pd.DataFrame
-    by_setting: pd.DataFrame
-    comparison: pd.DataFrame
-    notes: tuple[str, ...]
-    method: tuple[tuple[str, str], ...]
-
-
-def forecast_la(
-    statistics: EhcpStatistics,
-    code: str,
-    years_ahead: int,
-    config: LaModelConfig | None = None,
-    *,
-    history_years: int = 5,
-) -> LaForecast:
-    """The forecast of the LA with ``code`` for the ``years_ahead`` Januaries after the
-    latest in the statistics (all LAs are modelled together, for the pooling and for the
-    region and England beside it)."""
-    config = config or LaModelConfig()
-    data = cohorts(statistics)
-    origin = statistics.last_year
-    projection = project(data, origin, years_ahead, config)
-    row = data.codes.index(code)
-    area = statistics.areas.set_index("code").loc[code]
-    if not projection.fitted.has_start[row]:
-        msg = f"{area['name']} ({code}) has no total in January {origin}, the latest January"
-        raise ValueError(msg)
-    sims = projection.plans[:, row]  # sims x years x bands
-    years = projection.years
-    total = _total_table(data, row, origin, history_years, years, sims.sum(axis=2))
-    start = projection.fitted.start[row]
-    by_age = _group_table(years, sims, AGE_BANDS, "age_band", origin, start)
-    if _has_settings(statistics, code, origin):
-        settings = setting_simulations(statistics, code, origin, sims)
-        now = _setting_table(statistics, code, origin)
-        observed = now.loc[origin].to_numpy() if origin in now.index else None
-        by_setting = _group_table(years, settings, SETTING_TYPES, "setting_type", origin, observed)
-    else:  # the files given have no types of setting (an age file alone)
-        by_setting = _group_table(years, sims[:, :, :0], (), "setting_type", origin, None)
-    comparison = _comparison(statistics, data, projection, row, str(area["region_code"]))
-    return LaForecast(
-        code=code,
-        name=str(area["name"]),
-        region=str(area["region_name"]),
-        origin=origin,
-        total=total,
-        by_age=by_age,
-        by_setting=by_setting,
-        comparison=comparison,
-        notes=_notes(statistics, data, projection, row, str(area["name"])),
-        method=_method(projection, row, config),
-    )
-
-
-def _summary(values: np.ndarray) -> dict[str, np.ndarray]:
-    """Mean and 95% interval of simulations (first axis)."""
-    low, median, high = np.quantile(values, [_LOW, 0.5, _HIGH], axis=0)
-    return {"mean": values.mean(axis=0), "low_95": low, "median": median, "high_95": high}
-
-
-def _total_table(
-    data: Cohorts,
-    row: int,
-    origin: int,
-    history_years: int,
-    years: Sequence[int],
-    totals: np.ndarray,
-) -> pd.DataFrame:
-    observed = [
-        {"january": y, "kind": "observed", "mean": data.totals[row, data.index(y)]}
-        for y in range(max(origin - history_years + 1, data.years[0]), origin + 1)
-        if np.isfinite(data.totals[row, data.index(y)])
-    ]
-    stats = _summary(totals)
-    projected = [
-        {"january": y, "kind": "projected", **{k: float(v[n]) for k, v in stats.items()}}
-        for n, y in enumerate(years)
-    ]
-    frame = pd.DataFrame(observed + projected)
-    return frame[["january", "kind", "mean", "low_95", "median", "high_95"]]
-
-
-def _group_table(
-    years: Sequence[int],
-    sims: np.ndarray,
-    groups: Sequence[str],
-    column: str,
-    origin: int,
-    observed: np.ndarray | None,
-) -> pd.DataFrame:
-    """Projected Januaries by group, after the origin's counts (when known: the origin's
-    ages are estimated when the statistics give only its total, and said so in the notes)."""
-    stats = _summary(sims)  # each years x groups
-    first = (
-        [
-            {"january": origin, "kind": "observed", column: g, "mean": float(observed[m])}
-            for m, g in enumerate(groups)
-        ]
-        if observed is not None
-        else []
-    )
-    records = [
-        {
-            "january": y,
-            "kind": "projected",
-            column: g,
-            **{k: float(v[n, m]) for k, v in stats.items()},
-        }
-        for n, y in enumerate(years)
-        for m, g in enumerate(groups)
-    ]
-    columns = ["january", "kind", column, "mean", "low_95", "median", "high_95"]
-    return pd.DataFrame(first + records, columns=columns)
-
-
-# --------------------------------------------------------------------------------------------
-# Setting types
-
-
-def setting_simulations(
-    statistics: EhcpStatistics, code: str, origin: int, band_sims: np.ndarray
-) -> np.ndarray:
-    """Simulated plans by setting type (simulations x years x types): each age band's shares
-    of setting types in the latest January that crosses age and setting (else the LA's
-    shares of all plans, for every band), drifting as the LA's shares have over the last
-    three years, pooled with England's drift, the drift fading by :data:`DRIFT_DAMPING` a
-    year (a trend of shares does not last for ever: special schools fill up)."""
-    shares = _band_shares(statistics, code, origin)  # bands x types
-    drift = _share_drift(statistics, code, origin)  # types: change of log share a year
-    out = np.empty((*band_sims.shape[:2], len(SETTING_TYPES)))
-    for step in range(band_sims.shape[1]):
-        years_of_drift = sum(DRIFT_DAMPING**k for k in range(step + 1))
-        moved = shares * np.exp(drift * years_of_drift)[None, :]
-        moved = moved / np.maximum(moved.sum(axis=1, keepdims=True), 1e-12)
-        out[:, step, :] = band_sims[:, step, :] @ moved
-    return out
-
-
-def _band_shares(statistics: EhcpStatistics, code: str, origin: int) -> np.ndarray:
-    cross = statistics.by_age_setting
-    cross = cross[(cross["code"] == code) & (cross["year"] <= origin)].dropna(subset=["plans"])
-    overall = _latest_shares(statistics, code, origin)
-    shares = np.tile(overall, (BANDS, 1))
-    if not cross.empty:
-        latest = cross[cross["year"] == cross["year"].max()]
-        table = (
-            latest.pivot_table(
-                index="age_band", columns="setting_type", values="plans", aggfunc="sum"
-            )
-            .reindex(index=list(AGE_BANDS), columns=list(SETTING_TYPES))
-            .fillna(0.0)
-        )
-        counts = table.to_numpy()
-        held = counts.sum(axis=1, keepdims=True)
-        shares = np.where(held > 0, counts / np.where(held > 0, held, 1.0), shares)
-    return shares
-
-
-def _has_settings(statistics: EhcpStatistics, code: str, origin: int) -> bool:
-    return any(not _setting_table(statistics, a, origin).empty for a in (code, ENGLAND))
-
-
-def _latest_shares(statistics: EhcpStatistics, code: str, origin: int) -> np.ndarray:
-    """The LA's shares of setting types in its latest January with them (England's if none)."""
-    for area in (code, ENGLAND):
-        wide = _setting_table(statistics, area, origin)
-        if not wide.empty:
-            counts = wide.iloc[-1].to_numpy()
-            return counts / counts.sum()
-    return np.full(len(SETTING_TYPES), 1.0 / len(SETTING_TYPES))
-
-
-def _setting_table(statistics: EhcpStatistics, code: str, origin: int) -> pd.DataFrame:
-    rows = statistics.by_setting
-    rows = rows[(rows["code"] == code) & (rows["year"] <= origin)]
-    wide = rows.pivot_table(index="year", columns="setting_type", values="plans", aggfunc="first")
-    wide = wide.reindex(columns=list(SETTING_TYPES)).dropna()
-    return wide[wide.sum(axis=1) > 0]
-
-
-def _share_drift(statistics: EhcpStatistics, code: str, origin: int, years: int = 3) -> np.ndarray:
-    """The yearly change of the log share of each setting type: England's, plus half the LA's
-    own difference from it (its shares are noisier: a setting type of 10 plans moves by 10%
-    with one child), at most :data:`MAX_DRIFT` a year."""
-
-    def drift(area: str) -> np.ndarray:
-        wide = _setting_table(statistics, area, origin).tail(years + 1)
-        if len(wide) < 2:
-            return np.zeros(len(SETTING_TYPES))
-        shares = wide.to_numpy() / wide.sum(axis=1).to_numpy()[:, None]
-        first, last = shares[0], shares[-1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change = np.log(last / first) / (len(wide) - 1)
-        return np.where(np.isfinite(change), change, 0.0)
-
-    england = drift(ENGLAND)
-    own = drift(code)
-    return np.clip(england + 0.5 * (own - england), -MAX_DRIFT, MAX_DRIFT)
-
-
-# --------------------------------------------------------------------------------------------
-# Beside the region and England
-
-
-def _comparison(
-    statistics: EhcpStatistics,
-    data: Cohorts,
-    projection: Projection,
-    row: int,
-    region_code: str,
-) -> pd.DataFrame:
-    origin = projection.origin
-    in_region = np.array([data.region_codes[r] == region_code for r in data.region])
-    # sums of LAs from the model's own simulations: the calibration widens each LA's interval
-    # for its own surprises, which largely cancel in a sum of LAs
-    totals = projection.raw_totals  # sims x LAs x years
-    last = len(projection.years)
-    end = projection.years[-1]
-    areas = {
-        "la": (data.codes[row], totals[:, row, -1]),
-        "region": (region_code, totals[:, in_region, -1].sum(axis=1)),
-        "england": (ENGLAND, totals[:, projection.fitted.has_start, -1].sum(axis=1)),
-    }
-    measures: dict[str, dict[str, float | str]] = {}
-    for column, (code, future) in areas.items():
-        history = _area_totals(statistics, code)
-        now = history.get(origin, np.nan)
-        shares = _area_shares(statistics, code, origin)
-        values = {
-            f"EHC plans, January {origin}": now,
-            "Growth in the last year": _growth(history, origin, 1),
-            "Growth a year over the last three years": _growth(history, origin, 3),
-            "Share in special schools": shares[0],
-            "Share in independent or non-maintained special schools": shares[1],
-            f"Projected EHC plans, January {end} (median)": float(np.median(future)),
-            f"Projected growth a year to January {end}": (
-                (float(np.median(future)) / now) ** (1 / last) - 1 if now > 0 else np.nan
-            ),
-        }
-        for measure, value in values.items():
-            measures.setdefault(measure, {})[column] = value
-    frame = pd.DataFrame(
-        [{"measure": m, **v} for m, v in measures.items()],
-        columns=["measure", "la", "region", "england"],
-    )
-    return frame
-
-
-def _area_totals(statistics: EhcpStatistics, code: str) -> dict[int, float]:
-    rows = statistics.totals[statistics.totals["code"] == code].dropna(subset=["plans"])
-    return dict(zip(rows["year"].astype(int), rows["plans"].astype(float), strict=True))
-
-
-def _growth(history: dict[int, float], origin: int, years: int) -> float:
-    now, then = history.get(origin, np.nan), history.get(origin - years, np.nan)
-    if not (now > 0 and then > 0):
-        return np.nan
-    return (now / then) ** (1 / years) - 1
-
-
-def _area_shares(statistics: EhcpStatistics, code: str, origin: int) -> tuple[float, float]:
-    wide = _setting_table(statistics, code, origin)
-    if wide.empty or int(wide.index[-1]) != origin:
-        return np.nan, np.nan
-    counts = wide.iloc[-1]
-    whole = counts.sum()
-    return (
-        float(counts[list(SPECIAL_SCHOOLS)].sum() / whole),
-        float(counts[INDEPENDENT_SPECIAL] / whole),
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# What the forecast rests on
-
-
-def _notes(
-    statistics: EhcpStatistics, data: Cohorts, projection: Projection, row: int, name: str
-) -> tuple[str, ...]:
-    """What a planner should know before quoting the forecast."""
-    fitted, origin = projection.fitted, projection.origin
-    notes = []
-    if int(fitted.own_years[row]) == 0:
-        notes.append(
-            f"{name} has no earlier January of its own in the statistics (a new LA): its "
-            "rates are its region's and England's"
-        )
-    else:
-        notes.append(
-            f"{name} keeps {float(np.mean(fitted.weight[row])):.0%} of its own difference "
-            "from its region's rates (averaged over age groups), learnt from how well LAs' "
-            "past differences foretold the next year's; the rest is its region's and England's"
-        )
-    if not np.isfinite(data.plans[row, :, data.index(origin)]).all():
-        notes.append(
-            f"The statistics give {name}'s total for January {origin} but not its ages: "
-            "they are estimated from the year before, aged on"
-        )
-    if any(data.years[0] <= y <= origin and y == 2023 for y in range(origin - 3, origin + 1)):
-        notes.append(
-            "From January 2023 the DfE's figures come from a person-level collection (before: "
-            "LA totals), and LAs' year-to-year changes were larger since: the intervals are "
-            "widened by what the earlier Januaries needed"
-        )
-    if not _has_settings(statistics, data.codes[row], origin):
-        notes.append(
-            "The statistics given have no types of setting: give the DfE's caseload by "
-            "setting or by establishment type as well for the split by type of setting"
-        )
-    notes += [n for n in statistics.notes if n.startswith(f"{name},") or "suppressed" in n]
-    return tuple(notes)
-
-
-def _method(projection: Projection, row: int, config: LaModelConfig) -> tuple[tuple[str, str], ...]:
-    scale = ", ".join(f"{s:.2f}" for s in projection.scale)
-    return (
-        ("Model", "cohort-component by age band, net new plans per plan held, pooled across LAs"),
-        ("Latest January (origin)", str(projection.origin)),
-        ("LA's own years behind its rates", str(int(projection.fitted.own_years[row]))),
-        ("Simulations", f"{config.n_simulations:,} (seed {config.seed})"),
-        ("Interval", "95%, calibrated on earlier Januaries; widening by horizon: " + scale),
-    )
