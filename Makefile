@@ -30,11 +30,14 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[bench]"  # spopt and HiGHS for the p-median comparison
 	$(BIN)/python benchmarks/placement_scale.py
+	$(BIN)/python benchmarks/round_end_to_end.py
+	$(BIN)/python benchmarks/input_loading.py
 	$(BIN)/python benchmarks/tailored_lists.py
 	$(BIN)/python benchmarks/travel_matrix.py
 	$(BIN)/python benchmarks/site_choice.py
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/forecast.py
+	$(BIN)/python benchmarks/forecast_all_las.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
