@@ -39,14 +39,10 @@ from sqlalchemy.orm import Session
 from api.db import Caseload, Database, Run, RunResult, RunStatus, utcnow
 from api.user_errors import code_location, run_error
 from matcher import io
+from matcher.garbage_collection import paused_garbage_collection
 from matcher.models import Location, Setting
 from matcher.pipeline import placement_config
-from matcher.tailored import (
-    TailoredList,
-    TailoredListConfig,
-    TailoredListModel,
-    paused_garbage_collection,
-)
+from matcher.tailored import TailoredList, TailoredListConfig, TailoredListModel
 from matcher.travel_estimate import build_travel_matrix, network_area
 
 if TYPE_CHECKING:

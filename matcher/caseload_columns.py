@@ -23,9 +23,8 @@ fails validation is one more row for the row checker.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from datetime import date
 from itertools import compress
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -50,6 +49,7 @@ from matcher.cell_parsers import (
     parse_urns,
     parse_year_map,
 )
+from matcher.garbage_collection import paused_garbage_collection
 from matcher.input_tables import InputProblem, InputTable, duplicate
 from matcher.models import MAX_NC_YEAR, MIN_NC_YEAR, Child, Location, Setting, nc_year_from_birth
 from matcher.needs import parse_need
@@ -237,7 +237,7 @@ def checked_children(
 ) -> tuple[list[Child], list[InputProblem]]:
     """The children of a caseload table, and every problem in it in the row checker's words
     and order (:func:`matcher.caseload_rows.child_from_row`)."""
-    with _collector_paused():
+    with paused_garbage_collection():
         return _checked_children(table, year_start, pref_columns, extra_areas)
 
 
@@ -308,23 +308,6 @@ def _built(model: type[ModelT], fields: dict[str, list[Any]]) -> Iterator[ModelT
         if given is None:
             given = patterns[pattern] = set(compress(names, pattern))
         yield make(dict(zip(names, values, strict=True)), given if shared else set(given))
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while many objects are built.
-
-    The objects built hold no reference cycles, yet each thousand of them made the collector
-    scan all those made before: measured, a third of the time of building a whole LA's
-    children. Reference counting still frees everything as usual meanwhile.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _nc_years(cols: _Columns, year_start: date) -> list[int | None]:
@@ -428,7 +411,7 @@ def checked_settings(
 ) -> tuple[list[Setting], list[InputProblem]]:
     """The settings of a settings table, and every problem in it in the row checker's words
     and order (:func:`matcher.caseload_rows.setting_from_row`)."""
-    with _collector_paused():
+    with paused_garbage_collection():
         return _checked_settings(table, extra_areas)
 
 

@@ -10,9 +10,7 @@ parental preference the plan does not meet gets its section 39 ground in words.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -20,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from matcher.eligibility import KIND_ORDER, Exclusion, describe
+from matcher.garbage_collection import paused_garbage_collection
 from matcher.list_choice import (
     PROPOSED,
     ChildGroups,
@@ -325,23 +324,6 @@ class TailoredListModel:
                 ground, evidence = _ground(urn, options, excluded, by_urn, met_rank is None)
             out.append(PreferenceStatement(rank, urn, name, False, ground, evidence))
         return tuple(out)
-
-
-@contextmanager
-def paused_garbage_collection() -> Iterator[None]:
-    """No cyclic garbage collection while a whole LA's lists are made.
-
-    They are hundreds of thousands of small objects, none of them garbage, and each burst of
-    allocations would set off a collection that walks the whole heap (every child's record):
-    paused, a whole LA's lists take a third of the time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _SettingColumns:
