@@ -17,9 +17,7 @@ The formats live in modules by kind of file; this module gathers their names so 
 - :mod:`matcher.placement_files`, :mod:`matcher.tailored_list_files`,
   :mod:`matcher.fair_access_files`: each output's tables.
 
-Reading never loads the solver. New code may import from the modules themselves; the
-underscored names below are kept for :mod:`matcher.forecast.inputs` and
-:mod:`matcher.forecast.outputs`, which read and write with them.
+Reading never loads the solver. New code may import from the modules themselves.
 """
 
 from __future__ import annotations
@@ -71,12 +69,11 @@ from matcher.input_tables import (
 from matcher.output_files import (
     Cell,
     Table,
-    _write_csv,
-    _write_xlsx,
     atomic_path,
     check_output_path,
     csv_companions,
     write_tables,
+    write_workbook,
 )
 from matcher.placement_files import (
     PLACEMENT_COLUMNS,
@@ -113,18 +110,6 @@ from matcher.tailored_list_files import (
     write_tailored_lists,
 )
 
-# The names the forecast readers and writers use, from before the formats were split.
-_Row = Row
-_Table = InputTable
-_RowCheck = RowCheck
-_read_table = read_table
-_check_columns = check_columns
-_raise_if = raise_if
-_duplicate = duplicate
-_parse_int = parse_int
-_parse_float = parse_float
-_enum_parser = enum_parser
-
 __all__ = [
     "BNG_EASTING",
     "BNG_NORTHING",
@@ -155,8 +140,6 @@ __all__ = [
     "RowCheck",
     "SummaryRow",
     "Table",
-    "_write_csv",
-    "_write_xlsx",
     "atomic_path",
     "cell_text",
     "check_columns",
@@ -165,6 +148,7 @@ __all__ = [
     "child_from_row",
     "csv_companions",
     "duplicate",
+    "enum_parser",
     "fair_access_tables",
     "file_format",
     "list_parser",
@@ -197,4 +181,5 @@ __all__ = [
     "write_placements",
     "write_tables",
     "write_tailored_lists",
+    "write_workbook",
 ]

@@ -89,7 +89,7 @@ def write_tables(path: Path | str, tables: Sequence[Table], csv_tables: int | No
     path = Path(path)
     if file_format(path) == "xlsx":
         with atomic_path(path) as tmp:
-            _write_xlsx(tables, tmp)
+            write_workbook(tables, tmp)
         return
     for n, table in enumerate(tables[:csv_tables]):
         target = path if n == 0 else path.with_name(f"{path.stem}_{_slug(table.name)}.csv")
@@ -146,7 +146,7 @@ SUMMARY_FORMATS: dict[str, str | None] = {
 _WIDTHS = {"setting_name": 36, "reason": 60, "reasons": 70, "evidence": 70, "Measure": 52}
 
 
-def _write_xlsx(tables: Sequence[Table], path: Path) -> None:
+def write_workbook(tables: Sequence[Table], path: Path) -> None:
     """Stream every table to one workbook with XlsxWriter.
 
     XlsxWriter in constant-memory mode writes a row and forgets it, several times faster than

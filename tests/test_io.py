@@ -651,7 +651,7 @@ def test_failed_write_keeps_the_previous_file(
     def broken(*args: object) -> None:
         raise OSError("no space left on device")
 
-    monkeypatch.setattr(output_files, "_write_xlsx", broken)
+    monkeypatch.setattr(output_files, "write_workbook", broken)
     with pytest.raises(OSError):
         io.write_placements(make_result(), path)
     assert path.read_bytes() == b"previous run"

@@ -156,7 +156,7 @@ def read_witan_inputs(
         problems += _population_gaps(people, Path(population).name, moves.table, _WITAN_NAMES)
     if moves is not None and rules is not None:
         problems += _invalid_states(moves, rules)
-    io._raise_if(problems)
+    io.raise_if(problems)
     assert moves is not None and people is not None  # every reader either returned or failed
     names = [Path(p).name for p in (transitions, population, costs, valid_states) if p]
     return ForecastInputs(
@@ -208,7 +208,7 @@ def read_la_history(
         cost_table = read(lambda: read_costs(costs, limits=limits, kind_of_place=True))
     if cost_table is not None and moves is not None:
         cost_table = cost_of(cost_table, {*moves.frame["need_1"], *moves.frame["need_2"]})
-    io._raise_if(problems)
+    io.raise_if(problems)
     assert moves is not None and people is not None
     years = sorted(snapshots)
     return ForecastInputs(
@@ -225,17 +225,17 @@ def read_population(path: Path | str, *, limits: ReadLimits | None = None) -> Po
 
     Decimals (an ONS projection) are rounded to whole people.
     """
-    table = io._read_table(path, limits, _POPULATION_KEYS.__contains__)
-    io._raise_if(_columns(table, _POPULATION_KEYS, POPULATION_COLUMNS, _WITAN_NAMES))
+    table = io.read_table(path, limits, _POPULATION_KEYS.__contains__)
+    io.raise_if(_columns(table, _POPULATION_KEYS, POPULATION_COLUMNS, _WITAN_NAMES))
     _raise_if_empty(table, "general population")
     problems: list[InputProblem] = []
     first_rows: dict[tuple[int, int], int] = {}
     records: list[tuple[int, int, int]] = []
     for row in table.rows:
         cells = _Cells(table.file, row, _WITAN_NAMES)
-        year = cells.parse("calendar_year", io._parse_int, required=True)
+        year = cells.parse("calendar_year", io.parse_int, required=True)
         age = cells.parse("academic_year", parse_academic_year, required=True)
-        people = cells.parse("population", io._parse_float, required=True)
+        people = cells.parse("population", io.parse_float, required=True)
         if people is not None and people < 0:
             cells.problem("population", f"{people:g} is negative: a population is 0 or more")
         elif year is not None and age is not None and people is not None:
@@ -248,7 +248,7 @@ def read_population(path: Path | str, *, limits: ReadLimits | None = None) -> Po
             first_rows.setdefault((year, age), row.number)
             records.append((year, age, round(people)))
         problems += cells.problems
-    io._raise_if(problems)
+    io.raise_if(problems)
     return PopulationTable(_frame(records, POPULATION_COLUMNS, ints=POPULATION_COLUMNS))
 
 
@@ -261,9 +261,9 @@ def read_costs(
     read in any of their usual spellings, and a blank need (or ``all``, ``*``) stands for every
     need: the frame then holds it as ``*``, expanded by :func:`cost_of`.
     """
-    table = io._read_table(path, limits, _COST_KEYS.__contains__)
+    table = io.read_table(path, limits, _COST_KEYS.__contains__)
     required: tuple[str, ...] = ("setting", "cost") if kind_of_place else COST_COLUMNS
-    io._raise_if(_columns(table, _COST_KEYS, required, _WITAN_NAMES))
+    io.raise_if(_columns(table, _COST_KEYS, required, _WITAN_NAMES))
     _raise_if_empty(table, "costs")
     problems: list[InputProblem] = []
     first_rows: dict[tuple[str, str], int] = {}
@@ -287,7 +287,7 @@ def read_costs(
             first_rows.setdefault((need, setting), row.number)
             records.append((need, setting, cost))
         problems += cells.problems
-    io._raise_if(problems)
+    io.raise_if(problems)
     return CostTable(_frame(records, COST_COLUMNS))
 
 
@@ -313,9 +313,9 @@ def read_valid_states(
     path: Path | str, *, limits: ReadLimits | None = None
 ) -> dict[str, SettingRule]:
     """witan.send's ``valid-states.csv``: each setting's NC years, needs and allowed moves."""
-    table = io._read_table(path, limits, _VALID_STATE_KEYS.__contains__)
+    table = io.read_table(path, limits, _VALID_STATE_KEYS.__contains__)
     required = ("setting", "min_academic_year", "max_academic_year", "needs", "setting_>setting")
-    io._raise_if(_columns(table, _VALID_STATE_KEYS, required, _WITAN_NAMES))
+    io.raise_if(_columns(table, _VALID_STATE_KEYS, required, _WITAN_NAMES))
     _raise_if_empty(table, "valid states")
     problems: list[InputProblem] = []
     rules: dict[str, SettingRule] = {}
@@ -349,7 +349,7 @@ def read_valid_states(
                     " not a setting of the file",
                 )
             )
-    io._raise_if(problems)
+    io.raise_if(problems)
     return rules
 
 
@@ -366,7 +366,7 @@ def check_population_years(
     """
     have = set(inputs.population.frame["calendar_year"].astype(int))
     wanted = sorted(set(years))
-    io._raise_if(
+    io.raise_if(
         [
             InputProblem(
                 population_file,
@@ -437,7 +437,7 @@ def _names(text: str) -> frozenset[str]:
 def _pounds(text: str) -> float:
     """'£55,000', '55000' or '1000.0': pennies kept, as witan.send keeps them."""
     try:
-        return io._parse_float(text.replace("£", "").strip())
+        return io.parse_float(text.replace("£", "").strip())
     except ValueError:
         msg = f"{text!r} is not an amount in pounds"
         raise ValueError(msg) from None
@@ -453,10 +453,10 @@ def _any_need(text: str) -> str:
 # Table helpers
 
 
-class _Cells(io._RowCheck):
+class _Cells(io.RowCheck):
     """io's row check, naming columns as the file spells them (witan.send's hyphens)."""
 
-    def __init__(self, file: str, row: io._Row, names: Mapping[str, str]) -> None:
+    def __init__(self, file: str, row: io.Row, names: Mapping[str, str]) -> None:
         super().__init__(file, row)
         self.names = names
 
@@ -480,13 +480,13 @@ class _Collector:
 
 
 def _columns(
-    table: io._Table,
+    table: io.InputTable,
     known: set[str],
     required: Sequence[str | tuple[str, ...]],
     names: Mapping[str, str],
 ) -> list[InputProblem]:
     """io's column check (missing, misspelt), naming columns as the file spells them."""
-    problems = io._check_columns(table, known, required)
+    problems = io.check_columns(table, known, required)
     renamed = []
     for problem in problems:
         message = problem.message
@@ -497,9 +497,9 @@ def _columns(
     return renamed
 
 
-def _raise_if_empty(table: io._Table, what: str) -> None:
+def _raise_if_empty(table: io.InputTable, what: str) -> None:
     if not table.rows:
-        io._raise_if([InputProblem(table.file, None, None, f"the file has no {what} in it")])
+        io.raise_if([InputProblem(table.file, None, None, f"the file has no {what} in it")])
 
 
 def _frame(
@@ -524,15 +524,15 @@ class _Transitions:
 
 def _read_transitions(path: Path | str, limits: ReadLimits | None) -> _Transitions:
     keys = set(TRANSITION_COLUMNS)
-    table = io._read_table(path, limits, keys.__contains__)
-    io._raise_if(_columns(table, keys, TRANSITION_COLUMNS, _WITAN_NAMES))
+    table = io.read_table(path, limits, keys.__contains__)
+    io.raise_if(_columns(table, keys, TRANSITION_COLUMNS, _WITAN_NAMES))
     _raise_if_empty(table, "transitions")
     problems: list[InputProblem] = []
     records: list[tuple[object, ...]] = []
     rows: list[int] = []
     for row in table.rows:
         cells = _Cells(table.file, row, _WITAN_NAMES)
-        year = cells.parse("calendar_year", io._parse_int, required=True)
+        year = cells.parse("calendar_year", io.parse_int, required=True)
         first = _state(cells, "1")
         second = _state(cells, "2")
         if year is not None and first is not None and second is not None:
@@ -541,7 +541,7 @@ def _read_transitions(path: Path | str, limits: ReadLimits | None) -> _Transitio
                 records.append((year, *_ordered(first), *_ordered(second)))
                 rows.append(row.number)
         problems += cells.problems
-    io._raise_if(problems)
+    io.raise_if(problems)
     frame = _frame(records, TRANSITION_COLUMNS, ints=_YEAR_COLUMNS)
     return _Transitions(TransitionTable(frame), table.file, tuple(rows))
 
@@ -682,7 +682,7 @@ def _snapshot_paths(folder_or_files: Path | str | Sequence[Path | str]) -> list[
             and not path.name.startswith((".", "~$"))  # hidden files, Excel's lock files
         )
         if not paths:
-            io._raise_if(
+            io.raise_if(
                 [InputProblem(folder.name, None, None, "the folder has no .csv or .xlsx files")]
             )
         return paths
@@ -708,9 +708,9 @@ def _year_in_name(path: Path) -> int | str:
 def _read_setting_kinds(path: Path | str, limits: ReadLimits | None) -> dict[str, str]:
     """URN → kind of place from a settings file's ``kind_of_place`` or ``setting_type``."""
     keys = {"urn", "kind_of_place", "setting_type"}
-    table = io._read_table(path, limits, keys.__contains__)
-    io._raise_if(io._check_columns(table, keys, ["urn", ("kind_of_place", "setting_type")]))
-    setting_type = io._enum_parser(
+    table = io.read_table(path, limits, keys.__contains__)
+    io.raise_if(io.check_columns(table, keys, ["urn", ("kind_of_place", "setting_type")]))
+    setting_type = io.enum_parser(
         SettingType,
         {
             "nmss": SettingType.NON_MAINTAINED_SPECIAL,
@@ -733,13 +733,13 @@ def _read_setting_kinds(path: Path | str, limits: ReadLimits | None) -> dict[str
         else:
             kind_type = cells.parse("setting_type", setting_type, required=True)
             kind = _SETTING_TYPE_KIND[kind_type] if kind_type is not None else None
-        duplicate = io._duplicate(table.file, "urn", urn, row.number, first_rows)
+        duplicate = io.duplicate(table.file, "urn", urn, row.number, first_rows)
         if duplicate:
             problems.append(duplicate)
         if urn is not None and kind is not None:
             kinds[urn] = kind
         problems += cells.problems
-    io._raise_if(problems)
+    io.raise_if(problems)
     return kinds
 
 
@@ -754,7 +754,7 @@ def _read_snapshots(
     years: dict[int, dict[str, _Snapshot]] = {}
     for path in paths:
         try:
-            table = io._read_table(path, limits, _HISTORY_KEYS.__contains__)
+            table = io.read_table(path, limits, _HISTORY_KEYS.__contains__)
         except InputError as exc:
             problems += exc.problems
             continue
@@ -771,12 +771,12 @@ def _read_snapshots(
 
 
 def _history_columns(
-    table: io._Table, has_settings: bool, problems: list[InputProblem]
+    table: io.InputTable, has_settings: bool, problems: list[InputProblem]
 ) -> dict[str, str] | None:
     """Which of each column's spellings the file uses, or None if it lacks a required one."""
     place = (*_HISTORY_ALIASES["kind_of_place"], *_HISTORY_ALIASES["setting_urn"])
     required = [_HISTORY_ALIASES[c] for c in ("child_id", "nc_year", "primary_need")]
-    found = io._check_columns(table, _HISTORY_KEYS, [*required, place])
+    found = io.check_columns(table, _HISTORY_KEYS, [*required, place])
     present = set(table.columns)
     columns = {
         name: next(a for a in aliases if a in present)
@@ -800,7 +800,7 @@ def _history_columns(
 
 def _read_child(
     file: str,
-    row: io._Row,
+    row: io.Row,
     columns: Mapping[str, str],
     named: int | str,
     kinds: Mapping[str, str] | None,
@@ -858,7 +858,7 @@ def _kind_of(
 def _row_year(cells: _Cells, columns: Mapping[str, str], named: int | str) -> int | None:
     year_column = columns.get("census_year")
     if year_column is not None and cells.row.get(year_column) is not None:
-        return cells.parse(year_column, io._parse_int)
+        return cells.parse(year_column, io.parse_int)
     if isinstance(named, int):
         return named
     cells.problem(

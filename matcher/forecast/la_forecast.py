@@ -201,7 +201,7 @@ def _model(
         names = dict(zip(statistics.areas["code"], statistics.areas["name"], strict=True))
         years = needed_years(origin, years_ahead, config.effect_years)
         current = current_las(statistics)
-        io._raise_if(coverage_problems(population, current, names, years))
+        io.raise_if(coverage_problems(population, current, names, years))
         factor = population_factor(
             population, data.codes, origin, years_ahead, config.effect_years, set(current)
         )

@@ -113,7 +113,7 @@ def read_history_split(
     if not problems and not snapshots:
         label = inputs._label(folder_or_files)
         problems.append(InputProblem(label, None, None, "no children in the history files"))
-    io._raise_if(problems)
+    io.raise_if(problems)
     january = origin if origin in snapshots else max(snapshots)
     children = snapshots[january].values()
     needs = tuple(sorted({child.state.need for child in children}))

@@ -86,10 +86,10 @@ def read_la_population(
         population that is not a number, a population below 0, a code that is no LA in the
         statistics, the same LA, year, age (and sex) twice.
     """
-    table = io._read_table(path, limits, _KEYS.__contains__)
+    table = io.read_table(path, limits, _KEYS.__contains__)
     required = [_ALIASES[name] for name in ("la_code", "year", "age", "population")]
-    problems = io._check_columns(table, set(_KEYS), required)
-    io._raise_if(problems)
+    problems = io.check_columns(table, set(_KEYS), required)
+    io.raise_if(problems)
     present = set(table.columns)
     column = {
         name: next(a for a in aliases if a in present)
@@ -100,9 +100,9 @@ def read_la_population(
     people: dict[tuple[str, int, int, str], float] = {}
     first_rows: dict[tuple[str, int, int, str], int] = {}
     for row in table.rows:
-        cells = io._RowCheck(table.file, row)
+        cells = io.RowCheck(table.file, row)
         text = cells.parse(column["la_code"], str.strip, required=True)
-        year = cells.parse(column["year"], io._parse_int, required=True)
+        year = cells.parse(column["year"], io.parse_int, required=True)
         age = cells.parse(column["age"], _age, required=True)
         count = cells.parse(column["population"], _people, required=True)
         sex = (row.get(column["sex"]) or "").strip().lower() if "sex" in column else ""
@@ -135,7 +135,7 @@ def read_la_population(
         people[key] = count
     if not problems and not people:
         problems.append(InputProblem(table.file, None, None, "no rows of English LAs aged 0 to 25"))
-    io._raise_if(problems)
+    io.raise_if(problems)
     return _banded(table.file, people)
 
 
@@ -150,7 +150,7 @@ def _la_codes(statistics: EhcpStatistics) -> dict[str, str]:
 
 def _age(text: str) -> int:
     cleaned = text.strip().rstrip("+")
-    age = io._parse_int(cleaned)
+    age = io.parse_int(cleaned)
     if age < 0:
         msg = f"{text!r} is not an age (0 or more)"
         raise ValueError(msg)
@@ -158,7 +158,7 @@ def _age(text: str) -> int:
 
 
 def _people(text: str) -> float:
-    value = io._parse_float(text)
+    value = io.parse_float(text)
     if value < 0:
         msg = f"{text!r} is below 0"
         raise ValueError(msg)

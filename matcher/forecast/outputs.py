@@ -219,7 +219,7 @@ def write_table(frame: pd.DataFrame, path: Path | str, sheet: str) -> None:
     path = Path(path)
     if path.suffix.lower() == ".xlsx":
         with io.atomic_path(path) as tmp:
-            io._write_xlsx([_sheet(sheet, frame)], tmp)
+            io.write_workbook([_sheet(sheet, frame)], tmp)
     else:
         with io.atomic_path(path) as tmp:
             _csv_writer(frame)(tmp)
@@ -557,7 +557,7 @@ def _workbook_writer(tables: ForecastTables) -> _Writer:
     sheets.append(io.Table("Inputs", ("What", "Value"), inputs))
 
     def write(path: Path) -> None:
-        io._write_xlsx(sheets, path)
+        io.write_workbook(sheets, path)
 
     return write
 
