@@ -27,6 +27,7 @@ from typing import TypeVar
 import pandas as pd
 
 from matcher import io
+from matcher.cell_parsers import parse_setting_type
 from matcher.forecast.types import (
     COST_COLUMNS,
     NONSEND,
@@ -78,8 +79,10 @@ _KIND_ALIASES: dict[str, str] = {kind: kind for kind in KINDS_OF_PLACE} | {
     spelling: kind for kind, spellings in _KIND_SPELLINGS.items() for spelling in spellings.split()
 }
 
-# A settings file's setting_type (sendmatch's, as GIAS import writes it) → kind of place.
-_SETTING_TYPE_KIND: dict[SettingType, str] = {
+#: A settings file's setting_type (sendmatch's, as GIAS import writes it) → kind of place: FE
+#: colleges and specialist post-16 institutions are post-16 places. Histories and sufficiency
+#: group settings alike.
+SETTING_KIND_OF_PLACE: dict[SettingType, str] = {
     SettingType.MAINSTREAM: PlacementKind.MAINSTREAM.value,
     SettingType.SPECIAL: PlacementKind.SPECIAL.value,
     SettingType.NON_MAINTAINED_SPECIAL: PlacementKind.INDEPENDENT.value,
@@ -710,18 +713,6 @@ def _read_setting_kinds(path: Path | str, limits: ReadLimits | None) -> dict[str
     keys = {"urn", "kind_of_place", "setting_type"}
     table = io.read_table(path, limits, keys.__contains__)
     io.raise_if(io.check_columns(table, keys, ["urn", ("kind_of_place", "setting_type")]))
-    setting_type = io.enum_parser(
-        SettingType,
-        {
-            "nmss": SettingType.NON_MAINTAINED_SPECIAL,
-            "iss": SettingType.INDEPENDENT_SPECIAL,
-            "independent": SettingType.INDEPENDENT_SPECIAL,
-            "ap": SettingType.ALTERNATIVE_PROVISION,
-            "pru": SettingType.ALTERNATIVE_PROVISION,
-            "fe": SettingType.FURTHER_EDUCATION,
-            "spi": SettingType.SPECIALIST_POST16,
-        },
-    )
     problems: list[InputProblem] = []
     kinds: dict[str, str] = {}
     first_rows: dict[str, int] = {}
@@ -731,8 +722,8 @@ def _read_setting_kinds(path: Path | str, limits: ReadLimits | None) -> dict[str
         if row.get("kind_of_place") is not None:
             kind = cells.parse("kind_of_place", parse_kind_of_place)
         else:
-            kind_type = cells.parse("setting_type", setting_type, required=True)
-            kind = _SETTING_TYPE_KIND[kind_type] if kind_type is not None else None
+            kind_type = cells.parse("setting_type", parse_setting_type, required=True)
+            kind = SETTING_KIND_OF_PLACE[kind_type] if kind_type is not None else None
         duplicate = io.duplicate(table.file, "urn", urn, row.number, first_rows)
         if duplicate:
             problems.append(duplicate)

@@ -43,7 +43,13 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from matcher.forecast.inputs import KINDS_OF_PLACE, OTHER, POST16, parse_kind_of_place
+from matcher.forecast.inputs import (
+    KINDS_OF_PLACE,
+    OTHER,
+    POST16,
+    SETTING_KIND_OF_PLACE,
+    parse_kind_of_place,
+)
 from matcher.forecast.types import Projection
 from matcher.models import (
     LAST_PRIMARY_NC_YEAR,
@@ -52,7 +58,6 @@ from matcher.models import (
     PlacementKind,
     Provision,
     Setting,
-    SettingType,
 )
 from matcher.needs import PrimaryNeed, parse_need
 from matcher.planning import NewResourcedProvision, NewSetting, Scenario
@@ -87,18 +92,6 @@ NOT_COMPARED: dict[str, str] = {
 _KIND_WORDS = {kind: kind.replace("_", " ") for kind in KINDS_OF_PLACE} | {
     POST16: "post-16",
     OTHER: "other arrangements",
-}
-
-#: A settings file's setting type as a kind of place, as the LA history reader groups them:
-#: FE colleges and specialist post-16 institutions are post-16 places.
-SETTING_KIND_OF_PLACE: dict[SettingType, str] = {
-    SettingType.MAINSTREAM: PlacementKind.MAINSTREAM.value,
-    SettingType.SPECIAL: PlacementKind.SPECIAL.value,
-    SettingType.NON_MAINTAINED_SPECIAL: PlacementKind.INDEPENDENT.value,
-    SettingType.INDEPENDENT_SPECIAL: PlacementKind.INDEPENDENT.value,
-    SettingType.ALTERNATIVE_PROVISION: PlacementKind.ALTERNATIVE_PROVISION.value,
-    SettingType.FURTHER_EDUCATION: POST16,
-    SettingType.SPECIALIST_POST16: POST16,
 }
 
 #: The table's columns, in order.
