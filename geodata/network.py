@@ -14,9 +14,11 @@ all that the many-to-many Dijkstra in :mod:`geodata.travel_times` needs.
 * Only the largest strongly connected component is kept, so every node can reach every other:
   a home snapped to a dead-end fragment (a one-way stub cut at the extract's edge) would
   otherwise have no route to any setting.
-* The built network is cached on disk as two parquet files keyed by the source file's SHA-256,
-  the build options and :data:`NETWORK_CACHE_VERSION`, so the second load of a county extract
-  takes about a second instead of minutes.
+* Each road's shape is kept (:class:`geodata.road_edges.RoadEdges`), so that homes and settings
+  snap to the nearest point along a road rather than to the nearest junction.
+* The built network is cached on disk (:mod:`geodata.network_cache`) as three parquet files
+  keyed by the source file's SHA-256, the build options and :data:`NETWORK_CACHE_VERSION`, so
+  the second load of a county extract takes about a second instead of minutes.
 """
 
 from __future__ import annotations
@@ -35,16 +37,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pyarrow as pa
-import pyarrow.parquet as pq
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
+from geodata.place_names import PlaceNames, read_place_names
+from geodata.road_edges import RoadEdges, build_road_edges
+
 logger = logging.getLogger(__name__)
 
 #: Bump when the way a network is built changes, so that old cache files are not reused.
-NETWORK_CACHE_VERSION = "sendmatch-network-1"
+#: Version 2 added each road's shape (a third cache file), which edge snapping needs.
+NETWORK_CACHE_VERSION = "sendmatch-network-2"
 
 MPH_TO_KMH = 1.609344
 
@@ -364,6 +368,13 @@ class RoadNetwork:
         travel matrix made from this network quotes it.
     fingerprint
         SHA-256 hex digest of the graph's arrays: the key for caches of results derived from it.
+    roads
+        Each road between junctions once, with its shape and a time in each direction: what
+        homes and settings are snapped onto (:mod:`geodata.edge_snapping`). None for a network
+        made without it, which then snaps onto straight roads between its nodes.
+    places
+        Towns and villages of the source extract, to name where far or unreachable homes are
+        (:mod:`geodata.place_names`); None when not read from an extract.
     """
 
     node_ids: npt.NDArray[np.int64]
@@ -374,6 +385,8 @@ class RoadNetwork:
     snappable: npt.NDArray[np.bool_]
     label: str
     fingerprint: str
+    roads: RoadEdges | None = None
+    places: PlaceNames | None = None
 
     @property
     def n_nodes(self) -> int:
@@ -392,11 +405,11 @@ class RoadNetwork:
         return self.seconds.T.tocsr()
 
     @cached_property
-    def _snap_index(self) -> tuple[cKDTree, npt.NDArray[np.int64], _Projection]:
+    def _snap_index(self) -> tuple[cKDTree, npt.NDArray[np.int64], LocalProjection]:
         candidates = np.flatnonzero(self.snappable)
         if len(candidates) == 0:
             candidates = np.arange(self.n_nodes)
-        projection = _Projection.around(self.lon, self.lat)
+        projection = LocalProjection.around(self.lon, self.lat)
         x, y = projection(self.lon[candidates], self.lat[candidates])
         return cKDTree(np.column_stack([x, y])), candidates, projection
 
@@ -444,6 +457,8 @@ class RoadNetwork:
         seconds: npt.ArrayLike,
         highway: Sequence[object],
         label: str,
+        *,
+        geometry: Sequence[object] | None = None,
     ) -> RoadNetwork:
         """Build a network from a directed edge list, keeping its largest strongly connected
         component.
@@ -460,6 +475,9 @@ class RoadNetwork:
             Per edge: the OSM ``highway`` value, which decides residential and snappable nodes.
         label
             Source description, kept as :attr:`label`.
+        geometry
+            Per edge: the road's shape as a shapely ``LineString`` in WGS84 from ``u`` to ``v``,
+            or None for a straight edge; None for all straight. Kept in :attr:`roads`.
 
         Raises
         ------
@@ -483,12 +501,16 @@ class RoadNetwork:
             raise ValueError("edge seconds must be finite and non-negative")
         secs = np.maximum(secs, _MIN_EDGE_SECONDS)
 
+        all_tails, all_heads, all_secs = tails, heads, secs
         # Drop self-loops; keep the fastest of parallel edges for routing.
         loop = tails == heads
         tails, heads, secs = tails[~loop], heads[~loop], secs[~loop]
-        classes = [
-            c for c, is_loop in zip(_road_classes(highway), loop, strict=True) if not is_loop
-        ]
+        all_classes = _road_classes(highway)
+        all_snappable = np.fromiter(
+            (c not in UNSNAPPABLE_HIGHWAYS for c in all_classes), dtype=bool, count=len(all_classes)
+        )
+        classes = [c for c, is_loop in zip(all_classes, loop, strict=True) if not is_loop]
+        del all_classes
         order = np.lexsort((secs, heads, tails))
         first = np.ones(len(order), dtype=bool)
         first[1:] = (tails[order][1:] != tails[order][:-1]) | (
@@ -509,9 +531,7 @@ class RoadNetwork:
         residential_edge = inside & np.fromiter(
             (c in RESIDENTIAL_HIGHWAYS for c in classes), dtype=bool, count=len(classes)
         )
-        snappable_edge = inside & np.fromiter(
-            (c not in UNSNAPPABLE_HIGHWAYS for c in classes), dtype=bool, count=len(classes)
-        )
+        snappable_edge = inside & all_snappable[~loop]
         residential = np.zeros(n, dtype=bool)
         residential[tails[residential_edge]] = True
         residential[heads[residential_edge]] = True
@@ -520,6 +540,9 @@ class RoadNetwork:
         snappable[heads[snappable_edge]] = True
 
         route = route[inside[route]]
+        roads = _kept_roads(
+            all_tails, all_heads, all_secs, all_snappable, geometry, keep, new_index, xs, ys
+        )
         graph = sp.csr_matrix(
             (secs[route], (new_index[tails[route]], new_index[heads[route]])), shape=(m, m)
         )
@@ -534,6 +557,7 @@ class RoadNetwork:
             np.flatnonzero(residential[keep]).astype(np.int32),
             snappable[keep],
             label,
+            roads,
         )
 
     @classmethod
@@ -546,6 +570,7 @@ class RoadNetwork:
         residential_nodes: npt.NDArray[np.int32],
         snappable: npt.NDArray[np.bool_],
         label: str,
+        roads: RoadEdges | None = None,
     ) -> RoadNetwork:
         digest = hashlib.sha256(NETWORK_CACHE_VERSION.encode())
         # Fixed dtypes, so that the digest does not depend on scipy's choice of index type.
@@ -559,13 +584,48 @@ class RoadNetwork:
             (snappable, np.bool_),
         ):
             digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+        for array in roads.digest_arrays() if roads is not None else ():
+            digest.update(array.tobytes())
         return cls(
-            node_ids, lon, lat, graph, residential_nodes, snappable, label, digest.hexdigest()
+            node_ids,
+            lon,
+            lat,
+            graph,
+            residential_nodes,
+            snappable,
+            label,
+            digest.hexdigest(),
+            roads,
         )
 
 
+def _kept_roads(
+    tails: npt.NDArray[np.int64],
+    heads: npt.NDArray[np.int64],
+    seconds: npt.NDArray[np.float64],
+    snappable: npt.NDArray[np.bool_],
+    geometry: Sequence[object] | None,
+    keep: npt.NDArray[np.bool_],
+    new_index: npt.NDArray[np.int64],
+    lon: npt.NDArray[np.float64],
+    lat: npt.NDArray[np.float64],
+) -> RoadEdges:
+    """The roads inside the kept component, loops and parallel roads included (a home may
+    stand on either of two roads between the same junctions), numbered as the kept nodes."""
+    inside = np.flatnonzero(keep[tails] & keep[heads])
+    return build_road_edges(
+        new_index[tails[inside]],
+        new_index[heads[inside]],
+        seconds[inside],
+        snappable[inside],
+        lon[keep],
+        lat[keep],
+        None if geometry is None else [geometry[i] for i in inside.tolist()],
+    )
+
+
 @dataclass(frozen=True)
-class _Projection:
+class LocalProjection:
     """Azimuthal equidistant metres around the network's centre, for nearest-node search.
 
     Distances from the centre are exact and others within a fraction of a percent over a
@@ -576,7 +636,7 @@ class _Projection:
     lat0: float
 
     @classmethod
-    def around(cls, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> _Projection:
+    def around(cls, lon: npt.NDArray[np.float64], lat: npt.NDArray[np.float64]) -> LocalProjection:
         return cls(float(np.mean(lon)), float(np.mean(lat)))
 
     @cached_property
@@ -591,6 +651,15 @@ class _Projection:
     ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
         x, y = self._transformer.transform(lon, lat)
         return np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+
+    def inverse(
+        self, x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+        """WGS84 lon, lat of projected metres."""
+        from pyproj.enums import TransformDirection
+
+        lon, lat = self._transformer.transform(x, y, direction=TransformDirection.INVERSE)
+        return np.asarray(lon, dtype=np.float64), np.asarray(lat, dtype=np.float64)
 
 
 def _haversine_m(
@@ -638,9 +707,10 @@ def _graph_tables(
     npt.NDArray[np.float64],
     list[object],
     list[object],
+    list[object],
 ]:
     """Nodes and directed edges of an osmnx-style MultiDiGraph (x/y in degrees, ``length`` in
-    metres) as arrays."""
+    metres, ``geometry`` a LineString where the reader kept one) as arrays."""
     node_list = list(graph.nodes)
     position = {node: i for i, node in enumerate(node_list)}
     xs = np.fromiter((graph.nodes[n]["x"] for n in node_list), np.float64, len(node_list))
@@ -648,12 +718,14 @@ def _graph_tables(
     tails, heads, lengths = [], [], []
     highways: list[object] = []
     maxspeeds: list[object] = []
+    shapes: list[object] = []
     for a, b, data in graph.edges(data=True):
         tails.append(position[a])
         heads.append(position[b])
         lengths.append(float(data.get("length", 0.0)))
         highways.append(data.get("highway"))
         maxspeeds.append(data.get("maxspeed"))
+        shapes.append(data.get("geometry"))
     return (
         np.asarray(node_list, dtype=np.int64),
         xs,
@@ -663,6 +735,7 @@ def _graph_tables(
         np.asarray(lengths, dtype=np.float64),
         highways,
         maxspeeds,
+        shapes,
     )
 
 
@@ -722,17 +795,25 @@ def _build(path: Path, simplify: bool, speeds: SpeedModel) -> RoadNetwork:
         raise NetworkError(
             f"could not read OpenStreetMap file {path}: {type(exc).__name__}: {exc}"
         ) from exc
-    ids, xs, ys, tails, heads, lengths, highways, maxspeeds = _graph_tables(graph)
+    ids, xs, ys, tails, heads, lengths, highways, maxspeeds, shapes = _graph_tables(graph)
     del graph
     secs = edge_seconds(lengths, highways, maxspeeds, speeds)
     network = RoadNetwork.from_edges(
-        ids, xs, ys, tails, heads, secs, highways, label=f"OpenStreetMap extract {path.name}"
+        ids,
+        xs,
+        ys,
+        tails,
+        heads,
+        secs,
+        highways,
+        label=f"OpenStreetMap extract {path.name}",
+        geometry=shapes,
     )
     label = (
         f"OpenStreetMap extract {path.name} (© OpenStreetMap contributors, ODbL), "
         f"drive network of {network.n_nodes:,} nodes and {network.n_edges:,} edges"
     )
-    network = replace(network, label=label)
+    network = replace(network, label=label, places=read_place_names(path, _is_pbf(path)))
     logger.info("built %s in %.1f s", label, time.perf_counter() - started)
     return network
 
@@ -763,97 +844,6 @@ def file_sha256(path: Path, chunk_bytes: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def _cache_key(source_hash: str, simplify: bool, speeds: SpeedModel) -> str:
-    parts = (NETWORK_CACHE_VERSION, source_hash, f"simplify={simplify}", speeds.cache_token())
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
-
-
-def _cache_paths(cache_dir: Path, key: str) -> tuple[Path, Path]:
-    return cache_dir / f"network-{key}.nodes.parquet", cache_dir / f"network-{key}.edges.parquet"
-
-
-def _write_atomic(table: pa.Table, path: Path) -> None:
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
-
-
-def _save(network: RoadNetwork, cache_dir: Path, key: str) -> None:
-    nodes_path, edges_path = _cache_paths(cache_dir, key)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    graph = network.seconds
-    tails = np.repeat(np.arange(network.n_nodes, dtype=np.int32), np.diff(graph.indptr))
-    edges = pa.table(
-        {
-            "u": pa.array(tails),
-            "v": pa.array(graph.indices.astype(np.int32)),
-            "seconds": pa.array(graph.data.astype(np.float64)),
-        }
-    )
-    residential = np.zeros(network.n_nodes, dtype=bool)
-    residential[network.residential_nodes] = True
-    nodes = pa.table(
-        {
-            "osmid": pa.array(network.node_ids),
-            "lon": pa.array(network.lon),
-            "lat": pa.array(network.lat),
-            "residential": pa.array(residential),
-            "snappable": pa.array(network.snappable),
-        }
-    ).replace_schema_metadata(
-        {
-            "label": network.label,
-            "fingerprint": network.fingerprint,
-            "version": NETWORK_CACHE_VERSION,
-        }
-    )
-    # Edges first: the nodes file, written last, marks a complete entry.
-    _write_atomic(edges, edges_path)
-    _write_atomic(nodes, nodes_path)
-
-
-def _load(cache_dir: Path, key: str) -> RoadNetwork | None:
-    nodes_path, edges_path = _cache_paths(cache_dir, key)
-    if not (nodes_path.exists() and edges_path.exists()):
-        return None
-    try:
-        nodes = pq.read_table(nodes_path)
-        edges = pq.read_table(edges_path)
-        meta = {k.decode(): v.decode() for k, v in (nodes.schema.metadata or {}).items()}
-        if meta.get("version") != NETWORK_CACHE_VERSION:
-            return None
-        n = nodes.num_rows
-        tails = edges.column("u").to_numpy()
-        indptr = np.zeros(n + 1, dtype=np.int64)
-        np.cumsum(np.bincount(tails, minlength=n), out=indptr[1:])
-        graph = sp.csr_matrix(
-            (
-                edges.column("seconds").to_numpy(),
-                edges.column("v").to_numpy().astype(np.int32),
-                indptr,
-            ),
-            shape=(n, n),
-        )
-        network = RoadNetwork._assemble(
-            nodes.column("osmid").to_numpy().astype(np.int64),
-            nodes.column("lon").to_numpy().astype(np.float64),
-            nodes.column("lat").to_numpy().astype(np.float64),
-            graph,
-            np.flatnonzero(nodes.column("residential").to_numpy(zero_copy_only=False)).astype(
-                np.int32
-            ),
-            nodes.column("snappable").to_numpy(zero_copy_only=False).astype(bool),
-            meta["label"],
-        )
-    except (OSError, KeyError, ValueError, pa.ArrowException) as exc:
-        logger.warning("ignoring unreadable network cache %s: %s", nodes_path, exc)
-        return None
-    if network.fingerprint != meta.get("fingerprint"):
-        logger.warning("ignoring network cache %s: its content does not match", nodes_path)
-        return None
-    return network
-
-
 def load_drive_network(
     osm_path: Path | str,
     cache_dir: Path | None = None,
@@ -876,8 +866,9 @@ def load_drive_network(
     simplify
         Merge chains of degree-2 nodes into single edges (never across a change of
         ``highway`` or ``maxspeed``), as osmnx and pyrosm do by default: 3-7× fewer nodes and a
-        faster Dijkstra, at the price of snapping to junctions rather than to points along a
-        road (the snap distance is reported and timed, see :mod:`geodata.travel_times`).
+        faster Dijkstra. Each merged edge keeps the road's shape, so homes and settings still
+        snap to the nearest point along a road, not to a junction
+        (:mod:`geodata.edge_snapping`).
     speeds
         Speed assumptions; part of the cache key.
 
@@ -901,15 +892,17 @@ def load_drive_network(
         )
     if not use_cache:
         return _build(path, simplify, speeds)
+    from geodata.network_cache import cache_key, load_cached, save_cached
+
     folder = default_cache_dir() if cache_dir is None else Path(cache_dir)
-    key = _cache_key(file_sha256(path), simplify, speeds)
-    cached = _load(folder, key)
+    key = cache_key(file_sha256(path), simplify, speeds)
+    cached = load_cached(folder, key)
     if cached is not None:
         logger.info("loaded cached network for %s from %s", path.name, folder)
         return cached
     network = _build(path, simplify, speeds)
     try:
-        _save(network, folder, key)
+        save_cached(network, folder, key)
     except OSError as exc:  # a read-only cache folder must not stop the run
         logger.warning("could not cache the network of %s in %s: %s", path, folder, exc)
     return network

@@ -3,13 +3,15 @@
 A caseload has thousands of homes and a few hundred settings, so the search runs from the
 settings, on the reversed graph: a single :func:`scipy.sparse.csgraph.dijkstra` call per chunk
 of settings gives the time from *every* node to each of them, bounded by the cutoff so that it
-stops at the edge of the reachable area. Homes then just read their node's column.
+stops at the edge of the reachable area. Homes then read the columns of their road's two ends.
 
-Homes and settings are snapped to the nearest network node (never a motorway or slip road).
-The stretch between a point and its node is not on the mapped network — a long private drive,
-an estate road missing from OSM, a farm track — so it is charged at :data:`SNAP_SPEED_KMH` on
-the straight-line distance. A home 2 km from any road therefore costs 8 minutes more, instead
-of being treated as if it stood on the road.
+Homes and settings are snapped to the nearest point of the nearest road (never a motorway or
+slip road) and join the graph at both ends of that road with the part of the road still to
+drive, respecting one-way rules (:mod:`geodata.edge_snapping`). Only the stretch between a point
+and its road is off the mapped network — a long private drive, an estate road missing from
+OSM, a farm track — so only it is charged at :data:`SNAP_SPEED_KMH` on the straight-line
+distance. A home 2 km from any road therefore costs 8 minutes more, instead of being treated as
+if it stood on the road; a home on a road costs nothing extra, however far the next junction.
 
 Results can be cached in parquet under a key made of the network's fingerprint, the points'
 coordinates, the cutoff, the snap speed and the required pairs; a cache hit returns the same
@@ -31,23 +33,25 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.sparse.csgraph import dijkstra
 
+from geodata.edge_snapping import (
+    EdgeSnaps,
+    along_one_road,
+    arrivals,
+    departures,
+    network_roads,
+    snap_to_roads,
+    with_virtual_sources,
+)
 from geodata.network import RoadNetwork
+from geodata.snap_report import FAR_SNAP_METRES as FAR_SNAP_METRES
+from geodata.snap_report import SNAP_SPEED_KMH, SnapReport
 from matcher.models import Location
 from matcher.travel import TravelTimeMatrix, required_pair_array
 
 logger = logging.getLogger(__name__)
 
 #: Bump when the way matrices are computed changes, so that old cache files are not reused.
-MATRIX_CACHE_VERSION = "sendmatch-road-matrix-1"
-
-#: Speed (km/h) charged on the straight line between a point and its snapped node: a car
-#: crawling along an unmapped drive or estate road, or, for a home far from any road, a
-#: deliberately heavy penalty so that it is not treated as standing on the network.
-SNAP_SPEED_KMH = 15.0
-
-#: Snaps longer than this (metres) are listed as suspicious in :class:`SnapReport`: the point is
-#: probably outside the extract or its coordinates are wrong.
-FAR_SNAP_METRES = 500.0
+MATRIX_CACHE_VERSION = "sendmatch-road-matrix-2"
 
 #: Memory for one chunk of Dijkstra output (settings × all nodes × 8 bytes). 256 MiB is about
 #: 30 settings at a time on a 1M-node network, all 300 at once on a small town's network.
@@ -56,7 +60,8 @@ DEFAULT_CHUNK_BYTES = 256 * 2**20
 
 @dataclass(frozen=True)
 class SnappedPoints:
-    """Points snapped to a network.
+    """Points snapped to network nodes (junctions), for callers that need one node per point;
+    travel matrices snap onto roads instead (:class:`geodata.edge_snapping.EdgeSnaps`).
 
     Attributes
     ----------
@@ -76,57 +81,11 @@ class SnappedPoints:
 
 def snap_points(network: RoadNetwork, locations: Sequence[Location]) -> SnappedPoints:
     """Snap WGS84 points to their nearest snappable network node (see
-    :attr:`RoadNetwork.snappable`)."""
+    :attr:`RoadNetwork.snappable`); :func:`compute_road_travel` snaps onto roads instead."""
     lon = np.fromiter((p.longitude for p in locations), np.float64, len(locations))
     lat = np.fromiter((p.latitude for p in locations), np.float64, len(locations))
     nodes, metres = network.nearest_nodes(lon, lat)
     return SnappedPoints(nodes, metres)
-
-
-@dataclass(frozen=True)
-class SnapReport:
-    """How far each home and setting was from the road network.
-
-    Attributes
-    ----------
-    homes, settings
-        Snapping of each child's home (matrix row order) and each setting (column order).
-    snap_speed_kmh
-        Speed charged on the snap distance.
-    far_metres
-        Threshold above which a snap is listed by :meth:`far_homes` / :meth:`far_settings`.
-    """
-
-    homes: SnappedPoints
-    settings: SnappedPoints
-    snap_speed_kmh: float = SNAP_SPEED_KMH
-    far_metres: float = FAR_SNAP_METRES
-
-    def far_homes(self) -> npt.NDArray[np.int64]:
-        """Rows whose home is more than :attr:`far_metres` from any road node."""
-        return np.flatnonzero(self.homes.metres > self.far_metres)
-
-    def far_settings(self) -> npt.NDArray[np.int64]:
-        """Columns whose setting is more than :attr:`far_metres` from any road node."""
-        return np.flatnonzero(self.settings.metres > self.far_metres)
-
-    def summary(self) -> str:
-        """One line for logs and reports, e.g. ``homes: median 38 m, max 2,110 m, 3 over 500 m``."""
-
-        def describe(what: str, metres: npt.NDArray[np.float64]) -> str:
-            if len(metres) == 0:
-                return f"{what}: none"
-            far = int((metres > self.far_metres).sum())
-            return (
-                f"{what}: median {np.median(metres):,.0f} m, max {metres.max():,.0f} m, "
-                f"{far} over {self.far_metres:,.0f} m"
-            )
-
-        return (
-            f"snapped to the road network ({describe('homes', self.homes.metres)}; "
-            f"{describe('settings', self.settings.metres)}); "
-            f"snap distance charged at {self.snap_speed_kmh:g} km/h"
-        )
 
 
 @dataclass(frozen=True)
@@ -150,15 +109,15 @@ class RoadTravelResult:
 
 def _model_label(network: RoadNetwork, snap_speed_kmh: float) -> str:
     return (
-        f"road network: {network.label}; homes and settings snapped to the nearest road node, "
-        f"the snap distance charged at {snap_speed_kmh:g} km/h"
+        f"road network: {network.label}; homes and settings snapped to the nearest point of "
+        f"the nearest road, the distance to it charged at {snap_speed_kmh:g} km/h"
     )
 
 
 def _cache_key(
     network: RoadNetwork,
-    homes: SnappedPoints,
-    settings: SnappedPoints,
+    homes: EdgeSnaps,
+    settings: EdgeSnaps,
     home_lonlat: npt.NDArray[np.float64],
     setting_lonlat: npt.NDArray[np.float64],
     cutoff_minutes: float,
@@ -168,7 +127,15 @@ def _cache_key(
     digest = hashlib.sha256()
     digest.update(f"{MATRIX_CACHE_VERSION}|{network.fingerprint}|".encode())
     digest.update(f"{float(cutoff_minutes)!r}|{float(snap_speed_kmh)!r}|".encode())
-    for array in (home_lonlat, setting_lonlat, homes.nodes, settings.nodes, pairs):
+    for array in (
+        home_lonlat,
+        setting_lonlat,
+        homes.roads,
+        homes.fraction,
+        settings.roads,
+        settings.fraction,
+        pairs,
+    ):
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).tobytes())
     return digest.hexdigest()[:32]
@@ -215,73 +182,176 @@ def _chunk_size(row_length: int, chunk_bytes: int) -> int:
     return max(1, min(512, chunk_bytes // max(1, 8 * row_length)))
 
 
+@dataclass(frozen=True)
+class _Ends:
+    """Where homes leave and settings join the graph: ``(points, 2)`` node and second arrays
+    (see :func:`geodata.edge_snapping.departures` and :func:`~geodata.edge_snapping.arrivals`),
+    plus each point's off-road seconds."""
+
+    home_nodes: npt.NDArray[np.int64]
+    home_road_seconds: npt.NDArray[np.float64]
+    home_seconds: npt.NDArray[np.float64]
+    setting_nodes: npt.NDArray[np.int64]
+    setting_road_seconds: npt.NDArray[np.float64]
+    setting_seconds: npt.NDArray[np.float64]
+
+
+def _ends(
+    network: RoadNetwork, homes: EdgeSnaps, settings: EdgeSnaps, snap_speed_kmh: float
+) -> _Ends:
+    roads = network_roads(network)
+    home_nodes, home_road_seconds = departures(roads, homes)
+    setting_nodes, setting_road_seconds = arrivals(roads, settings)
+    return _Ends(
+        home_nodes,
+        home_road_seconds,
+        homes.seconds(snap_speed_kmh),
+        setting_nodes,
+        setting_road_seconds,
+        settings.seconds(snap_speed_kmh),
+    )
+
+
+def _setting_sources(
+    ends: _Ends, cols: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+    """Distinct ways of joining the graph among the given settings (settings at the same point
+    share a search): their nodes, seconds and each setting's source index."""
+    if len(cols) == 0:
+        return np.empty((0, 2), np.int64), np.empty((0, 2)), np.empty(0, np.int64)
+    keys = np.column_stack(
+        [ends.setting_nodes[cols].astype(np.float64), ends.setting_road_seconds[cols]]
+    )
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    return unique[:, :2].astype(np.int64), unique[:, 2:], inverse.reshape(-1).astype(np.int64)
+
+
+def _home_totals(
+    dist: npt.NDArray[np.float64], ends: _Ends, rows: npt.NDArray[np.int64] | slice
+) -> npt.NDArray[np.float64]:
+    """Seconds from each home (``rows``) to each searched setting point, road part only: the
+    quicker of leaving by either end of the home's road."""
+    nodes = ends.home_nodes[rows]
+    road = ends.home_road_seconds[rows]
+    by_head = dist[:, nodes[:, 0]] + road[None, :, 0]
+    by_tail = dist[:, nodes[:, 1]] + road[None, :, 1]
+    return np.asarray(np.minimum(by_head, by_tail))
+
+
+_Pairs = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]
+
+
 def _within_cutoff(
     network: RoadNetwork,
-    home_nodes: npt.NDArray[np.int32],
-    home_seconds: npt.NDArray[np.float64],
-    setting_nodes: npt.NDArray[np.int32],
-    setting_seconds: npt.NDArray[np.float64],
+    ends: _Ends,
     cutoff_seconds: float,
     chunk_bytes: int,
+    direct: _Pairs,
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float64]]:
-    """All (row, col, seconds) with door-to-door seconds ≤ ``cutoff_seconds``."""
-    if len(home_nodes) == 0 or len(setting_nodes) == 0:
-        return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float64)
-    graph = network.reverse_seconds
-    # Settings that share a node share a search; a setting whose own snap already exceeds the
-    # cutoff reaches nobody.
-    reachable = np.flatnonzero(setting_seconds <= cutoff_seconds)
-    unique_nodes, inverse = np.unique(setting_nodes[reachable], return_inverse=True)
-    step = _chunk_size(max(network.n_nodes, len(home_nodes)), chunk_bytes)
-    cheapest_home = float(home_seconds.min()) if len(home_seconds) else 0.0
+    """All (row, col, seconds) with door-to-door seconds ≤ ``cutoff_seconds``: by way of the
+    graph, or straight along a road that a home and a setting share (``direct``: row, col and
+    door-to-door seconds of such pairs)."""
+    n_homes = len(ends.home_seconds)
+    empty = np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float64)
+    if n_homes == 0 or len(ends.setting_seconds) == 0:
+        return empty
+    # A setting whose own snap already exceeds the cutoff reaches nobody.
+    reachable = np.flatnonzero(ends.setting_seconds <= cutoff_seconds)
+    source_nodes, source_seconds, inverse = _setting_sources(ends, reachable)
+    graph = with_virtual_sources(network.reverse_seconds, source_nodes, source_seconds)
+    first_virtual = network.n_nodes
+    step = _chunk_size(max(graph.shape[0], 2 * n_homes), chunk_bytes)
+    cheapest_home = float(ends.home_seconds.min())
     rows_out: list[npt.NDArray[np.int32]] = []
     cols_out: list[npt.NDArray[np.int32]] = []
     secs_out: list[npt.NDArray[np.float64]] = []
-    for start in range(0, len(unique_nodes), step):
-        sources = unique_nodes[start : start + step]
-        in_chunk = (inverse >= start) & (inverse < start + len(sources))
+    for start in range(0, len(source_nodes), step):
+        count = min(step, len(source_nodes) - start)
+        in_chunk = (inverse >= start) & (inverse < start + count)
         cols = reachable[in_chunk]
         source_row = inverse[in_chunk] - start
         # Network time may use whatever the cheapest snaps at both ends leave over.
-        limit = max(0.0, cutoff_seconds - float(setting_seconds[cols].min()) - cheapest_home)
+        limit = max(0.0, cutoff_seconds - float(ends.setting_seconds[cols].min()) - cheapest_home)
+        sources = first_virtual + start + np.arange(count)
         dist = dijkstra(graph, directed=True, indices=sources, limit=limit, min_only=False)
-        at_homes = dist[:, home_nodes]  # (sources, homes)
+        at_homes = _home_totals(dist, ends, slice(None))  # (sources, homes)
         del dist
-        total = at_homes[source_row] + home_seconds[None, :] + setting_seconds[cols, None]
+        total = at_homes[source_row] + ends.home_seconds[None, :] + ends.setting_seconds[cols, None]
+        _apply_direct(total, cols, direct, len(ends.setting_seconds))
         col_pos, row = np.nonzero(total <= cutoff_seconds)
         rows_out.append(row.astype(np.int32))
         cols_out.append(cols[col_pos].astype(np.int32))
         secs_out.append(total[col_pos, row])
     if not rows_out:
-        return np.empty(0, np.int32), np.empty(0, np.int32), np.empty(0, np.float64)
+        return empty
     return np.concatenate(rows_out), np.concatenate(cols_out), np.concatenate(secs_out)
 
 
 def _pair_times(
     network: RoadNetwork,
     pairs: npt.NDArray[np.int64],
-    home_nodes: npt.NDArray[np.int32],
-    home_seconds: npt.NDArray[np.float64],
-    setting_nodes: npt.NDArray[np.int32],
-    setting_seconds: npt.NDArray[np.float64],
+    ends: _Ends,
     chunk_bytes: int,
 ) -> npt.NDArray[np.float64]:
-    """Unbounded door-to-door seconds for the given (row, col) pairs only."""
+    """Unbounded door-to-door seconds by way of the graph for the given (row, col) pairs."""
     out = np.empty(len(pairs), dtype=np.float64)
-    pair_nodes = setting_nodes[pairs[:, 1]]
-    unique_nodes, inverse = np.unique(pair_nodes, return_inverse=True)
-    step = _chunk_size(network.n_nodes, chunk_bytes)
-    for start in range(0, len(unique_nodes), step):
-        sources = unique_nodes[start : start + step]
-        sel = np.flatnonzero((inverse >= start) & (inverse < start + len(sources)))
-        dist = dijkstra(network.reverse_seconds, directed=True, indices=sources, min_only=False)
-        rows, cols = pairs[sel, 0], pairs[sel, 1]
+    cols = np.unique(pairs[:, 1])
+    source_nodes, source_seconds, inverse = _setting_sources(ends, cols)
+    source_of_col = np.full(len(ends.setting_seconds), -1, dtype=np.int64)
+    source_of_col[cols] = inverse
+    pair_source = source_of_col[pairs[:, 1]]
+    graph = with_virtual_sources(network.reverse_seconds, source_nodes, source_seconds)
+    step = _chunk_size(graph.shape[0], chunk_bytes)
+    for start in range(0, len(source_nodes), step):
+        count = min(step, len(source_nodes) - start)
+        sel = np.flatnonzero((pair_source >= start) & (pair_source < start + count))
+        sources = network.n_nodes + start + np.arange(count)
+        dist = dijkstra(graph, directed=True, indices=sources, min_only=False)
+        rows, pair_cols = pairs[sel, 0], pairs[sel, 1]
+        road = _home_totals(dist, ends, rows)  # (sources, selected pairs)
         out[sel] = (
-            dist[inverse[sel] - start, home_nodes[rows]]
-            + home_seconds[rows]
-            + setting_seconds[cols]
+            road[pair_source[sel] - start, np.arange(len(sel))]
+            + ends.home_seconds[rows]
+            + ends.setting_seconds[pair_cols]
         )
     return out
+
+
+def _apply_direct(
+    total: npt.NDArray[np.float64], cols: npt.NDArray[np.int64], direct: _Pairs, n_cols: int
+) -> None:
+    """Lower ``total`` (chunk columns × homes) to the straight-along-the-road time where a
+    home and one of the chunk's settings share a road. Few pairs do, so only they are touched."""
+    rows, pair_cols, seconds = direct
+    if len(rows) == 0:
+        return
+    position = np.full(n_cols, -1, dtype=np.int64)
+    position[cols] = np.arange(len(cols))
+    here = position[pair_cols] >= 0
+    np.minimum.at(total, (position[pair_cols[here]], rows[here]), seconds[here])
+
+
+def _quicker_than_direct(
+    pairs: npt.NDArray[np.int64], seconds: npt.NDArray[np.float64], direct: _Pairs
+) -> npt.NDArray[np.float64]:
+    """``seconds`` of the given pairs, lowered where the pair shares a road (``direct``)."""
+    along = {
+        (r, c): t
+        for r, c, t in zip(direct[0].tolist(), direct[1].tolist(), direct[2].tolist(), strict=True)
+    }
+    out = seconds.copy()
+    for i, (r, c) in enumerate(pairs.tolist()):
+        if (r, c) in along:
+            out[i] = min(out[i], along[(r, c)])
+    return out
+
+
+def _along_one_road_totals(
+    network: RoadNetwork, homes: EdgeSnaps, settings: EdgeSnaps, ends: _Ends
+) -> _Pairs:
+    """Door-to-door seconds of the pairs that may drive straight along a shared road."""
+    rows, cols, road = along_one_road(network_roads(network), homes, settings)
+    return rows, cols, road + ends.home_seconds[rows] + ends.setting_seconds[cols]
 
 
 def compute_road_travel(
@@ -317,7 +387,7 @@ def compute_road_travel(
     cache_dir
         Folder for the parquet cache; no caching when None.
     snap_speed_kmh
-        Speed charged on the distance from a point to its network node.
+        Speed charged on the distance from a point to its road.
     chunk_bytes
         Memory for one chunk of Dijkstra output (settings × nodes × 8 bytes).
 
@@ -343,9 +413,8 @@ def compute_road_travel(
         raise ValueError("snap_speed_kmh must be positive")
     pairs = required_pair_array(required_pairs, len(child_ids), len(setting_urns))
 
-    home_snap = snap_points(network, homes)
-    setting_snap = snap_points(network, setting_locations)
-    report = SnapReport(home_snap, setting_snap, snap_speed_kmh)
+    home_snap = _snap_locations(network, homes)
+    setting_snap = _snap_locations(network, setting_locations)
     model = _model_label(network, snap_speed_kmh)
 
     cache_path: Path | None = None
@@ -372,33 +441,22 @@ def compute_road_travel(
                 matrix = TravelTimeMatrix(
                     tuple(child_ids), tuple(setting_urns), rows, cols, minutes, model
                 )
+                report = _report(
+                    network, homes, home_snap, setting_snap, snap_speed_kmh, matrix, cutoff_minutes
+                )
                 return RoadTravelResult(matrix, report, from_cache=True)
 
     cutoff_seconds = float(cutoff_minutes) * 60.0
-    home_seconds = home_snap.seconds(snap_speed_kmh)
-    setting_seconds = setting_snap.seconds(snap_speed_kmh)
-    rows, cols, secs = _within_cutoff(
-        network,
-        home_snap.nodes,
-        home_seconds,
-        setting_snap.nodes,
-        setting_seconds,
-        cutoff_seconds,
-        chunk_bytes,
-    )
+    ends = _ends(network, home_snap, setting_snap, snap_speed_kmh)
+    direct = _along_one_road_totals(network, home_snap, setting_snap, ends)
+    rows, cols, secs = _within_cutoff(network, ends, cutoff_seconds, chunk_bytes, direct)
+    n_cols = len(setting_urns)
     if len(pairs):
-        n_cols = len(setting_urns)
         found = rows.astype(np.int64) * n_cols + cols
         missing = pairs[~np.isin(pairs[:, 0] * n_cols + pairs[:, 1], found)]
         if len(missing):
-            extra = _pair_times(
-                network,
-                missing,
-                home_snap.nodes,
-                home_seconds,
-                setting_snap.nodes,
-                setting_seconds,
-                chunk_bytes,
+            extra = _quicker_than_direct(
+                missing, _pair_times(network, missing, ends, chunk_bytes), direct
             )
             ok = np.isfinite(extra)  # the network is strongly connected, so always true
             rows = np.concatenate([rows, missing[ok, 0].astype(np.int32)])
@@ -410,6 +468,9 @@ def compute_road_travel(
     if cache_path is not None:
         _write_cache(cache_path, rows, cols, minutes)
     matrix = TravelTimeMatrix(tuple(child_ids), tuple(setting_urns), rows, cols, minutes, model)
+    report = _report(
+        network, homes, home_snap, setting_snap, snap_speed_kmh, matrix, cutoff_minutes
+    )
     logger.info(
         "road travel matrix: %d children × %d settings, %d pairs within %g min; %s",
         len(child_ids),
@@ -419,6 +480,40 @@ def compute_road_travel(
         report.summary(),
     )
     return RoadTravelResult(matrix, report, from_cache=False)
+
+
+def _report(
+    network: RoadNetwork,
+    homes: Sequence[Location],
+    home_snap: EdgeSnaps,
+    setting_snap: EdgeSnaps,
+    snap_speed_kmh: float,
+    matrix: TravelTimeMatrix,
+    cutoff_minutes: float,
+) -> SnapReport:
+    places: tuple[str, ...] = ()
+    if network.places is not None and len(network.places):
+        lon = np.fromiter((p.longitude for p in homes), np.float64, len(homes))
+        lat = np.fromiter((p.latitude for p in homes), np.float64, len(homes))
+        places = tuple(network.places.nearest(lon, lat))
+    # Required pairs may lie beyond the cutoff: they do not make a home "in reach".
+    # (minutes are float32: a pair at the cutoff may round a hair above it)
+    within = matrix.minutes <= cutoff_minutes * (1 + 1e-6)
+    in_reach = np.flatnonzero(np.bincount(matrix.rows[within], minlength=len(homes)))
+    return SnapReport(
+        home_snap,
+        setting_snap,
+        snap_speed_kmh,
+        home_places=places,
+        cutoff_minutes=float(cutoff_minutes),
+        homes_in_reach=in_reach,
+    )
+
+
+def _snap_locations(network: RoadNetwork, locations: Sequence[Location]) -> EdgeSnaps:
+    lon = np.fromiter((p.longitude for p in locations), np.float64, len(locations))
+    lat = np.fromiter((p.latitude for p in locations), np.float64, len(locations))
+    return snap_to_roads(network, lon, lat)
 
 
 def road_travel_matrix(

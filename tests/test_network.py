@@ -211,7 +211,8 @@ def test_cache_hit_returns_the_same_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     first = load_drive_network(TINY, tmp_path)
-    assert len(list(tmp_path.glob("network-*.parquet"))) == 2
+    # Nodes, routing edges and road shapes.
+    assert len(list(tmp_path.glob("network-*.parquet"))) == 3
 
     def no_build(*args: Any, **kwargs: Any) -> RoadNetwork:
         raise AssertionError("the cached network should have been used")
@@ -225,6 +226,9 @@ def test_cache_hit_returns_the_same_network(
     np.testing.assert_array_equal(second.residential_nodes, first.residential_nodes)
     np.testing.assert_array_equal(second.snappable, first.snappable)
     assert (second.seconds != first.seconds).nnz == 0
+    assert first.roads is not None and second.roads is not None
+    for name in ("tail", "head", "forward_seconds", "backward_seconds", "shape_lon"):
+        np.testing.assert_array_equal(getattr(second.roads, name), getattr(first.roads, name))
     # Other build options are another cache entry.
     with pytest.raises(AssertionError, match="cached network"):
         load_drive_network(TINY, tmp_path, simplify=False)
@@ -248,6 +252,17 @@ def test_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
         path.write_bytes(b"not parquet")
     again = load_drive_network(TINY, tmp_path)
     assert again.fingerprint == first.fingerprint
+
+
+def test_cache_entry_without_road_shapes_is_rebuilt(tmp_path: Path) -> None:
+    # An entry missing its shapes file (an interrupted write) must not load as a network
+    # without shapes: homes would silently snap onto straight lines between junctions.
+    first = load_drive_network(TINY, tmp_path)
+    for path in tmp_path.glob("network-*.roads.parquet"):
+        path.unlink()
+    again = load_drive_network(TINY, tmp_path)
+    assert again.roads is not None and again.fingerprint == first.fingerprint
+    assert len(list(tmp_path.glob("network-*.roads.parquet"))) == 1
 
 
 # --- user mistakes -------------------------------------------------------------------------
