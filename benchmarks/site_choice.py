@@ -1,7 +1,12 @@
 """Site choice at LA scale: enumeration, CP-SAT and a MIP against a PySAL spopt p-median.
 
     .venv/bin/python benchmarks/site_choice.py [--children 5000 --settings 300]
-        [--solvers enumerate,cp-sat,mip] [--road-grid-m 250] [--no-write]
+        [--solvers benders,enumerate,cp-sat,mip] [--road-grid-m 250] [--no-write]
+        [--instance la-5k-k2|la-25k-sizes-k3|la-25k-k5] [--sizes 60,120] [--gap 0.001]
+
+``--instance`` picks one of issue 19's targets (children, candidates, sizes, k, time limit,
+gap and solvers; only ``--solvers`` overrides what it sets). ``benders`` prints its bound as it
+goes.
 
 A whole-LA synthetic caseload (``placement_scale.calibrated_instance``), ``--candidates`` random
 candidate points in the same box, ``k`` new ASD/SEMH special schools of ``--places`` places, on
@@ -32,9 +37,11 @@ from geodata.straight_line import straight_line_matrix
 from matcher.models import Child, Location, Setting
 from matcher.placement import PlacementConfig, place
 from matcher.site_choice import (
+    BendersProgress,
     CandidateSite,
     SiteChoice,
     SiteChoiceConfig,
+    SiteOption,
     Totals,
     TravelFor,
     candidate_setting,
@@ -58,14 +65,46 @@ SECTION = "## Site choice"
 INTRO = (
     "Each run below is one `benchmarks/site_choice.py` command; a run replaces its own "
     "sub-section and leaves the others. Solvers: `enumerate` (every k-subset by the exact "
-    "flow: proven by exhaustion), `cp-sat` and `mip` (HiGHS, through SciPy's `milp`) on the "
-    "facility-location model with x ≤ open; `auto`, the default, enumerates when the subsets' "
-    "flows fit the time limit. Enumeration solves every child; CP-SAT and the MIP only the "
+    "flow: proven by exhaustion), `benders` (Benders decomposition: a CP-SAT master over the "
+    "sites, cut by the exact flow's node potentials; `matcher/site_benders.py`), `cp-sat` and "
+    "`mip` (HiGHS, through SciPy's `milp`) on the facility-location model with x ≤ open; "
+    "`auto`, the default, enumerates when the subsets' flows fit the time limit, else runs "
+    "`benders`. Enumeration and Benders solve every child; CP-SAT and the MIP only the "
     "children who can reach a candidate, the rest held at the no-new-site plan (see "
     "`matcher/site_choice.py`). Every table row is the exact whole-LA flow for the sites "
     "chosen, so rows compare like for like."
 )
 DESIGNATIONS = ("ASD", "SEMH")
+# Issue 19's targets: children, candidates, k, sizes (places), time limit (s), gap, solvers.
+INSTANCES: dict[str, dict[str, Any]] = {
+    "la-5k-k2": {
+        "children": 5000,
+        "candidates": 20,
+        "k": 2,
+        "sizes": None,
+        "time_limit": 60.0,
+        "gap": 0.0,
+        "solvers": "benders,enumerate,cp-sat,mip",
+    },
+    "la-25k-sizes-k3": {
+        "children": 25000,
+        "candidates": 50,
+        "k": 3,
+        "sizes": "60,120",
+        "time_limit": 120.0,
+        "gap": 0.001,
+        "solvers": "benders",
+    },
+    "la-25k-k5": {
+        "children": 25000,
+        "candidates": 100,
+        "k": 5,
+        "sizes": None,
+        "time_limit": 300.0,
+        "gap": 0.0,
+        "solvers": "benders,cp-sat",
+    },
+}
 
 
 def straight_line(children: Sequence[Child], settings: Sequence[Setting]) -> TravelTimeMatrix:
@@ -87,6 +126,8 @@ def p_median(
 ) -> tuple[list[int], float, str] | str:
     """spopt's p-median on minutes (unreachable pairs at 10× the cutoff): its sites, wall
     seconds and CBC's status; or why it did not run or gave no sites in ``time_limit``."""
+    if time_limit <= 0:
+        return "not run (--pmedian-time-limit 0)"
     try:
         import pulp
         from spopt.locate import PMedian
@@ -187,7 +228,12 @@ def main() -> int:
     parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--places", type=int, default=120)
     parser.add_argument("--time-limit", type=float, default=60.0)
-    parser.add_argument("--solvers", default="cp-sat,mip", help="cp-sat, mip or both")
+    parser.add_argument(
+        "--solvers",
+        default=None,
+        help="comma-separated: benders, enumerate, cp-sat, mip (default cp-sat,mip, or the "
+        "instance's)",
+    )
     parser.add_argument(
         "--road-grid-m", type=float, default=None, help="road times on a synthetic grid"
     )
@@ -195,11 +241,24 @@ def main() -> int:
         "--pmedian-time-limit", type=float, default=600.0, help="seconds for the p-median solver"
     )
     parser.add_argument("--seed", type=int, default=2025)
+    parser.add_argument("--instance", choices=sorted(INSTANCES), default=None)
+    parser.add_argument(
+        "--sizes", default=None, help="places per size, e.g. 60,120: each site opens at one"
+    )
+    parser.add_argument("--gap", type=float, default=0.0, help="benders: stop within this")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument(
         "--label", default=None, help="sub-heading of this run (default from the data)"
     )
     args = parser.parse_args()
+    if args.instance:
+        for name, value in INSTANCES[args.instance].items():
+            if name != "solvers" or args.solvers is None:
+                setattr(args, name, value)
+    args.solvers = args.solvers or "cp-sat,mip"
+    options = None
+    if args.sizes:
+        options = [SiteOption(int(s)) for s in args.sizes.split(",")]
 
     inst = calibrated_instance(args.children, args.settings, args.seed + args.children)
     rng = np.random.default_rng(args.seed)
@@ -231,7 +290,10 @@ def main() -> int:
     details = []
     without: Totals | None = None
     for solver in [s.strip() for s in args.solvers.split(",") if s.strip()]:
-        config = SiteChoiceConfig(solver=solver)
+        if options and solver in ("cp-sat", "mip"):
+            details.append(f"- sendmatch {solver}: not run (one size per site only).")
+            continue
+        config = SiteChoiceConfig(solver=solver, gap=args.gap)  # type: ignore[arg-type]
         t = time.perf_counter()
         choice = choose_sites(
             inst.children,
@@ -243,6 +305,8 @@ def main() -> int:
             args.places,
             config,
             time_limit=args.time_limit,
+            options=options,
+            on_progress=_progress,
         )
         wall = time.perf_counter() - t
         without = choice.without
@@ -250,6 +314,7 @@ def main() -> int:
             "cp-sat": "sendmatch CP-SAT",
             "mip": "sendmatch MIP (HiGHS)",
             "enumerate": "sendmatch enumerate (exact flow per subset)",
+            "benders": "sendmatch Benders (exact flow per master step)",
         }.get(solver, f"sendmatch {solver}")
         rows.append(_row(name, choice.with_sites, wall, _gap(choice)))
         details.append(_detail(name, choice, args.time_limit))
@@ -257,11 +322,12 @@ def main() -> int:
     assert without is not None
     rows.append(_row("no new site", without, None, ""))
     pm = p_median(inst.children, candidates, args.k, travel, args.pmedian_time_limit)
+    places = max(o.places for o in options) if options else args.places
     if isinstance(pm, str):
         pm_line = f"- spopt p-median: {pm}."
     else:
         chosen, pm_wall, pm_status = pm
-        sites = [candidate_setting(candidates[j], DESIGNATIONS, args.places) for j in chosen]
+        sites = [candidate_setting(candidates[j], DESIGNATIONS, places) for j in chosen]
         settings = [*inst.settings, *sites]
         placement = PlacementConfig(objective_order=("cost", "travel"))
         result = place(inst.children, settings, travel(inst.children, settings), placement)
@@ -302,7 +368,9 @@ def main() -> int:
             f"- Data: `calibrated_instance({args.children}, {args.settings}, "
             f"seed {args.seed + args.children})`, {travel_text}; {args.candidates} "
             f"candidate points uniform in the same box; k={args.k} new special schools for "
-            f"{'/'.join(DESIGNATIONS)}, {args.places} places, ages 4-19.",
+            f"{'/'.join(DESIGNATIONS)}, "
+            + (f"one of {args.sizes} places each" if options else f"{args.places} places")
+            + f", ages 4-19; gap {args.gap:g}.",
             *details,
             pm_line,
             "- gap: the cost level's relative gap between the plan and the best proven bound "
@@ -335,14 +403,13 @@ def merge_run(path: Path, label: str, block: str) -> str:
 
 def _detail(name: str, choice: SiteChoice, time_limit: float) -> str:
     chosen_ids = ", ".join(
-        f"{c.site.site_id} ({c.children} children: "
-        + ", ".join(f"{n} {v}" for n, v in c.by_need.items())
-        + ")"
+        f"{c.site.site_id}{f' at {c.option.places} places' if c.option else ''} "
+        f"({c.children} children: " + ", ".join(f"{n} {v}" for n, v in c.by_need.items()) + ")"
         for c in choice.chosen
     )
     first, second = choice.levels
-    if choice.solver == "enumerate":
-        model = "every child in every flow"
+    if choice.solver in ("enumerate", "benders"):
+        model = f"every child in every flow ({choice.flows} flows)"
     else:
         model = (
             f"{choice.scope_children} children in the model ({choice.model_options} option "
@@ -352,8 +419,18 @@ def _detail(name: str, choice: SiteChoice, time_limit: float) -> str:
         f"- {name}: `choose_sites(solver={choice.solver!r})`, time limit {time_limit:g} s; "
         f"{model}; status {choice.status}; level 1 {first.objective:,} (bound "
         f"{first.best_bound:,}), level 2 £{second.objective:,} (bound £{second.best_bound:,}); "
-        f"chosen {chosen_ids}. Wall s includes the travel matrix, one exact flow per candidate "
-        "alone, the bounds and the re-solves."
+        f"chosen {chosen_ids}; runner-up {_runner_up(choice)}. Wall s includes the travel "
+        "matrix, the flows (enumerate, cp-sat and mip also solve each candidate alone), the "
+        "bounds and the re-solves."
+    )
+
+
+def _progress(step: BendersProgress) -> None:
+    print(
+        f"  benders {step.seconds:6.1f} s  level {step.level}  flows {step.flows:3d}  best "
+        f"{step.best:,}  bound {step.bound:,}  gap {step.gap:.4%}",
+        file=sys.stderr,
+        flush=True,
     )
 
 
@@ -361,6 +438,14 @@ def _version(name: str) -> str:
     from importlib.metadata import version
 
     return version(name)
+
+
+def _runner_up(choice: SiteChoice) -> str:
+    r = choice.runner_up
+    if r is None:
+        return "none seen"
+    how = "second best" if r.proven_second else "best other set evaluated"
+    return f"{', '.join(r.site_ids)} (£{r.cost:,}, {how})"
 
 
 def _gap(choice: SiteChoice) -> str:

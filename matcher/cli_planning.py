@@ -38,12 +38,10 @@ from matcher.value_limits import MAX_PLACES
 
 if TYPE_CHECKING:
     from geodata.postcodes import PostcodeFile
-    from matcher import io
     from matcher.pipeline import PreparedRound
     from matcher.planning import Scenario, ScenarioComparison
-    from matcher.site_choice import SiteChoice
 
-SITE_SOLVERS = ("auto", "enumerate", "cp-sat", "mip")
+SITE_SOLVERS = ("auto", "enumerate", "benders", "cp-sat", "mip")
 
 scenario_app = typer.Typer(
     help="Capacity planning: compare scenarios (new sites, place changes, closures, demand "
@@ -373,7 +371,8 @@ def sites_choose_command(
             "--candidates",
             metavar="FILE",
             help="Candidate sites: a GeoJSON FeatureCollection of points or polygons, each "
-            "with an `id` property (and optionally `name`).",
+            "with an `id` property (and optionally `name` and `options`), or a CSV (a `places` "
+            "column makes each row one way to open its site).",
         ),
     ],
     k: Annotated[int, typer.Option("--k", min=1, help="How many sites to open.")],
@@ -422,10 +421,38 @@ def sites_choose_command(
         str,
         typer.Option(
             "--solver",
-            help="auto (every subset's exact flow when that fits --time-limit, else cp-sat), "
-            "enumerate, cp-sat or mip.",
+            help="auto (every subset's exact flow when that fits --time-limit, else benders), "
+            "enumerate, benders, cp-sat or mip.",
         ),
     ] = "auto",
+    gap: Annotated[
+        str,
+        typer.Option(
+            "--gap",
+            metavar="PERCENT",
+            help="benders: stop once the choice is proven within this of the best possible "
+            "(cost level), e.g. 0.1%. Default 0: proven optimal, or the best by --time-limit.",
+        ),
+    ] = "0",
+    sizes: Annotated[
+        str | None,
+        typer.Option(
+            "--sizes",
+            metavar="PLACES[:CAPITAL[:RUNNING]],...",
+            help="Sizes each site could open at, e.g. 60:4000000:250000,120:7000000:400000 "
+            "(places, capital £, running £ a year); each site opens at one. Sites with their "
+            "own options in the candidates file keep theirs.",
+        ),
+    ] = None,
+    capital_budget: Annotated[
+        int | None,
+        typer.Option(
+            "--capital-budget",
+            min=0,
+            metavar="POUNDS",
+            help="The capital cost of the sites opened, together, at most this.",
+        ),
+    ] = None,
     tariffs: TariffsOption = None,
     year_start: YearStartOption = None,
     primary_limit: PrimaryLimitOption = 45.0,
@@ -451,11 +478,15 @@ def sites_choose_command(
     from matcher.needs import parse_need
     from matcher.planning import ScenarioError, demand_caseload
     from matcher.site_choice import (
+        BendersProgress,
         CandidateSiteError,
         SiteChoiceConfig,
         choose_sites,
         load_candidates,
+        parse_gap,
+        parse_sizes,
     )
+    from matcher.site_choice_report import came_from_text, site_choice_tables
     from matcher.travel_estimate import TravelFor
 
     console, errors = Console(), Console(stderr=True)
@@ -488,6 +519,11 @@ def sites_choose_command(
             f"[bold red]--solver {escape(solver_name)}[/]: use one of {', '.join(SITE_SOLVERS)}"
         )
         raise typer.Exit(EXIT_INPUT_PROBLEM)
+    try:
+        gap_fraction, site_options = parse_gap(gap), parse_sizes(sizes)
+    except ValueError as exc:
+        errors.print(f"[bold red]{escape(str(exc))}[/]")
+        raise typer.Exit(EXIT_INPUT_PROBLEM) from None
     projected = demand_option(demand, errors)
     with round_console(errors) as run:
         prepared = run.prepare(options)
@@ -501,36 +537,60 @@ def sites_choose_command(
                 run.fail("; ".join(escape(str(p)) for p in exc.problems))
         up_to = "up to " if at_most else ""
         run.stage(f"choosing {up_to}{k} of {len(sites)} sites (up to {time_limit:g} s)")
-        choice = choose_sites(
-            kids,
-            inputs.settings,
-            sites,
-            TravelFor(cutoff, prepared.network),
-            k,
-            needs,
-            places,
-            SiteChoiceConfig(
-                placement=prepared.config,
-                la_code=la_code,
-                solver=solver_name,  # type: ignore[arg-type]  # checked against SITE_SOLVERS
-                at_most=at_most,
-                site_cost=site_cost,
-            ),
-            setting_type=setting_type,
-            time_limit=time_limit,
-        )
-        run.write(out, partial(io.write_tables, out, _site_choice_tables(choice)))
+
+        def progress(step: BendersProgress) -> None:
+            what = "placed and preferences" if step.level == 1 else "£ a year"
+            run.stage.note(
+                f"{what}: best {step.best:,}, proven bound {step.bound:,}, gap {step.gap:.3%} "
+                f"({step.flows} flows, {step.seconds:.0f} s)"
+            )
+
+        try:
+            choice = choose_sites(
+                kids,
+                inputs.settings,
+                sites,
+                TravelFor(cutoff, prepared.network),
+                k,
+                needs,
+                places,
+                SiteChoiceConfig(
+                    placement=prepared.config,
+                    la_code=la_code,
+                    solver=solver_name,  # type: ignore[arg-type]  # checked against SITE_SOLVERS
+                    at_most=at_most,
+                    site_cost=site_cost,
+                    gap=gap_fraction,
+                    capital_budget=capital_budget,
+                ),
+                setting_type=setting_type,
+                time_limit=time_limit,
+                options=site_options,
+                on_progress=progress,
+            )
+        except ValueError as exc:
+            run.fail(f"[bold red]{escape(str(exc))}[/]")
+        run.write(out, partial(io.write_tables, out, site_choice_tables(choice)))
         run.stage.done()
     view = Table(title=f"Best {'of up to ' if at_most else ''}{k} of {len(sites)} candidate sites")
-    for column in ("Site", "Children taken", "By need"):
+    for column in ("Site", "Opened as", "Children taken", "By need", "Placed before at"):
         view.add_column(column)
     for c in choice.chosen:
         view.add_row(
             escape(f"{c.site.site_id} {c.site.name or ''}".strip()),
+            escape(c.option.label if c.option else f"{places} places"),
             str(c.children),
             escape(", ".join(f"{n} {v}" for n, v in sorted(c.by_need.items()))),
+            escape(came_from_text(c.came_from)),
         )
     console.print(view)
+    if choice.runner_up is not None:
+        r = choice.runner_up
+        how = "the next best set" if r.proven_second else "the best other set tried"
+        console.print(
+            f"Runner-up ({how}): {escape(', '.join(r.site_ids))}, £{r.cost:,} a year.",
+            soft_wrap=True,
+        )
     console.print(
         f"Placed {choice.with_sites.placed:,} (no new site: {choice.without.placed:,}); total "
         f"cost £{choice.with_sites.total_cost:,} a year (no new site: "
@@ -539,59 +599,3 @@ def sites_choose_command(
         f"{escape(str(out))}",
         soft_wrap=True,
     )
-
-
-def _site_choice_tables(choice: SiteChoice) -> list[io.Table]:
-    """The choice's sheets: the sites chosen, the totals with and without, the solver's levels."""
-    from matcher import io
-
-    chosen_rows: list[dict[str, io.Cell]] = [
-        {
-            "site_id": c.site.site_id,
-            "name": c.site.name,
-            "children": c.children,
-            "by_need": "; ".join(f"{n} {v}" for n, v in sorted(c.by_need.items())),
-            "total_minutes": round(c.total_minutes, 1),
-        }
-        for c in choice.chosen
-    ]
-    totals = [
-        {
-            "measure": name,
-            "no new site": getattr(choice.without, attr),
-            "with the chosen sites": getattr(choice.with_sites, attr),
-        }
-        for name, attr in (
-            ("placed", "placed"),
-            ("unplaced", "unplaced"),
-            ("placement cost (£ a year)", "placement_cost"),
-            ("transport cost (£ a year)", "transport_cost"),
-            ("total cost (£ a year)", "total_cost"),
-            ("total minutes", "total_minutes"),
-            ("independent placements", "independent"),
-            ("out-of-area placements", "out_of_area"),
-        )
-    ]
-    solver: list[dict[str, io.Cell]] = [
-        {
-            "level": level.name,
-            "objective": level.objective,
-            "best_bound": level.best_bound,
-            "gap": round(level.gap, 6),
-        }
-        for level in choice.levels
-    ]
-    solver += [
-        {"level": f"solver: {choice.solver}, status {choice.status}"},
-        {"level": f"site cost: £{choice.site_cost:,} a year per site opened"},
-    ]
-    solver += [{"level": f"note: {note}"} for note in choice.notes]
-    return [
-        io.Table(
-            "Chosen sites",
-            ("site_id", "name", "children", "by_need", "total_minutes"),
-            chosen_rows,
-        ),
-        io.Table("Totals", ("measure", "no new site", "with the chosen sites"), totals),
-        io.Table("Solver", ("level", "objective", "best_bound", "gap"), solver),
-    ]
