@@ -351,6 +351,8 @@ def _candidate_pairs(people: _ChildColumns, n_settings: int, travel: TravelTimeM
     rank = np.zeros(len(keys), np.int16)
     rank[at[known]] = people.preference_rank[known]
     new = ~known
+    if not new.any():  # every preference has a travel time: the matrix's arrays as they are
+        return _Pairs(rows, cols, minutes, rank)
     return _Pairs(
         child=np.concatenate([rows, people.preference_child[new].astype(np.int32)]),
         setting=np.concatenate([cols, people.preference_setting[new].astype(np.int32)]),

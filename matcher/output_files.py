@@ -109,22 +109,30 @@ def _slug(name: str) -> str:
     return "_".join(name.lower().split())
 
 
-def _csv_text(column: str, value: Cell) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    if isinstance(value, str):
-        return neutralise_formula(value)
-    return str(value)
-
-
 def _write_csv(table: Table, path: Path) -> None:
+    """Column by column: each column's cells become text in one pass of its own, and the csv
+    module's C writer takes the rows from there, rather than a Python call per cell."""
+    records = table.records
+    texts = [_column_texts([record.get(c) for record in records]) for c in table.columns]
     with path.open("w", newline="", encoding="utf-8-sig") as fh:
         writer = csv.writer(fh)
         writer.writerow(table.columns)
-        for record in table.records:
-            writer.writerow([_csv_text(c, record.get(c)) for c in table.columns])
+        writer.writerows(zip(*texts, strict=True) if texts else ([] for _ in records))
+
+
+def _column_texts(values: list[Cell]) -> list[str]:
+    """Every cell of a column as CSV text: blank for None, one decimal for a float, text
+    neutralised against formulas (:func:`neutralise_formula`), anything else as ``str``."""
+    return [
+        ""
+        if value is None
+        else f"{value:.1f}"
+        if isinstance(value, float)
+        else (neutralise_formula(value) if value.startswith(FORMULA_LEADS) else value)
+        if isinstance(value, str)
+        else str(value)
+        for value in values
+    ]
 
 
 _NUMBER_FORMATS = {

@@ -20,6 +20,7 @@ from matcher.eligibility import (
     build_arcs,
     describe,
 )
+from matcher.garbage_collection import paused_garbage_collection
 from matcher.lexicographic_flow import FlowNetwork, LexicographicSolution, solve_lexicographic
 from matcher.models import (
     MAX_NC_YEAR,
@@ -320,7 +321,23 @@ def explain_solution(
     travel_model: str,
     config: PlacementConfig,
 ) -> PlacementResult:
-    """Turn flows into one row per child, with the reason a panel would ask for."""
+    """Turn flows into one row per child, with the reason a panel would ask for.
+
+    A whole LA's rows and reasons are hundreds of thousands of small objects, none of them
+    garbage: the cyclic collector is paused meanwhile rather than walking them all again.
+    """
+    with paused_garbage_collection():
+        return _explained(children, settings, network, flows, travel_model, config)
+
+
+def _explained(
+    children: Sequence[Child],
+    settings: Sequence[Setting],
+    network: PlacementNetwork,
+    flows: npt.NDArray[np.int64],
+    travel_model: str,
+    config: PlacementConfig,
+) -> PlacementResult:
     arcs = network.arcs
     chosen = np.full(len(children), -1, np.int64)
     used = np.nonzero(flows[: len(arcs)] > 0)[0]

@@ -91,6 +91,18 @@ def held_run(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tup
     application.state.db.dispose()
 
 
+def run_processes_of(server_pid: int) -> list[psutil.Process]:
+    """The server's run processes: spawned by it, or forked by its fork server (which, like
+    the resource tracker, is the server's own child and runs no run)."""
+    found = []
+    for process in psutil.Process(server_pid).children(recursive=True):
+        command = " ".join(process.cmdline())
+        forked = "multiprocessing.forkserver" in command and process.ppid() != server_pid
+        if "spawn_main" in command or forked:
+            found.append(process)
+    return found
+
+
 def run_row(application: FastAPI, run_id: int) -> Run:
     with application.state.db.sessions() as session:
         return session.get_one(Run, run_id)
@@ -123,6 +135,32 @@ def test_a_run_in_its_own_process_stores_every_childs_list(held_run: tuple[FastA
     assert run.summary is not None
     placed = run.summary["placed"] + run.summary["unplaced"]
     assert placed > 0 and results(application, run_id) == placed
+
+
+def notes_its_parent(database: Database, run_id: int, network: RoadNetwork | None) -> None:
+    """Stores its parent process's pid and command line as the run's summary."""
+    parent = psutil.Process(os.getppid())
+
+    def work(options: dict, report: object) -> tuple[list, dict]:
+        return [], {"parent": parent.pid, "command": " ".join(parent.cmdline())}
+
+    execute_run(database, run_id, "test", work)
+
+
+def test_a_run_process_is_forked_from_a_fork_server_that_has_imported_the_jobs(
+    held_run: tuple[FastAPI, int],
+) -> None:
+    """Not spawned afresh: a spawned run spends over a second importing the matcher before it
+    reads its caseload. The fork server is the server's own child, so it ends with it."""
+    application, run_id = held_run
+    application.state.runs.run(notes_its_parent, run_id)
+    run = run_row(application, run_id)
+    assert run.status == RunStatus.DONE.value, run.error
+    assert run.summary is not None
+    assert run.summary["parent"] != os.getpid()
+    assert psutil.Process(run.summary["parent"]).ppid() == os.getpid()
+    assert "multiprocessing.forkserver" in run.summary["command"]
+    assert "api.jobs" in run.summary["command"]
 
 
 def test_a_run_process_times_journeys_on_the_servers_road_network(
@@ -262,7 +300,7 @@ def test_stopping_a_real_server_mid_run_ends_the_run_within_seconds(tmp_path: Pa
                 assert time.monotonic() < deadline, "the run never started"
                 time.sleep(0.1)
             children = psutil.Process(server.pid).children(recursive=True)
-            run_processes = [p for p in children if "spawn_main" in " ".join(p.cmdline())]
+            run_processes = run_processes_of(server.pid)
             assert run_processes, [" ".join(p.cmdline())[:200] for p in children]
         asked = time.monotonic()
         server.terminate()
@@ -340,11 +378,7 @@ def test_a_run_process_dies_with_a_server_killed_by_sigkill(
         while run_row(application, run_id).status != RunStatus.RUNNING.value:
             assert server.poll() is None and time.monotonic() < deadline, "never started"
             time.sleep(0.1)
-        runs = [
-            p
-            for p in psutil.Process(server.pid).children(recursive=True)
-            if "spawn_main" in " ".join(p.cmdline())
-        ]
+        runs = run_processes_of(server.pid)
         assert len(runs) == 1
         server.kill()
         server.wait()
