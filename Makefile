@@ -4,9 +4,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
+NPM_STAMP := node_modules/.installed
+
 .PHONY: setup demo test lint bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(NPM_STAMP)
+
+# GOV.UK Frontend for the web pages, at the version package-lock.json pins (served by sendmatch
+# itself from node_modules/govuk-frontend/dist; nothing is fetched from a CDN at view time).
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $(NPM_STAMP)
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +22,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 
-demo: $(STAMP)
+demo: setup
 	$(BIN)/sendmatch demo
 
 # The API tests run on SQLite and, when PostgreSQL's binaries are installed, on a throwaway
 # PostgreSQL server as well (.ci/with-postgres.sh; TEST_DATABASE_URL picks your own instead).
-test: $(STAMP) lint
+test: setup lint
 	.ci/with-postgres.sh $(BIN)/pytest
 
 lint: $(STAMP)
@@ -40,4 +48,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/forecast_all_las.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages the test suite needs beyond Python: PostgreSQL (the API tests run
-# on it as well as on SQLite) and Chromium (the web page's browser tests). Only what is missing
-# is installed, in one apt step. Without apt-get (not Debian, or no root) it says so and goes on:
-# the tests that need a missing package then skip with a reason, or fail under CI=true.
+# on it as well as on SQLite), Chromium (the web page's browser tests) and npm (make setup's
+# npm ci, for GOV.UK Frontend). Only what is missing is installed, in one apt step. Without
+# apt-get (not Debian, or no root) it says so and goes on: the tests that need a missing
+# package then skip with a reason, or fail under CI=true.
 set -euo pipefail
 
 missing=()
@@ -11,6 +12,9 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb 
 fi
 if ! command -v chromium >/dev/null 2>&1; then
     missing+=(chromium)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+    missing+=(npm)  # make setup's npm ci installs GOV.UK Frontend for the web pages
 fi
 if [[ ${#missing[@]} -eq 0 ]]; then
     exit 0

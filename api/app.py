@@ -28,6 +28,7 @@ from api import (
 from api.access_log import RequestIds
 from api.db import Database
 from api.jobs import fail_interrupted_runs
+from api.pages import site as pages
 from api.request_limits import BodyLimits, RequestLimits, validation_error
 from api.run_processes import RunLauncher
 from api.sign_in_throttle import SignInGuard, SignInLimits
@@ -96,7 +97,8 @@ def create_app(
         routes_decisions,
         routes_audit,
         roads,
-        routes_web,  # the web page: last, so "/" never shadows an API path
+        routes_web,  # "/", leading to the pages: last, so it never shadows an API path
     ):
         app.include_router(module.router)
+    pages.install(app)  # the GOV.UK pages under /app/ and their /assets/
     return app

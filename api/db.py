@@ -298,8 +298,41 @@ class Decision(Base):
     reasons: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A DecisionOutcome value; NULL for decisions recorded without one (before migration 0008,
+    # or sent without one): the setting named stands, the kind of decision was not recorded.
+    outcome: Mapped[str | None] = mapped_column(String(20))
 
     decider: Mapped[User] = relationship()
+
+
+class DecisionOutcome(StrEnum):
+    """What kind of decision the panel made for a child."""
+
+    AGREE = "agree"  # name the proposed setting
+    NAME_OTHER = "name_other"  # name another setting
+    DEFER = "defer"  # no decision yet: the panel needs more (reasons say what)
+    REFUSE = "refuse"  # name no setting
+
+
+class DecisionDraft(Base):
+    """What a panel member has typed for a child's decision but not yet recorded.
+
+    Kept in the database, not the browser or the session, so that a draft survives signing out
+    and a session's end; one per member, run and child, rewritten on every step and deleted
+    when the decision is recorded. A working note, not a record: never audited or kept.
+    """
+
+    __tablename__ = "decision_drafts"
+    __table_args__ = (UniqueConstraint("user_id", "run_id", "child_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id"))
+    child_id: Mapped[str] = mapped_column(String(100))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    setting_urn: Mapped[str | None] = mapped_column(String(20))
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class ChildRead(Base):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import orjson
 from sqlalchemy import (
     ColumnElement,
     CursorResult,
@@ -36,7 +37,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from api.db import Caseload, Database, Run, RunResult, RunStatus, utcnow
+from api.child_details import add_child_details
+from api.children_index import insert_children_index
+from api.db import Caseload, Database, Run, RunResult, RunStatus, json_text, utcnow
 from api.user_errors import code_location, run_error
 from matcher import io
 from matcher.garbage_collection import paused_garbage_collection
@@ -448,8 +451,10 @@ def save_results(
 
     The status is claimed first (running and not cancelled → done), which locks the run's row:
     a cancel request either lands before it (nothing is written) or after it (it finds the run
-    done and is refused), never half-way.
+    done and is refused), never half-way. Each result is encoded as JSON before the
+    transaction starts, so the database's write lock is held only while rows are written.
     """
+    encoded = [(r["run_id"], r["child_id"], json_text(r["result"])) for r in rows]
     with database.sessions() as session, session.begin():
         claimed = session.execute(
             update(Run)
@@ -469,9 +474,34 @@ def save_results(
         if rows_changed(claimed) != 1:
             raise RunCancelled
         if rows:
-            # Many rows a statement, making many small objects: no collections meanwhile.
-            with paused_garbage_collection():
-                session.execute(insert(RunResult), rows)
+            insert_encoded_results(session, encoded)
+            insert_children_index(session, rows)  # the children list's index (migration 0009)
+
+
+def insert_encoded_results(session: Session, encoded: Sequence[tuple[int, str, str]]) -> None:
+    """``run_results`` rows whose result is JSON text already, in the caller's transaction.
+
+    On SQLite the text goes straight to the driver in one ``executemany``, without the ORM's
+    bulk insert making and processing a parameter set per row (about 0.1 s of CPU a
+    25,000-child run, measured). On other databases the ORM's insert is kept (its JSON bind
+    casts the text on PostgreSQL), the text passed through the JSON serializer as an
+    ``orjson.Fragment`` rather than encoded again.
+    """
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            f"INSERT INTO {RunResult.__tablename__} (run_id, child_id, result) VALUES (?, ?, ?)",
+            list(encoded),
+        )
+        return
+    with paused_garbage_collection():
+        session.execute(
+            insert(RunResult),
+            [
+                {"run_id": run_id, "child_id": child_id, "result": orjson.Fragment(text)}
+                for run_id, child_id, text in encoded
+            ],
+        )
 
 
 Report = Callable[[float, str], None]
@@ -530,7 +560,11 @@ def execute_placement_run(
     """Place a queued run's caseload, build every child's tailored list, store them.
 
     Meant for a background task (:func:`execute_run`). ``network`` gives road travel times
-    (else straight-line).
+    (else straight-line). The cyclic garbage collector is paused for the whole run: a run
+    makes next to no cyclic garbage (50 objects left at the end of a 25,000-child run) but
+    millions of long-lived objects, which the collector would otherwise walk again and again
+    (1 to 2 s of CPU in a 25,000-child run, measured); reference counting frees everything
+    as usual.
     """
 
     def work(
@@ -557,7 +591,9 @@ def execute_placement_run(
             progress=lambda stage: report(STAGE_START["solving"], stage),
         )
         rows = _result_rows(run_id, model, inputs.settings, report)
+        add_child_details(rows, inputs.children, inputs.settings)  # for the child page
         report(STAGE_START["saving"], "saving the results")
         return rows, _plain(asdict(model.plan.summary))
 
-    execute_run(database, run_id, "placement", work)
+    with paused_garbage_collection():
+        execute_run(database, run_id, "placement", work)

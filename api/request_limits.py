@@ -4,8 +4,10 @@
 its body, and it reads the body through a counting wrapper. For a request with a body it:
 
 1. checks the bearer token first, before a single byte of the body is read, except on the
-   sign-in form (``POST /auth/token``) and the web page's own files: a stranger's upload is
-   answered 401 without being read, spooled to a temporary file or parsed;
+   sign-in forms (``POST /auth/token``, ``POST /app/sign-in``): a stranger's upload is
+   answered 401 without being read, spooled to a temporary file or parsed; a page's form
+   (under ``/app/``) is checked for its session cookie instead, and without one is sent to
+   the sign-in page, unread;
 2. refuses at once with 413 a ``Content-Length`` over the limit for its path;
 3. counts the bytes of a body sent without a length (chunked) and stops it with 413 as soon as
    they pass that limit.
@@ -34,7 +36,7 @@ from anyio import to_thread
 from fastapi import Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -42,6 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import routes_caseloads, routes_forecast, routes_planning
 from api.auth import NOT_SIGNED_IN, live_token
 from api.db import Database
+from api.pages.sessions import PAGE_PREFIX, PAGE_SIGN_IN, cookie_signed_in, signed_out_redirect
 from api.sign_in_throttle import positive_int_from_env
 
 MB = 1024 * 1024
@@ -55,13 +58,18 @@ UPLOAD_BYTES: dict[tuple[str, str], int] = {
         routes_planning.MAX_SCENARIO_FILES * routes_planning.MAX_SCENARIO_BYTES + FORM_BYTES
     ),
     ("POST", "/runs/forecast"): routes_forecast.MAX_FORECAST_FILES_BYTES + FORM_BYTES,
+    ("POST", "/app/caseloads/upload"): 3 * routes_caseloads.MAX_UPLOAD_BYTES + FORM_BYTES,
+    ("POST", "/app/scenarios/upload"): (
+        routes_planning.MAX_SCENARIO_FILES * routes_planning.MAX_SCENARIO_BYTES + FORM_BYTES
+    ),
+    ("POST", "/app/forecasts"): routes_forecast.MAX_FORECAST_FILES_BYTES + FORM_BYTES,
 }
 #: Sent with every refusal of a body: the server then closes the connection instead of reading
 #: (and discarding) the rest of the body, however large the client said it would be.
 CLOSE = {"Connection": "close"}
-#: Bodies read without a bearer token: the sign-in form, and the page's files (which read none).
+#: Bodies read without a bearer token: the sign-in forms.
 SIGN_IN_PATH = "/auth/token"
-PUBLIC_PREFIXES = ("/static/",)
+PUBLIC_POSTS = {("POST", SIGN_IN_PATH), ("POST", PAGE_SIGN_IN)}
 
 
 @dataclass(frozen=True)
@@ -141,11 +149,17 @@ class RequestLimits:
                 raise
             await _answer(exc.status_code, exc.detail)(scope, receive, send)
 
-    async def _refusal(self, scope: Scope, headers: Headers) -> JSONResponse | None:
+    async def _refusal(self, scope: Scope, headers: Headers) -> Response | None:
         """The answer that ends the request before its body is read, if there is one."""
         path: str = scope["path"]
-        public = (scope["method"], path) == ("POST", SIGN_IN_PATH) or path == "/"
-        if not (public or path.startswith(PUBLIC_PREFIXES)):
+        public = (scope["method"], path) in PUBLIC_POSTS or path == "/"
+        if path.startswith(PAGE_PREFIX) and not public:
+            # The pages sign in with their cookie (api.pages.sessions), never a bearer token.
+            async with self.database.request_sessions():
+                signed_in = await to_thread.run_sync(self._page_signed_in, headers)
+            if not signed_in:
+                return signed_out_redirect()
+        elif not public:
             authorization = headers.get("authorization", "")
             # A request's use of the database, so within the requests' share of the pool.
             async with self.database.request_sessions():
@@ -159,6 +173,10 @@ class RequestLimits:
             return _answer(400, "the Content-Length header is not a number of bytes")
         limit = self.limits.for_request(scope["method"], path)
         return _answer(413, _too_large(limit)) if int(length) > limit else None
+
+    def _page_signed_in(self, headers: Headers) -> bool:
+        with self.database.sessions() as session:
+            return cookie_signed_in(session, headers.get("cookie", ""))
 
     def _signed_in(self, authorization: str) -> bool:
         scheme, _, token = authorization.partition(" ")

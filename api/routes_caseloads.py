@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
 from fastapi.responses import JSONResponse
@@ -15,12 +15,17 @@ from api.jobs import UploadedFile, load_uploaded_round, safe_name
 from api.schemas import CaseloadOut, PathId, Problem, ValidationReport
 from matcher import io
 
+if TYPE_CHECKING:
+    from geodata.network import RoadNetwork
+
 router = APIRouter(prefix="/caseloads", tags=["caseloads"])
 
 MAX_UPLOAD_BYTES = 50 * 1024 * 1024  # far above a 25,000-child caseload; stops a runaway upload
 
 
-def _read(upload: UploadFile, fallback: str) -> UploadedFile:
+def read_upload(upload: UploadFile, fallback: str) -> UploadedFile:
+    """An uploaded file's name and bytes; 413 past :data:`MAX_UPLOAD_BYTES` (also for the
+    upload page)."""
     data = upload.file.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         raise HTTPException(
@@ -41,6 +46,36 @@ def caseload_out(caseload: Caseload) -> CaseloadOut:
         uploaded_by=caseload.uploader.username,
         created_at=caseload.created_at,
     )
+
+
+def store_caseload(
+    session: Session,
+    user: User,
+    files: tuple[UploadedFile, UploadedFile],
+    tariff_file: UploadedFile | None,
+    start: date,
+    network: RoadNetwork | None,
+) -> Caseload:
+    """Check the files with the CLI's reader and store them (committed); ``io.InputError``
+    with every problem, and nothing stored, if any check fails. Shared with the upload page."""
+    inputs = load_uploaded_round(files[0], files[1], tariff_file, start, network)
+    caseload = Caseload(
+        children_name=files[0].name,
+        children_data=files[0].data,
+        settings_name=files[1].name,
+        settings_data=files[1].data,
+        tariffs_name=None if tariff_file is None else tariff_file.name,
+        tariffs_data=None if tariff_file is None else tariff_file.data,
+        year_start=start,
+        n_children=len(inputs.children),
+        n_settings=len(inputs.settings),
+        n_tariffs=len(inputs.tariffs),
+        setting_urns=[s.urn for s in inputs.settings],
+        uploaded_by=user.id,
+    )
+    session.add(caseload)
+    session.commit()
+    return caseload
 
 
 @router.post(
@@ -66,11 +101,11 @@ def upload_caseload(
     files in one pass; nothing is stored then, so no run can start on half a caseload.
     """
     start = year_start or io.next_september()
-    files = (_read(children, "children.csv"), _read(settings, "settings.csv"))
-    tariff_file = _read(tariffs, "tariffs.csv") if tariffs is not None else None
+    files = (read_upload(children, "children.csv"), read_upload(settings, "settings.csv"))
+    tariff_file = read_upload(tariffs, "tariffs.csv") if tariffs is not None else None
     try:
-        inputs = load_uploaded_round(
-            files[0], files[1], tariff_file, start, getattr(request.app.state, "network", None)
+        caseload = store_caseload(
+            session, user, files, tariff_file, start, getattr(request.app.state, "network", None)
         )
     except io.InputError as exc:
         report = ValidationReport(
@@ -81,22 +116,6 @@ def upload_caseload(
             ],
         )
         return JSONResponse(report.model_dump(), status_code=422)
-    caseload = Caseload(
-        children_name=files[0].name,
-        children_data=files[0].data,
-        settings_name=files[1].name,
-        settings_data=files[1].data,
-        tariffs_name=None if tariff_file is None else tariff_file.name,
-        tariffs_data=None if tariff_file is None else tariff_file.data,
-        year_start=start,
-        n_children=len(inputs.children),
-        n_settings=len(inputs.settings),
-        n_tariffs=len(inputs.tariffs),
-        setting_urns=[s.urn for s in inputs.settings],
-        uploaded_by=user.id,
-    )
-    session.add(caseload)
-    session.commit()
     return caseload_out(caseload)
 
 

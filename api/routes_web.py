@@ -1,46 +1,27 @@
-"""The web page for panels and planners: one HTML page and its scripts, served by the app itself.
+"""The service's front door (``/``) and the security headers of what the pages serve.
 
-Everything the page needs is in ``api/static`` and served from this machine: no CDN, no web
-fonts, no map tiles, so nothing about a child (nor that anyone is looking) leaves it. The page
-is a plain-JavaScript client of the same JSON API as any other client; it holds no data of its
-own and gets none from these routes, which therefore need no sign-in.
+The web pages are the server-rendered GOV.UK pages of :mod:`api.pages` under ``/app/``. The
+single-page app that was served from here (``/classic/`` and ``/static/``) was retired once
+each of its views had a page there.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-from fastapi import APIRouter, HTTPException, status
-from fastapi import Path as PathParam
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, status
+from fastapi.responses import RedirectResponse
 
 router = APIRouter(include_in_schema=False)
 
-STATIC_DIR = Path(__file__).parent / "static"
-
-MEDIA_TYPES = {
-    ".html": "text/html; charset=utf-8",
-    ".js": "text/javascript; charset=utf-8",
-    ".css": "text/css; charset=utf-8",
-    ".svg": "image/svg+xml",
-    ".png": "image/png",
-}
-
-# Scripts, styles, images and fetches from this origin only: a page that holds a bearer token
-# must not run or load anything from elsewhere. Inline styles are allowed for the SVG map and
-# charts; the scenario map is shown in a sandboxed srcdoc frame and has its own inline script.
+#: For answers that are not pages, such as downloads: nothing in them may run a script, be
+#: framed or send a form. Each page replaces this with its own policy, which allows GOV.UK
+#: Frontend's scripts by a nonce (:func:`api.pages.templating.page_policy`).
 CONTENT_SECURITY_POLICY = "; ".join(
     (
-        "default-src 'self'",
-        "script-src 'self' 'unsafe-inline'",
+        "default-src 'none'",
         "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data: blob:",
-        "connect-src 'self'",
-        "frame-src 'self' blob: data:",
-        "object-src 'none'",
+        "img-src 'self' data:",
         "base-uri 'none'",
-        "form-action 'self'",
+        "form-action 'none'",
         "frame-ancestors 'none'",
     )
 )
@@ -53,22 +34,7 @@ SECURITY_HEADERS = {
 }
 
 
-def _file(path: Path) -> FileResponse:
-    return FileResponse(path, media_type=MEDIA_TYPES[path.suffix], headers=SECURITY_HEADERS)
-
-
 @router.get("/")
-def index() -> FileResponse:
-    """The single page; its views are chosen by the URL's hash (``/#/runs/3``)."""
-    return _file(STATIC_DIR / "index.html")
-
-
-@router.get("/static/{name}")
-def static_file(
-    name: Annotated[str, PathParam(max_length=100, pattern=r"^[A-Za-z0-9_-]+\.[a-z]+$")],
-) -> FileResponse:
-    """A file of the page (flat folder; the name pattern admits no path separators)."""
-    path = STATIC_DIR / name
-    if path.suffix not in MEDIA_TYPES or not path.is_file():
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such file")
-    return _file(path)
+def root() -> RedirectResponse:
+    """The service's front door: the GOV.UK pages (``api.pages``)."""
+    return RedirectResponse("/app/", status_code=status.HTTP_303_SEE_OTHER)

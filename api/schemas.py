@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from api.db import Role, RunKind, RunStatus
+from api.db import DecisionOutcome, Role, RunKind, RunStatus
 from matcher.models import PRINTABLE, printable_id
 
 # Database ids are 64-bit integers: anything outside that range names no row, and must be a
@@ -282,6 +282,12 @@ class RoadsOut(BaseModel):
 
 class DecisionCreate(RequestModel):
     child_id: ChildId
+    outcome: DecisionOutcome | None = Field(
+        None,
+        description="agree (the proposed setting; setting_urn may be left out), name_other "
+        "(setting_urn required, not the proposed one), defer or refuse (no setting_urn); "
+        "left out, the decision is recorded as before outcomes existed (outcome null)",
+    )
     setting_urn: Annotated[str, AfterValidator(printable_id)] | None = Field(
         None, max_length=20, description="the setting named; null records a decision to name none"
     )
@@ -292,6 +298,9 @@ class DecisionOut(BaseModel):
     id: int
     run_id: int
     child_id: str
+    outcome: DecisionOutcome | None = Field(
+        description="null for a decision recorded without an outcome (before outcomes existed)"
+    )
     setting_urn: str | None
     reasons: str
     decided_by: str

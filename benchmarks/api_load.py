@@ -604,6 +604,76 @@ def pollers_during_a_run(
     return PollersResult(polls, reads, f"from its stage '{first_stage}' to '{last_stage}'")
 
 
+#: Issue 17: the children list pages timed, each a filtered, sorted, paged view of the run.
+CHILDREN_LIST_PAGES = (
+    ("unfiltered, first page", ""),
+    ("search by part of an id", "q=00123"),
+    (
+        "need + phase, sorted by cost (desc), page 5",
+        "need=ASD&phase=secondary&sort=cost&order=desc&page=5",
+    ),
+    ("setting + placed, sorted by journey", "placed=placed&sort=minutes&setting={urn}"),
+    ("no decision yet, sorted by setting name, page 40", "decision=none&sort=setting&page=40"),
+    ("preference not met, NC year 7, sorted by decision", "preference=no&year=7&sort=decision"),
+    ("deepest page (past the end: the last)", "page=999999"),
+)
+
+
+def children_list_times(
+    base_url: str, run_id: int, panel: dict[str, str], repeats: int, decisions: int
+) -> list[tuple[str, list[float]]]:
+    """Time each :data:`CHILDREN_LIST_PAGES` page of ``/app/runs/{id}/children`` (one client,
+    one request at a time, so each time is the server's work plus a loopback round trip),
+    after recording ``decisions`` panel decisions so the decision status has rows to join."""
+    token = panel["Authorization"].removeprefix("Bearer ")
+    with httpx.Client(base_url=base_url, timeout=120) as http:
+        ids = http.get(f"/runs/{run_id}/children", params={"limit": 1000}, headers=panel).json()
+        urn = next(c["setting_urn"] for c in ids if c["setting_urn"])
+        for child in ids[:decisions]:
+            http.post(
+                f"/runs/{run_id}/decisions",
+                json={"child_id": child["child_id"], "setting_urn": None, "reasons": "bench"},
+                headers=panel,
+            ).raise_for_status()
+        http.cookies.set("sendmatch_session", token)
+        times: list[tuple[str, list[float]]] = []
+        for label, query in CHILDREN_LIST_PAGES:
+            url = f"/app/runs/{run_id}/children?{query.format(urn=urn)}"
+            http.get(url).raise_for_status()  # warm the caches once
+            samples = []
+            for _ in range(repeats):
+                t0 = time.perf_counter()
+                answer = http.get(url)
+                samples.append(time.perf_counter() - t0)
+                if answer.status_code != 200 or "Showing" not in answer.text:
+                    raise RuntimeError(f"children list {label}: {answer.status_code}")
+            times.append((label, samples))
+    return times
+
+
+def children_list_text(
+    args: argparse.Namespace, timing: RunTiming, times: list[tuple[str, list[float]]]
+) -> str:
+    rows = [
+        f"| {label} | {statistics.median(s) * 1000:.0f} | {max(s) * 1000:.0f} |"
+        for label, s in times
+    ]
+    return "\n".join(
+        [
+            f"Children list (issue 17): `/app/runs/{{id}}/children` of a {args.children:,}-child "
+            f"run (placement run {timing.run_s:.1f} s), one client on loopback, each page "
+            f"{args.list_repeats} times after one warm-up request; {args.list_decisions} "
+            "children have a decision. Machine: "
+            + ", ".join(machine().values())
+            + f"; load average {', '.join(f'{x:.2f}' for x in os.getloadavg())}.",
+            "",
+            "| page | median (ms) | slowest (ms) |",
+            "|---|---|---|",
+            *rows,
+        ]
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--children", type=int, default=25_000)
@@ -616,6 +686,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--wal", action="store_true", help="put the SQLite file in WAL mode before serving"
     )
     parser.add_argument("--no-write", action="store_true", help="do not update RESULTS.md")
+    parser.add_argument(
+        "--children-list",
+        action="store_true",
+        help="time the children list pages (issue 17) instead of the read load; prints only",
+    )
+    parser.add_argument("--list-repeats", type=int, default=20)
+    parser.add_argument("--list-decisions", type=int, default=500)
     args = parser.parse_args(argv)
     args.argv = list(argv if argv is not None else sys.argv[1:])
     n_settings = SETTINGS_FOR.get(args.children, max(args.children // 40, 50))
@@ -647,6 +724,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 timing.upload_s = upload_s
                 ids = all_child_ids(http, run_id, panel)
             print(f"Run done in {timing.run_s:.1f} s; {len(ids):,} children listed.", flush=True)
+            if args.children_list:
+                times = children_list_times(
+                    base_url, run_id, panel, args.list_repeats, args.list_decisions
+                )
+                print(children_list_text(args, timing, times))
+                return 0
             print(f"{args.clients} clients reading for {args.seconds:.0f} s...", flush=True)
             server_cpu, own_cpu = cpu_seconds(server.pid), time.process_time()
             result = asyncio.run(

@@ -9,8 +9,9 @@ import pytest
 
 DATA = Path(__file__).parent / "data" / "io"
 
-# The HTTP API fixtures (app, client, users, run) for every API test module.
-pytest_plugins = ["tests.api_client"]
+# The HTTP API fixtures (app, client, users, run) for every API test module, and the browser
+# tests' (pages_server, page_as, ...; they import no browser until a test uses them).
+pytest_plugins = ["tests.api_client", "tests.browser_harness"]
 
 
 @pytest.fixture(autouse=True)
