@@ -42,7 +42,9 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/input_loading.py
 	$(BIN)/python benchmarks/tailored_lists.py
 	$(BIN)/python benchmarks/travel_matrix.py
-	$(BIN)/python benchmarks/site_choice.py
+	$(BIN)/python benchmarks/site_choice.py --instance la-5k-k2
+	$(BIN)/python benchmarks/site_choice.py --instance la-25k-sizes-k3
+	$(BIN)/python benchmarks/site_choice.py --instance la-25k-k5 --solvers benders --pmedian-time-limit 0
 	$(BIN)/python benchmarks/api_load.py
 	$(BIN)/python benchmarks/forecast.py
 	$(BIN)/python benchmarks/forecast_all_las.py
