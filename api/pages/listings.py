@@ -20,6 +20,8 @@ from api.db import Caseload, Run
 PAGE_SIZE = 25
 #: Caseloads offered when starting a run (newest first).
 CHOICES = 50
+#: Runs of one kind listed on their own start page (scenario comparisons, forecasts).
+RECENT_OF_KIND = 20
 
 Row = TypeVar("Row")
 
@@ -109,6 +111,19 @@ def recent_caseloads(session: Session) -> Sequence[Caseload]:
         .order_by(Caseload.id.desc())
         .limit(CHOICES)
     ).all()
+
+
+def recent_runs_of_kind(session: Session, kind: str) -> list[Run]:
+    """The newest runs of one kind, for the page that starts them; without their results."""
+    return list(
+        session.scalars(
+            select(Run)
+            .options(load_only(Run.id, Run.caseload_id, Run.status, Run.created_at, Run.options))
+            .where(Run.kind == kind)
+            .order_by(Run.id.desc())
+            .limit(RECENT_OF_KIND)
+        )
+    )
 
 
 def pagination(page: ListPage[Any], link: str) -> dict[str, object] | None:

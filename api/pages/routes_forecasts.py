@@ -17,12 +17,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import load_only
 from starlette.datastructures import FormData, UploadFile
 
 from api.auth import SessionDep
-from api.db import Caseload, Role, Run, RunKind, RunStatus
+from api.db import Caseload, Role, RunKind, RunStatus
 from api.pages import listings, navigation
 from api.pages.planner_charts import (
     DemandRow,
@@ -34,7 +32,7 @@ from api.pages.planner_charts import (
     millions,
     percent,
 )
-from api.pages.routes_runs import REFRESH_SECONDS, STATUS_TAGS
+from api.pages.routes_runs import STATUS_TAGS, progress_context
 from api.pages.routes_scenarios import FormFields
 from api.pages.sessions import PageSession, page_form, page_session
 from api.pages.templating import render
@@ -94,18 +92,6 @@ def kind_of_place(value: str | None) -> str:
     return KIND_OF_PLACE.get(text, text.replace("_", " ")[:1].upper() + text.replace("_", " ")[1:])
 
 
-def _forecasts(session: SessionDep) -> list[Run]:
-    return list(
-        session.scalars(
-            select(Run)
-            .options(load_only(Run.id, Run.caseload_id, Run.status, Run.created_at, Run.options))
-            .where(Run.kind == RunKind.FORECAST.value)
-            .order_by(Run.id.desc())
-            .limit(20)
-        )
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # Starting a forecast
 
@@ -141,7 +127,7 @@ def _form_page(
         typed={"caseload": "", **defaults, **(typed or {})},
         may_start=page.role in FORECAST_ROLES,
         caseloads=listings.recent_caseloads(session),
-        forecasts=_forecasts(session),
+        forecasts=listings.recent_runs_of_kind(session, RunKind.FORECAST.value),
         status_tags=STATUS_TAGS,
         max_simulations=MAX_SIMULATIONS,
         max_history_files=MAX_HISTORY_FILES,
@@ -277,8 +263,6 @@ def forecast(
     run = get_run(run_id, session, page.user)
     if run.kind != RunKind.FORECAST:
         return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
-    finished = run.status in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
-    auto = not finished and refresh != "off"
     context: dict[str, Any] = {}
     if run.status == RunStatus.DONE and run.summary:
         context = forecast_context(ForecastOut.model_validate(run.summary), year)
@@ -286,14 +270,9 @@ def forecast(
         request,
         "forecast.html",
         page,
-        headers={"Refresh": str(REFRESH_SECONDS)} if auto else None,
         title=f"Forecast {run.id}",
         run=run,
-        finished=finished,
-        auto=auto,
-        percent_done=round(100 * (1.0 if run.status == RunStatus.DONE else run.progress)),
-        may_cancel=not finished and page.role in FORECAST_ROLES,
-        status_tags=STATUS_TAGS,
+        **progress_context(run, refresh, page.role in FORECAST_ROLES),
         **context,
     )
 

@@ -9,7 +9,7 @@ While a run is queued or running its page asks the browser to load it again ever
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -30,7 +30,7 @@ from api.routes_runs import (
     get_run_or_404,
     start_run,
 )
-from api.schemas import PathId, RunCreate
+from api.schemas import PathId, RunCreate, RunOut
 
 router = APIRouter(prefix="/app/runs", include_in_schema=False)
 
@@ -48,6 +48,28 @@ STATUS_TAGS = {
     RunStatus.FAILED.value: ("Failed", "govuk-tag--red"),
     RunStatus.CANCELLED.value: ("Cancelled", "govuk-tag--yellow"),
 }
+FINISHED = (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
+
+
+def progress_context(
+    run: RunOut, refresh: str, may_cancel: bool, preparing: bool = False
+) -> dict[str, Any]:
+    """What every run page (placement, comparison, forecast) shows of a run's progress, for
+    ``run_progress.html``; ``headers`` makes the page reload itself every
+    :data:`REFRESH_SECONDS` while the run works (or its summary is ``preparing``), unless the
+    user turned that off (``refresh=off``: WCAG 2.2.1)."""
+    finished = run.status in FINISHED
+    auto = (not finished or preparing) and refresh != "off"
+    return {
+        "headers": {"Refresh": str(REFRESH_SECONDS)} if auto else None,
+        "finished": finished,
+        "auto": auto,
+        "percent_done": round(100 * (1.0 if run.status == RunStatus.DONE else run.progress)),
+        "may_cancel": not finished and may_cancel,
+        "status_tags": STATUS_TAGS,
+    }
+
+
 #: The kinds of run with a page of their own; the others are shown at /app/runs/{id}.
 OWN_PAGES = {
     RunKind.SCENARIO_COMPARE.value: "/app/scenarios/{id}",
@@ -174,26 +196,19 @@ def run_page(
     """A run's page: while it works, its progress (reloaded every 2 seconds unless the user
     stops that); once finished, what happened and, for a placement, its summary."""
     run = get_run(run_id, session, page.user)
-    finished = run.status in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
     overview, preparing = None, False
     if run.status == RunStatus.DONE and run.kind == RunKind.PLACEMENT:
         network = getattr(request.app.state, "network", None)
         overview = run_overview(request.app.state.db, get_run_or_404(session, run_id), network)
         preparing = overview is None
-    auto = (not finished or preparing) and refresh != "off"
     return render(
         request,
         "run.html",
         page,
-        headers={"Refresh": str(REFRESH_SECONDS)} if auto else None,
         title=f"{KIND_NAMES[run.kind.value]} run {run.id}",
         run=run,
-        finished=finished,
-        auto=auto,
-        percent_done=round(100 * (1.0 if run.status == RunStatus.DONE else run.progress)),
-        may_cancel=not finished and may_cancel(page.role, run.kind.value),
+        **progress_context(run, refresh, may_cancel(page.role, run.kind.value), preparing),
         kind_names=KIND_NAMES,
-        status_tags=STATUS_TAGS,
         own_page=OWN_PAGES.get(run.kind.value, "").format(id=run.id),
         summary=run.summary or {},
         journeys=journey_model((run.summary or {}).get("travel_model")),

@@ -19,15 +19,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, UploadFile
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
-from sqlalchemy import select
-from sqlalchemy.orm import load_only
 from starlette.datastructures import FormData, Headers
 
 from api.auth import SessionDep
-from api.db import Caseload, Role, Run, RunKind, RunStatus
+from api.db import Caseload, Role, RunKind, RunStatus
 from api.jobs import caseload_inputs
 from api.pages import listings, navigation, scenario_builder, scenario_comparison
-from api.pages.routes_runs import REFRESH_SECONDS, STATUS_TAGS
+from api.pages.routes_runs import STATUS_TAGS, progress_context
 from api.pages.scenario_builder import Change, DraftError
 from api.pages.sessions import PageSession, page_form, page_session
 from api.pages.templating import render
@@ -109,18 +107,6 @@ def _caseload_inputs(request: Request, caseload: Caseload) -> RoundInputs:
     return inputs
 
 
-def _comparisons(session: SessionDep) -> list[Run]:
-    return list(
-        session.scalars(
-            select(Run)
-            .options(load_only(Run.id, Run.caseload_id, Run.status, Run.created_at, Run.options))
-            .where(Run.kind == RunKind.SCENARIO_COMPARE.value)
-            .order_by(Run.id.desc())
-            .limit(20)
-        )
-    )
-
-
 # --------------------------------------------------------------------------------------------
 # The start page: choose a caseload to build on, or compare files you have
 
@@ -153,7 +139,7 @@ def _start_page(
         typed={"caseload": "", **{n: v for n, _, v in LIMITS}, **(typed or {})},
         caseloads=listings.recent_caseloads(session),
         may_start=page.role in PLANNING_ROLES,
-        comparisons=_comparisons(session),
+        comparisons=listings.recent_runs_of_kind(session, RunKind.SCENARIO_COMPARE.value),
         status_tags=STATUS_TAGS,
         max_files=MAX_SCENARIO_FILES,
     )
@@ -507,8 +493,6 @@ def comparison(
     run = get_run(run_id, session, page.user)
     if run.kind != RunKind.SCENARIO_COMPARE:
         return RedirectResponse(f"/app/runs/{run_id}", status_code=303)
-    finished = run.status in (RunStatus.DONE, RunStatus.FAILED, RunStatus.CANCELLED)
-    auto = not finished and refresh != "off"
     context: dict[str, Any] = {}
     if run.status == RunStatus.DONE:
         result = ComparisonOut.model_validate(get_run_or_404(session, run_id).summary)
@@ -517,14 +501,9 @@ def comparison(
         request,
         "scenario.html",
         page,
-        headers={"Refresh": str(REFRESH_SECONDS)} if auto else None,
         title=f"Scenario comparison {run.id}",
         run=run,
-        finished=finished,
-        auto=auto,
-        percent_done=round(100 * (1.0 if run.status == RunStatus.DONE else run.progress)),
-        may_cancel=not finished and page.role in PLANNING_ROLES,
-        status_tags=STATUS_TAGS,
+        **progress_context(run, refresh, page.role in PLANNING_ROLES),
         **context,
     )
 
