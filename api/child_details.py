@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from api.caseload_cache import database_of
 from api.db import Caseload, Run
 from matcher.caseload_files import load_settings
 from matcher.garbage_collection import paused_garbage_collection
@@ -90,19 +91,20 @@ class CaseloadFacts:
         return None if child is None else child_details(child, self.setting_names)
 
 
-_cache: OrderedDict[int, CaseloadFacts] = OrderedDict()
+_cache: OrderedDict[tuple[str, int], CaseloadFacts] = OrderedDict()
 _lock = threading.Lock()
 
 
 def caseload_facts(session: Session, caseload_id: int) -> CaseloadFacts:
     """The caseload's facts, from memory when read recently (a caseload never changes)."""
+    key = (database_of(session), caseload_id)
     with _lock:
-        if caseload_id in _cache:
-            _cache.move_to_end(caseload_id)
-            return _cache[caseload_id]
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     facts = CaseloadFacts(session.get_one(Caseload, caseload_id))
     with _lock:
-        _cache[caseload_id] = facts
+        _cache[key] = facts
         while len(_cache) > CACHED_CASELOADS:
             _cache.popitem(last=False)
     return facts
@@ -118,7 +120,7 @@ def details_of(session: Session, run: Run, result: Mapping[str, Any]) -> dict[st
     return caseload_facts(session, run.caseload_id).details(str(result["child_id"]))
 
 
-_names: OrderedDict[int, dict[str, str]] = OrderedDict()
+_names: OrderedDict[tuple[str, int], dict[str, str]] = OrderedDict()
 
 
 def setting_names(session: Session, caseload_id: int | None) -> dict[str, str]:
@@ -131,10 +133,11 @@ def setting_names(session: Session, caseload_id: int | None) -> dict[str, str]:
     """
     if caseload_id is None:
         return {}
+    key = (database_of(session), caseload_id)
     with _lock:
-        if caseload_id in _names:
-            _names.move_to_end(caseload_id)
-            return _names[caseload_id]
+        if key in _names:
+            _names.move_to_end(key)
+            return _names[key]
     caseload = session.get_one(Caseload, caseload_id)
     with tempfile.TemporaryDirectory(prefix="sendmatch-names-") as tmp:
         path = Path(tmp) / (Path(caseload.settings_name).name or "settings.csv")
@@ -144,7 +147,7 @@ def setting_names(session: Session, caseload_id: int | None) -> dict[str, str]:
         except InputError:
             names = {}
     with _lock:
-        _names[caseload_id] = names
+        _names[key] = names
         while len(_names) > CACHED_NAME_LISTS:
             _names.popitem(last=False)
     return names

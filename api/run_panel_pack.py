@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.caseload_cache import recent_caseload_inputs
 from api.db import Caseload, Run, RunResult
-from api.jobs import caseload_inputs
 from matcher.eligibility import EXCLUSION_TEXT
 from matcher.models import PlacementKind, ProvisionKind
 from matcher.panel_pack import (
@@ -139,7 +139,7 @@ def stored_panel_pack(
         as_the_command_line_lists(stored_list(c, results[c].get("tailored_list") or _empty_list()))
         for c in wanted
     ]
-    inputs = caseload_inputs(session.get_one(Caseload, run.caseload_id), network)
+    inputs = recent_caseload_inputs(session.get_one(Caseload, run.caseload_id), network)
     summary: dict[str, Any] = dict(run.summary or {})
     plan = PlacementResult(
         placements=tuple(stored_placement(results[c]) for c in wanted),

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import io
 import re
-import threading
-from collections import OrderedDict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,8 +20,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse,
 from starlette.datastructures import FormData, Headers
 
 from api.auth import SessionDep
+from api.caseload_cache import recent_caseload_inputs
 from api.db import Caseload, Role, RunKind, RunStatus
-from api.jobs import caseload_inputs
 from api.pages import listings, navigation, scenario_builder, scenario_comparison
 from api.pages.routes_runs import STATUS_TAGS, progress_context
 from api.pages.scenario_builder import Change, DraftError
@@ -72,10 +70,6 @@ LIMITS = (
     ("primary_limit_minutes", "primary", "45"),
     ("secondary_limit_minutes", "secondary", "75"),
 )
-#: Caseloads read for the builder, kept for the next change (a read takes seconds at scale).
-CACHED_CASELOADS = 2
-_inputs: OrderedDict[tuple[str, int, Any], RoundInputs] = OrderedDict()
-_inputs_lock = threading.Lock()
 
 
 async def form_fields(request: Request) -> FormData:
@@ -93,18 +87,7 @@ def _network(request: Request) -> Any:
 
 def _caseload_inputs(request: Request, caseload: Caseload) -> RoundInputs:
     """The caseload as the comparison will read it (from memory when just read)."""
-    # The upload time too: a deleted caseload's number may be given to a new one.
-    key = (str(request.app.state.db.url), caseload.id, caseload.created_at)
-    with _inputs_lock:
-        if key in _inputs:
-            _inputs.move_to_end(key)
-            return _inputs[key]
-    inputs = caseload_inputs(caseload, _network(request))
-    with _inputs_lock:
-        _inputs[key] = inputs
-        while len(_inputs) > CACHED_CASELOADS:
-            _inputs.popitem(last=False)
-    return inputs
+    return recent_caseload_inputs(caseload, _network(request))
 
 
 # --------------------------------------------------------------------------------------------
