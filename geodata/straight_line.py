@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,7 @@ def straight_line_matrix(
     detour_factor: float = DEFAULT_DETOUR_FACTOR,
     speed_kmh: float = DEFAULT_SPEED_KMH,
     chunk_rows: int | None = None,
+    screen: PairScreen | None = None,
 ) -> TravelTimeMatrix:
     """Estimated minutes = haversine km × detour factor ÷ speed, kept where ≤ ``cutoff_minutes``.
 
@@ -77,6 +79,9 @@ def straight_line_matrix(
     chunk_rows
         Homes per block (default: about 260,000 pairs a block), so that a 25k × 600
         problem never holds a dense float64 matrix.
+    screen
+        Only the pairs it keeps, each within its home's own cutoff, besides the required
+        pairs: for a round that needs options only, not every exclusion within reach.
 
     Returns
     -------
@@ -103,11 +108,15 @@ def straight_line_matrix(
     minutes_per_km = detour_factor / speed_kmh * 60.0
     n_cols = len(locations)
     rows_per_block = chunk_rows or max(1, _BLOCK_PAIRS // max(n_cols, 1))
-    floor = _screen_floor(cutoff_minutes / minutes_per_km)
+    within = _Cutoffs(cutoff_minutes, screen)
+    floors = _screen_floors(within.row_minutes(len(homes)) / minutes_per_km)
 
-    # A required pair is missing exactly when its minutes, computed as below, are over.
+    # A required pair is missing exactly when its minutes, computed as below, are over (or
+    # when the screen would drop it).
     extra = _pair_km(home_points, setting_points, pairs[:, 0], pairs[:, 1]) * minutes_per_km
-    over = np.logical_not(extra <= cutoff_minutes)
+    over = ~within(extra, pairs[:, 0])
+    if screen is not None:
+        over |= ~screen.keep(pairs[:, 0], pairs[:, 1])
     beyond: npt.NDArray[np.int64] = pairs[over]
     beyond_minutes = extra[over].astype(np.float32)
     starts = np.arange(0, len(homes), rows_per_block)
@@ -117,12 +126,15 @@ def straight_line_matrix(
     blocks: list[_Block] = []
     for k, start in enumerate(starts.tolist()):
         stop = min(start + rows_per_block, len(homes))
-        near = _cosines(home_points.unit[start:stop], setting_points.unit) >= floor
-        r, c = np.nonzero(near)
+        near = _cosines(home_points.unit[start:stop], setting_points.unit)
+        r, c = np.nonzero(near >= floors[start:stop, None])
         r += start
+        if screen is not None:
+            wanted = screen.keep(r, c)
+            r, c = r[wanted], c[wanted]
         minutes = _pair_km(home_points, setting_points, r, c)
         minutes *= minutes_per_km
-        keep = minutes <= cutoff_minutes
+        keep = within(minutes, r)
         block = (
             r[keep].astype(np.int32),
             c[keep].astype(np.int32),
@@ -141,6 +153,48 @@ def straight_line_matrix(
     return TravelTimeMatrix(tuple(child_ids), tuple(setting_urns), row, col, minute, model)
 
 
+class PairScreen(Protocol):
+    """Which pairs a round needs timed: each home's own cutoff, and a test of the pairs."""
+
+    @property
+    def cutoffs(self) -> npt.NDArray[np.floating[Any]]:
+        """Minutes, each home's: pairs slower than this are not needed."""
+        ...
+
+    def keep(
+        self, rows: npt.NDArray[np.integer[Any]], cols: npt.NDArray[np.integer[Any]]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each (home row, setting column) pair is needed at all."""
+        ...
+
+
+@dataclass(frozen=True)
+class _Cutoffs:
+    """The cutoff, and a screen's own per home: compared as eligibility compares journeys.
+
+    Eligibility compares a pair's stored (float32) minutes with the limit, so the screen's
+    cutoffs are compared the same way, and no pair it would find eligible is left out.
+    """
+
+    minutes: float
+    screen: PairScreen | None
+
+    def __call__(
+        self, minutes: npt.NDArray[np.float64], rows: npt.NDArray[np.integer[Any]]
+    ) -> npt.NDArray[np.bool_]:
+        within = minutes <= self.minutes
+        if self.screen is not None:
+            within &= minutes.astype(np.float32) <= self.screen.cutoffs[rows]
+        return within
+
+    def row_minutes(self, n_rows: int) -> npt.NDArray[np.float64]:
+        """Each home's cutoff, for the cheap test."""
+        rows = np.full(n_rows, self.minutes, np.float64)
+        if self.screen is None:
+            return rows
+        return np.minimum(rows, np.asarray(self.screen.cutoffs, np.float64))
+
+
 @dataclass(frozen=True)
 class _Points:
     """What the formula needs of each point, computed once per point rather than per pair."""
@@ -157,6 +211,12 @@ class _Points:
         cos_lat = np.cos(lat)
         unit = np.stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)], axis=1)
         return cls(lat, lon, cos_lat, unit.reshape(len(lat), 3))
+
+
+def _screen_floors(km: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """:func:`_screen_floor` of each home's own cutoff (a round has a few distinct ones)."""
+    distinct, which = np.unique(km, return_inverse=True)
+    return np.array([_screen_floor(float(k)) for k in distinct], np.float64)[which.reshape(-1)]
 
 
 def _screen_floor(km: float) -> float:

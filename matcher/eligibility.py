@@ -12,7 +12,7 @@ mask of its reasons, so any "why not X?" has an answer.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntFlag
 from functools import cache
 from typing import Any
@@ -146,6 +146,25 @@ class EligibleArcs:
     def __len__(self) -> int:
         return len(self.child)
 
+    def with_exclusions_of(
+        self, children: npt.NDArray[np.integer[Any]], theirs: EligibleArcs
+    ) -> EligibleArcs:
+        """These arcs, with ``children``'s excluded pairs replaced by those of ``theirs``.
+
+        ``theirs`` is :func:`build_arcs` of those children alone (child ``k`` there is
+        ``children[k]`` here), on a travel matrix that times every pair within the cutoff: how
+        a round timed only its possible options still explains a child who has none.
+        """
+        keep = ~np.isin(self.excluded_child, children)
+        mapped = np.asarray(children, np.int32)[theirs.excluded_child]
+        return replace(
+            self,
+            excluded_child=np.concatenate([self.excluded_child[keep], mapped]),
+            excluded_setting=np.concatenate([self.excluded_setting[keep], theirs.excluded_setting]),
+            excluded_reasons=np.concatenate([self.excluded_reasons[keep], theirs.excluded_reasons]),
+            excluded_minutes=np.concatenate([self.excluded_minutes[keep], theirs.excluded_minutes]),
+        )
+
 
 def build_arcs(
     children: Sequence[Child],
@@ -167,6 +186,57 @@ def build_arcs(
     general |= _journey_reasons(people, pairs, config)
     provisions = _provision_options(people, places, pairs, general)
     return _eligible_and_excluded(pairs, places, general, provisions)
+
+
+@dataclass(frozen=True)
+class OptionScreen:
+    """Which (child, setting) pairs could be an option at all, known before any journey is timed.
+
+    Every rule but the journey depends on the kind of child (see
+    :meth:`_ChildColumns.profiles`) and the setting, so a whole LA's answer is one small table;
+    with each child's journey limit it tells a travel model which pairs are worth timing. A
+    round that only needs options (``sendmatch place``) times a seventh of the pairs a round
+    that explains every exclusion must.
+    """
+
+    kind: npt.NDArray[np.intp]  # each child's kind
+    possible: npt.NDArray[np.bool_]  # kind × setting: some place there passes every such rule
+    cutoffs: npt.NDArray[np.float32]  # each child's journey limit, minutes
+
+    def keep(
+        self, rows: npt.NDArray[np.integer[Any]], cols: npt.NDArray[np.integer[Any]]
+    ) -> npt.NDArray[np.bool_]:
+        """Whether each (child row, setting column) pair passes every rule but the journey."""
+        return np.asarray(self.possible[self.kind[rows], cols])
+
+
+def option_screen(
+    children: Sequence[Child], settings: Sequence[Setting], config: EligibilityConfig | None = None
+) -> OptionScreen:
+    """:class:`OptionScreen` for a round: the same rules :func:`build_arcs` applies, per kind."""
+    config = config or EligibilityConfig()
+    people = _ChildColumns.of(children, {s.urn: j for j, s in enumerate(settings)}, config)
+    places = _SettingColumns.of(settings)
+    first, kind = people.profiles()
+    n_settings = len(places.low)
+    general = _static_reasons(
+        people, first[:, None], places, np.arange(n_settings, dtype=np.intp)[None, :]
+    )
+    possible = general == 0
+    with_provisions = np.flatnonzero(places.provision_count > 0)
+    if len(with_provisions):
+        # As _provision_options: the general reasons less the two of the general places alone,
+        # then the provision's own kind and designated needs.
+        slot_setting = np.repeat(np.arange(n_settings), places.provision_count)
+        own = np.int32(Exclusion.KIND_NOT_SUITABLE | Exclusion.NEED_NOT_DESIGNATED)
+        slot_ok = (general[:, slot_setting] & ~own) == 0
+        slot_ok &= ((people.suitable[first] & _KIND_BIT[PlacementKind.RESOURCED_PROVISION]) != 0)[
+            :, None
+        ]
+        slot_ok &= (places.provision_needs[None, :] & people.need[first][:, None]) != 0
+        starts = places.provision_start[with_provisions]
+        possible[:, with_provisions] |= np.logical_or.reduceat(slot_ok, starts, axis=1)
+    return OptionScreen(kind, possible, people.limit)
 
 
 def _eligible_and_excluded(

@@ -23,9 +23,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+import numpy as np
+
 from matcher import io, placement
 from matcher.costs import Tariffs
-from matcher.eligibility import EligibilityConfig
+from matcher.eligibility import EligibilityConfig, EligibleArcs, build_arcs, option_screen
 from matcher.placement import PlacementConfig, PlacementResult, ProgressCallback
 from matcher.travel_estimate import TravelEstimate, build_travel_matrix, network_area
 
@@ -129,6 +131,7 @@ class PreparedRound:
     start: date
     network: RoadNetwork | None = None
     areas: AreaReport | None = None
+    every_exclusion: bool = True
 
 
 @dataclass(frozen=True)
@@ -171,18 +174,24 @@ def run_round(
     """
     report = progress or _silent
     check_outputs(options, outs)
-    prepared = prepare_round(options, report)
+    options_only = options.side is None or not options.side.any
+    prepared = prepare_round(options, report, every_exclusion=not options_only)
     result, constrained = solve_round(prepared, options.side, report)
     for out in outs:
         write_output(out, partial(io.write_placements, result, out), report)
     return RoundResult(prepared, result, constrained, tuple(outs))
 
 
-def prepare_round(options: RoundOptions, progress: ProgressCallback | None = None) -> PreparedRound:
+def prepare_round(
+    options: RoundOptions, progress: ProgressCallback | None = None, *, every_exclusion: bool = True
+) -> PreparedRound:
     """Load the road network (if any), check every input file, and time every journey.
 
     With ``osm``, the road network is loaded first, because it decides where points may lie
     (:func:`~matcher.travel_estimate.network_area`); the input files are then checked in full.
+    ``every_exclusion=False`` times only the pairs that could be options (and the named ones):
+    enough to place and explain the plan (:func:`eligible_arcs`), not for tailored lists, which
+    show every setting excluded within reach.
 
     Raises
     ------
@@ -220,10 +229,15 @@ def prepare_round(options: RoundOptions, progress: ProgressCallback | None = Non
         if network is not None
         else "estimating travel times (straight-line estimate: no --osm road network given)"
     )
-    travel = build_travel_matrix(
-        inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network
+    screen = (
+        None
+        if every_exclusion
+        else option_screen(inputs.children, inputs.settings, config.eligibility)
     )
-    return PreparedRound(inputs, config, travel, start, network, areas)
+    travel = build_travel_matrix(
+        inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network, screen
+    )
+    return PreparedRound(inputs, config, travel, start, network, areas, every_exclusion)
 
 
 def solve_round(
@@ -237,8 +251,11 @@ def solve_round(
     """
     inputs, matrix = prepared.inputs, prepared.travel.matrix
     if side is None or not side.any:
+        report = progress or _silent
+        report("checking eligibility")
+        arcs = eligible_arcs(prepared)
         plan = placement.place(
-            inputs.children, inputs.settings, matrix, prepared.config, progress=progress
+            inputs.children, inputs.settings, matrix, prepared.config, report, arcs=arcs
         )
         return plan, None
     from matcher.side_constraints import place_with_side_constraints
@@ -250,6 +267,26 @@ def solve_round(
     except ValueError as exc:
         raise SideConstraintsProblem(str(exc)) from None
     return constrained.result, constrained
+
+
+def eligible_arcs(prepared: PreparedRound) -> EligibleArcs:
+    """Every option of the round, and what explains the plan: the exclusions it names.
+
+    Those are the named settings' and, for a child with no option at all, every setting within
+    reach; a round that timed only its possible options times that child's journeys again.
+    """
+    inputs, config = prepared.inputs, prepared.config.eligibility
+    arcs = build_arcs(inputs.children, inputs.settings, prepared.travel.matrix, config)
+    if prepared.every_exclusion:
+        return arcs
+    without = np.setdiff1d(np.arange(len(inputs.children)), arcs.child)
+    if not len(without):
+        return arcs
+    theirs = [inputs.children[i] for i in without.tolist()]
+    travel = build_travel_matrix(theirs, inputs.settings, config.cutoff_minutes, prepared.network)
+    return arcs.with_exclusions_of(
+        without, build_arcs(theirs, inputs.settings, travel.matrix, config)
+    )
 
 
 def placement_config(

@@ -284,10 +284,13 @@ def solve_flow(
     travel: TravelTimeMatrix,
     config: PlacementConfig,
     report: ProgressCallback,
+    arcs: EligibleArcs | None = None,
 ) -> tuple[PlacementNetwork, LexicographicSolution]:
-    """Eligibility, network and the exact lexicographic optimum: shared by every entry point."""
-    report("checking eligibility")
-    arcs = build_arcs(children, settings, travel, config.eligibility)
+    """Eligibility (unless ``arcs`` are given), network and the exact lexicographic optimum:
+    shared by every entry point."""
+    if arcs is None:
+        report("checking eligibility")
+        arcs = build_arcs(children, settings, travel, config.eligibility)
     report("building the placement network")
     network = build_network(children, settings, arcs, config)
     report(
@@ -304,11 +307,16 @@ def place(
     travel: TravelTimeMatrix,
     config: PlacementConfig | None = None,
     progress: ProgressCallback | None = None,
+    arcs: EligibleArcs | None = None,
 ) -> PlacementResult:
-    """The LA-wide optimal placement: most children placed, then preferences, minutes, pounds."""
+    """The LA-wide optimal placement: most children placed, then preferences, minutes, pounds.
+
+    ``arcs``: :func:`~matcher.eligibility.build_arcs` already applied (by the round pipeline,
+    which may time fewer journeys); by default, applied here to ``travel``.
+    """
     config = config or PlacementConfig()
     report = progress or (lambda _stage: None)
-    network, solution = solve_flow(children, settings, travel, config, report)
+    network, solution = solve_flow(children, settings, travel, config, report, arcs)
     report("explaining the result")
     return explain_solution(children, settings, network, solution.flows, travel.model, config)
 

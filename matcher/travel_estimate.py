@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from geodata.straight_line import straight_line_matrix
+import numpy as np
+
+from geodata.straight_line import PairScreen, straight_line_matrix
 from matcher import io
 from matcher.models import Child, Setting
 from matcher.travel import TravelTimeMatrix
@@ -68,13 +70,17 @@ def build_travel_matrix(
     settings: Sequence[Setting],
     cutoff_minutes: float,
     network: RoadNetwork | None = None,
+    screen: PairScreen | None = None,
 ) -> TravelEstimate:
     """Travel minutes for every pair within ``cutoff_minutes``, plus every :func:`named_pairs`.
 
     Both models take the same arguments, so nothing downstream knows which ran, except through
     the matrix's ``model`` label. Travel matrices are not cached on disk: they are derived from
     children's homes, and only road networks (which hold nothing about children) go in the
-    cache folder.
+    cache folder. With ``screen`` (:func:`matcher.eligibility.option_screen`), only the pairs
+    that could be options are kept besides the named ones: the straight-line estimate does not
+    time the others at all; the road network times every pair (one search per setting) and
+    drops them.
     """
     child_ids = [c.child_id for c in children]
     homes = [c.home for c in children]
@@ -83,7 +89,7 @@ def build_travel_matrix(
     pairs = named_pairs(children, settings)
     if network is None:
         matrix = straight_line_matrix(
-            child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs
+            child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs, screen=screen
         )
         return TravelEstimate(matrix)
     from geodata.travel_times import compute_road_travel
@@ -91,7 +97,21 @@ def build_travel_matrix(
     result = compute_road_travel(
         network, child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs
     )
-    return TravelEstimate(result.matrix, result.snap)
+    matrix = result.matrix if screen is None else _screened(result.matrix, screen, pairs)
+    return TravelEstimate(matrix, result.snap)
+
+
+def _screened(
+    matrix: TravelTimeMatrix, screen: PairScreen, named: Sequence[tuple[int, int]]
+) -> TravelTimeMatrix:
+    """The named pairs and the pairs ``screen`` keeps within their home's cutoff, in order."""
+    rows, cols = matrix.rows, matrix.cols
+    wanted = screen.keep(rows, cols) & (matrix.minutes <= screen.cutoffs[rows])
+    if named:
+        keys = rows.astype(np.int64) * len(matrix.setting_urns) + cols
+        named_keys = np.array([i * len(matrix.setting_urns) + j for i, j in named], np.int64)
+        wanted |= np.isin(keys, named_keys)
+    return replace(matrix, rows=rows[wanted], cols=cols[wanted], minutes=matrix.minutes[wanted])
 
 
 @dataclass(frozen=True)

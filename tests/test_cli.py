@@ -19,6 +19,7 @@ from openpyxl import load_workbook
 from typer.testing import CliRunner
 
 from matcher import cli, cli_options, io, pipeline, placement, travel_estimate
+from matcher.eligibility import EligibleArcs
 from matcher.models import Child, Setting
 from matcher.placement import (
     ChildPlacement,
@@ -181,6 +182,7 @@ def fake_place(
     travel: TravelTimeMatrix,
     config: PlacementConfig | None = None,
     progress: ProgressCallback | None = None,
+    arcs: EligibleArcs | None = None,
 ) -> PlacementResult:
     """Everyone at their first preference, or unplaced; enough to exercise the CLI."""
     assert progress is not None
@@ -231,9 +233,10 @@ def test_place_wires_options_through(files: Path, monkeypatch: pytest.MonkeyPatc
         travel: TravelTimeMatrix,
         config: PlacementConfig | None = None,
         progress: ProgressCallback | None = None,
+        arcs: EligibleArcs | None = None,
     ) -> PlacementResult:
         seen.update(children=children, config=config, travel=travel)
-        return fake_place(children, settings, travel, config, progress)
+        return fake_place(children, settings, travel, config, progress, arcs)
 
     monkeypatch.setattr(placement, "place", spy)
     code, output = run(
