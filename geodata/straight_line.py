@@ -12,7 +12,8 @@ a time); only those get the haversine formula, evaluated operation for operation
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -33,6 +34,8 @@ _SCREEN_SLACK = 1e-9
 _Block = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32], npt.NDArray[np.float32]]
 # Pairs screened at once: small enough that a block's arrays (a few MB) stay in cache.
 _BLOCK_PAIRS = 1 << 18
+# Fewer blocks than twice this run on one thread.
+_BLOCKS_PER_THREAD = 4
 
 
 def haversine_km(
@@ -123,9 +126,8 @@ def straight_line_matrix(
     bounds = np.append(starts, len(homes))
     block_of_beyond = np.asarray(np.searchsorted(beyond[:, 0], bounds), np.int64)
 
-    blocks: list[_Block] = []
-    for k, start in enumerate(starts.tolist()):
-        stop = min(start + rows_per_block, len(homes))
+    def block(k: int) -> _Block:
+        start, stop = int(bounds[k]), int(bounds[k + 1])
         near = _cosines(home_points.unit[start:stop], setting_points.unit)
         r, c = np.nonzero(near >= floors[start:stop, None])
         r += start
@@ -135,13 +137,15 @@ def straight_line_matrix(
         minutes = _pair_km(home_points, setting_points, r, c)
         minutes *= minutes_per_km
         keep = within(minutes, r)
-        block = (
+        found = (
             r[keep].astype(np.int32),
             c[keep].astype(np.int32),
             minutes[keep].astype(np.float32),
         )
         named = slice(block_of_beyond[k], block_of_beyond[k + 1])
-        blocks.append(_merge_sorted(block, beyond[named], beyond_minutes[named], n_cols))
+        return _merge_sorted(found, beyond[named], beyond_minutes[named], n_cols)
+
+    blocks = _in_parallel(block, len(starts))
     row = np.concatenate([rows for rows, _, _ in blocks]) if blocks else np.empty(0, np.int32)
     col = np.concatenate([cols for _, cols, _ in blocks]) if blocks else np.empty(0, np.int32)
     minute = np.concatenate([m for _, _, m in blocks]) if blocks else np.empty(0, np.float32)
@@ -166,6 +170,20 @@ class PairScreen(Protocol):
     ) -> npt.NDArray[np.bool_]:
         """Whether each (home row, setting column) pair is needed at all."""
         ...
+
+
+def _in_parallel(block: Callable[[int], _Block], n_blocks: int) -> list[_Block]:
+    """Every block, in order, on as many threads as there are cores (up to two).
+
+    numpy's array operations release the interpreter lock, so on a whole LA the blocks of
+    homes are timed side by side; a handful of blocks is not worth a thread.
+    """
+    if n_blocks < _BLOCKS_PER_THREAD * 2 or (os.cpu_count() or 1) < 2:
+        return [block(k) for k in range(n_blocks)]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return list(pool.map(block, range(n_blocks)))
 
 
 @dataclass(frozen=True)

@@ -50,9 +50,14 @@ class LexicographicSolution:
     # every residual arc's reduced-cost vector lexicographically non-negative.
     level_potentials: tuple[IntArray, ...]
     free: npt.NDArray[np.bool_]  # arcs still free (zero reduced cost) at every earlier level
+    # False when the last level's potentials were not asked for (``priced=False``): then
+    # ``level_potentials`` holds every level's but the last.
+    priced: bool = True
 
     @property
     def potentials(self) -> IntArray:
+        if not self.priced:
+            raise ValueError("the last level's potentials were not computed (priced=False)")
         return self.level_potentials[-1]
 
 
@@ -255,11 +260,14 @@ def solve_lexicographic(
     level_costs: Sequence[IntArray],
     *,
     on_level: Callable[[int, int], None] | None = None,
+    priced: bool = True,
 ) -> LexicographicSolution:
     """Minimise ``level_costs[0]``, then ``[1]`` among its optima, and so on.
 
     ``on_level(level, arcs)`` is called as each level starts, with the number of arcs still
-    free for it (benchmarks time the levels with it).
+    free for it (benchmarks time the levels with it). ``priced=False`` skips the last level's
+    potentials, which only pricing (tailored lists, site choice) reads: a plan alone needs
+    the earlier levels' to fix each level's optimal face.
     """
     if not level_costs:
         raise ValueError("at least one level of costs is needed")
@@ -279,8 +287,10 @@ def solve_lexicographic(
         stage_flows = _solve_level(stage, costs, capacities)
         flows = fixed + stage_flows
         objectives.append(int((costs * flows).sum()))
-        potentials.append(residual.potentials(costs, capacities, stage_flows))
-        if level == len(level_costs) - 1:
+        last = level == len(level_costs) - 1
+        if priced or not last:
+            potentials.append(residual.potentials(costs, capacities, stage_flows))
+        if last:
             break
         reduced = costs + potentials[-1][network.tails] - potentials[-1][network.heads]
         saturate = free & (reduced < 0)
@@ -290,4 +300,4 @@ def solve_lexicographic(
         pinned = free & (reduced != 0)
         capacities = np.where(pinned, 0, capacities)
         free &= ~pinned
-    return LexicographicSolution(flows, tuple(objectives), tuple(potentials), free)
+    return LexicographicSolution(flows, tuple(objectives), tuple(potentials), free, priced)

@@ -285,9 +285,12 @@ def solve_flow(
     config: PlacementConfig,
     report: ProgressCallback,
     arcs: EligibleArcs | None = None,
+    *,
+    priced: bool = True,
 ) -> tuple[PlacementNetwork, LexicographicSolution]:
     """Eligibility (unless ``arcs`` are given), network and the exact lexicographic optimum:
-    shared by every entry point."""
+    shared by every entry point. ``priced=False``: a plan only, without the last level's
+    potentials (:func:`~matcher.lexicographic_flow.solve_lexicographic`)."""
     if arcs is None:
         report("checking eligibility")
         arcs = build_arcs(children, settings, travel, config.eligibility)
@@ -298,7 +301,7 @@ def solve_flow(
         + " then ".join(LEVEL_TITLES[name] for name in config.objective_order)
     )
     levels = level_costs(network, len(children), config.objective_order)
-    return network, solve_lexicographic(network.flow, levels)
+    return network, solve_lexicographic(network.flow, levels, priced=priced)
 
 
 def place(
@@ -316,7 +319,7 @@ def place(
     """
     config = config or PlacementConfig()
     report = progress or (lambda _stage: None)
-    network, solution = solve_flow(children, settings, travel, config, report, arcs)
+    network, solution = solve_flow(children, settings, travel, config, report, arcs, priced=False)
     report("explaining the result")
     return explain_solution(children, settings, network, solution.flows, travel.model, config)
 

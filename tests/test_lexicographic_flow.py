@@ -84,6 +84,21 @@ def test_levels_equal_brute_force_lexicographic_optimum(
     assert solution.level_objectives == _brute(net, levels)
 
 
+@settings(max_examples=40, deadline=None)
+@given(assignment_networks())
+def test_a_plan_without_prices_is_the_same_plan(
+    case: tuple[FlowNetwork, list[np.ndarray]],
+) -> None:
+    net, levels = case
+    priced = solve_lexicographic(net, levels)
+    plan = solve_lexicographic(net, levels, priced=False)
+    assert np.array_equal(plan.flows, priced.flows)
+    assert plan.level_objectives == priced.level_objectives
+    assert len(plan.level_potentials) == len(levels) - 1
+    with pytest.raises(ValueError, match="priced=False"):
+        _ = plan.potentials
+
+
 @settings(max_examples=80, deadline=None)
 @given(assignment_networks())
 def test_potentials_price_every_residual_arc_non_negatively(
