@@ -42,6 +42,11 @@ PYTHON_WHITESPACE = (
 NOT_BLANK = "[^" + "".join(f"\\x{{{a:x}}}-\\x{{{b:x}}}" for a, b in PYTHON_WHITESPACE) + "]"
 
 
+# The compute functions are called by name through ``pyarrow._compute.call_function`` (which
+# ``pyarrow.compute`` re-exports): importing ``pyarrow.compute`` itself builds a Python wrapper
+# for each of its hundreds of functions, a tenth of a caseload's whole loading time.
+
+
 class NotPlainCsv(Exception):
     """pyarrow cannot read this file exactly as the csv module would: read it that way."""
 
@@ -115,11 +120,11 @@ class ArrowCsv:
 def _check_cell_sizes(batch: Any) -> None:
     """The csv module refuses a cell beyond its limit ("field larger than field limit"); a
     byte count within the limit means the characters are within it too."""
-    import pyarrow.compute as pc
+    from pyarrow._compute import call_function
 
     limit = csv.field_size_limit()
     for column in batch.columns:
-        longest = pc.max(pc.binary_length(column)).as_py()
+        longest = call_function("max", [call_function("binary_length", [column])]).as_py()
         if longest is not None and longest > limit:
             raise NotPlainCsv("a cell beyond the csv module's field size limit")
 
@@ -127,27 +132,30 @@ def _check_cell_sizes(batch: Any) -> None:
 def _block(
     batch: Any, named: Sequence[int], held: Sequence[int]
 ) -> tuple[int, Sequence[int], dict[int, tuple[list[str], bool]]]:
-    import pyarrow.compute as pc
+    from pyarrow._compute import MatchSubstringOptions, call_function
 
     filled: Any = None
     for i in named:
-        has_text = pc.match_substring_regex(batch.column(i), NOT_BLANK)
-        filled = has_text if filled is None else pc.or_(filled, has_text)
+        has_text = call_function(
+            "match_substring_regex", [batch.column(i)], MatchSubstringOptions(NOT_BLANK)
+        )
+        filled = has_text if filled is None else call_function("or", [filled, has_text])
     size = batch.num_rows
     rows: Sequence[int]
     if filled is None:
         rows = []
-    elif pc.all(filled).as_py() is not False:
+    elif call_function("all", [filled]).as_py() is not False:
         rows = range(size)
     else:
-        rows = pc.indices_nonzero(filled).to_pylist()
+        rows = call_function("indices_nonzero", [filled]).to_pylist()
     return size, rows, {i: _texts(batch.column(i)) for i in held}
 
 
 def _texts(column: Any) -> tuple[list[str], bool]:
-    import pyarrow.compute as pc
+    from pyarrow._compute import MatchSubstringOptions, call_function
 
     # Not through numpy: pyarrow turns text into a numpy array by way of pandas, whose import
     # alone takes longer than reading a whole LA's caseload.
     texts: list[str] = column.to_pylist()
-    return texts, bool(pc.any(pc.match_substring(column, "'")).as_py())
+    quoted = call_function("match_substring", [column], MatchSubstringOptions("'"))
+    return texts, bool(call_function("any", [quoted]).as_py())

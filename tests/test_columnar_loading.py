@@ -43,6 +43,7 @@ from matcher.input_writers import (
     write_settings,
 )
 from matcher.models import Child, Location, Setting
+from tests.conftest import DATA
 
 YEAR = date(2026, 9, 1)
 ROOT = Path(__file__).resolve().parents[1]
@@ -771,6 +772,16 @@ def test_file_formats_and_fair_access_do_not_import_each_other() -> None:
     assert "matcher.fair_access" not in after_io
     assert not {"ortools", "pyarrow", "numpy"} & after_io  # read lazily, when a file is
     assert "matcher.io" not in _imported_after("import matcher.fair_access")
+
+
+def test_reading_a_caseload_calls_pyarrow_compute_without_importing_it() -> None:
+    """``pyarrow.compute`` builds a wrapper per function on import: longer than the reading."""
+    after = _imported_after(
+        f"from matcher import io\nio.load_round({str(DATA / 'children.csv')!r}, "
+        f"{str(DATA / 'settings.csv')!r})"
+    )
+    assert "pyarrow.csv" in after
+    assert "pyarrow.compute" not in after
 
 
 def test_scenarios_and_assumptions_share_one_problem_type() -> None:
