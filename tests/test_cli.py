@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -1080,3 +1081,29 @@ def test_sites_choose_at_most_opens_only_sites_that_pay_for_themselves(files: Pa
     assert any("1 of at most 2 sites opened" in n for n in notes)
     bad = runner.invoke(cli.app, [*args, "--solver", "magic"])
     assert bad.exit_code == 2 and "--solver magic" in bad.output
+
+
+@pytest.mark.parametrize("name", list(cli.COMMANDS))
+def test_a_command_built_alone_says_and_refuses_what_it_does_among_the_others(name: str) -> None:
+    """The console script builds only the command it is given (``cli.run``): the same help,
+    the same refusal of an unknown option, the same exit codes."""
+    alone = cli.sendmatch(name)
+    for args in ([name, "--help"], [name, "--no-such-option"]):
+        whole = runner.invoke(cli.app, args)
+        own = runner.invoke(alone, args)
+        assert (own.exit_code, own.output) == (whole.exit_code, whole.output)
+    assert runner.invoke(cli.app, [name, "--help"]).exit_code == 0
+
+
+def test_the_console_script_runs_the_command_it_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys, "argv", ["sendmatch", "place", "--help"])
+    with pytest.raises(SystemExit) as done:
+        cli.run()
+    assert done.value.code == 0
+    assert "Usage: sendmatch place [OPTIONS]" in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", ["sendmatch", "--help"])
+    with pytest.raises(SystemExit):
+        cli.run()
+    assert "forecast" in capsys.readouterr().out  # the whole command line, groups and all
