@@ -9,6 +9,7 @@ sample; downloads are never made here (no network in tests): their errors are si
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import sys
 from collections.abc import Sequence
@@ -1107,3 +1108,17 @@ def test_the_console_script_runs_the_command_it_names(
     with pytest.raises(SystemExit):
         cli.run()
     assert "forecast" in capsys.readouterr().out  # the whole command line, groups and all
+
+
+@pytest.mark.parametrize(("name", "collects"), [("place", False), ("demo", False), ("serve", True)])
+def test_a_round_runs_without_the_cyclic_collector_and_the_server_with_it(
+    name: str, collects: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+    monkeypatch.setattr(cli, "sendmatch", lambda _only: lambda: seen.append(gc.isenabled()))
+    monkeypatch.setattr(sys, "argv", ["sendmatch", name])
+    try:
+        cli.run()
+    finally:
+        gc.enable()
+    assert seen == [collects]
