@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import IntFlag
-from functools import cache
+from functools import cache, cached_property
 from typing import Any
 
 import numpy as np
@@ -171,18 +171,28 @@ def build_arcs(
     settings: Sequence[Setting],
     travel: TravelTimeMatrix,
     config: EligibilityConfig | None = None,
+    screen: OptionScreen | None = None,
 ) -> EligibleArcs:
-    """Apply the hard rules to every candidate pair; see module docstring."""
+    """Apply the hard rules to every candidate pair; see module docstring.
+
+    ``screen``: the round's :func:`option_screen` (of these children, settings and config),
+    whose table of reasons by kind of child is then read rather than made again.
+    """
     config = config or EligibilityConfig()
     if travel.child_ids != tuple(c.child_id for c in children) or travel.setting_urns != tuple(
         s.urn for s in settings
     ):
         travel = travel.reindexed([c.child_id for c in children], [s.urn for s in settings])
-    urn_index = {s.urn: j for j, s in enumerate(settings)}
-    people = _ChildColumns.of(children, urn_index, config)
     places = _SettingColumns.of(settings)
+    if screen is None:
+        people = _ChildColumns.of(children, {s.urn: j for j, s in enumerate(settings)}, config)
+    else:
+        people = screen.people
     pairs = _candidate_pairs(people, len(settings), travel)
-    general = _general_reasons(people, places, pairs)
+    if screen is None:
+        general = _general_reasons(people, places, pairs)
+    else:
+        general = screen.reasons[people.profiles[1][pairs.child], pairs.setting]
     general |= _journey_reasons(people, pairs, config)
     provisions = _provision_options(people, places, pairs, general)
     return _eligible_and_excluded(pairs, places, general, provisions)
@@ -193,21 +203,27 @@ class OptionScreen:
     """Which (child, setting) pairs could be an option at all, known before any journey is timed.
 
     Every rule but the journey depends on the kind of child (see
-    :meth:`_ChildColumns.profiles`) and the setting, so a whole LA's answer is one small table;
+    :attr:`_ChildColumns.profiles`) and the setting, so a whole LA's answer is one small table;
     with each child's journey limit it tells a travel model which pairs are worth timing. A
     round that only needs options (``sendmatch place``) times a seventh of the pairs a round
-    that explains every exclusion must.
+    that explains every exclusion must. :func:`build_arcs` then reads the same table rather
+    than work it out again.
     """
 
-    kind: npt.NDArray[np.intp]  # each child's kind
+    people: _ChildColumns
+    reasons: npt.NDArray[np.int32]  # kind × setting: the general places' reasons but journeys
     possible: npt.NDArray[np.bool_]  # kind × setting: some place there passes every such rule
-    cutoffs: npt.NDArray[np.float32]  # each child's journey limit, minutes
+
+    @property
+    def cutoffs(self) -> npt.NDArray[np.float32]:
+        """Each child's journey limit, minutes."""
+        return self.people.limit
 
     def keep(
         self, rows: npt.NDArray[np.integer[Any]], cols: npt.NDArray[np.integer[Any]]
     ) -> npt.NDArray[np.bool_]:
         """Whether each (child row, setting column) pair passes every rule but the journey."""
-        return np.asarray(self.possible[self.kind[rows], cols])
+        return np.asarray(self.possible[self.people.profiles[1][rows], cols])
 
 
 def option_screen(
@@ -217,26 +233,23 @@ def option_screen(
     config = config or EligibilityConfig()
     people = _ChildColumns.of(children, {s.urn: j for j, s in enumerate(settings)}, config)
     places = _SettingColumns.of(settings)
-    first, kind = people.profiles()
-    n_settings = len(places.low)
-    general = _static_reasons(
-        people, first[:, None], places, np.arange(n_settings, dtype=np.intp)[None, :]
-    )
-    possible = general == 0
+    reasons = _kind_reasons(people, places)
+    possible = reasons == 0
     with_provisions = np.flatnonzero(places.provision_count > 0)
     if len(with_provisions):
         # As _provision_options: the general reasons less the two of the general places alone,
         # then the provision's own kind and designated needs.
-        slot_setting = np.repeat(np.arange(n_settings), places.provision_count)
+        first = people.profiles[0]
+        slot_setting = np.repeat(np.arange(len(places.low)), places.provision_count)
         own = np.int32(Exclusion.KIND_NOT_SUITABLE | Exclusion.NEED_NOT_DESIGNATED)
-        slot_ok = (general[:, slot_setting] & ~own) == 0
+        slot_ok = (reasons[:, slot_setting] & ~own) == 0
         slot_ok &= ((people.suitable[first] & _KIND_BIT[PlacementKind.RESOURCED_PROVISION]) != 0)[
             :, None
         ]
         slot_ok &= (places.provision_needs[None, :] & people.need[first][:, None]) != 0
         starts = places.provision_start[with_provisions]
         possible[:, with_provisions] |= np.logical_or.reduceat(slot_ok, starts, axis=1)
-    return OptionScreen(kind, possible, people.limit)
+    return OptionScreen(people, reasons, possible)
 
 
 def _eligible_and_excluded(
@@ -341,6 +354,7 @@ class _ChildColumns:
             preference_rank=(rank[known] + 1).astype(np.int16),
         )
 
+    @cached_property
     def profiles(self) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
         """Children alike for every rule but the journey: (one child of each kind, kind of each).
 
@@ -439,14 +453,20 @@ def _general_reasons(
     Applied to each kind of child × setting and looked up per pair, unless the pairs are fewer
     than that table, when they are checked one by one.
     """
-    first, profile = people.profiles()
+    first, profile = people.profiles
     n_settings = len(places.low)
     if len(first) * n_settings <= len(pairs):
-        table = _static_reasons(
-            people, first[:, None], places, np.arange(n_settings, dtype=np.intp)[None, :]
-        )
+        table = _kind_reasons(people, places)
         return table.ravel()[profile[pairs.child] * n_settings + pairs.setting]
     return _static_reasons(people, pairs.child, places, pairs.setting)
+
+
+def _kind_reasons(people: _ChildColumns, places: _SettingColumns) -> npt.NDArray[np.int32]:
+    """:func:`_static_reasons` of each kind of child (:attr:`_ChildColumns.profiles`) at each
+    setting: a kind × setting table."""
+    first = people.profiles[0]
+    everywhere = np.arange(len(places.low), dtype=np.intp)[None, :]
+    return _static_reasons(people, first[:, None], places, everywhere)
 
 
 def _static_reasons(

@@ -27,7 +27,13 @@ import numpy as np
 
 from matcher import io, placement
 from matcher.costs import Tariffs
-from matcher.eligibility import EligibilityConfig, EligibleArcs, build_arcs, option_screen
+from matcher.eligibility import (
+    EligibilityConfig,
+    EligibleArcs,
+    OptionScreen,
+    build_arcs,
+    option_screen,
+)
 from matcher.placement import PlacementConfig, PlacementResult, ProgressCallback
 from matcher.travel_estimate import TravelEstimate, build_travel_matrix, network_area
 
@@ -131,7 +137,7 @@ class PreparedRound:
     start: date
     network: RoadNetwork | None = None
     areas: AreaReport | None = None
-    every_exclusion: bool = True
+    screen: OptionScreen | None = None  # the pairs timed, if not every pair within reach
 
 
 @dataclass(frozen=True)
@@ -237,7 +243,7 @@ def prepare_round(
     travel = build_travel_matrix(
         inputs.children, inputs.settings, config.eligibility.cutoff_minutes, network, screen
     )
-    return PreparedRound(inputs, config, travel, start, network, areas, every_exclusion)
+    return PreparedRound(inputs, config, travel, start, network, areas, screen)
 
 
 def solve_round(
@@ -276,8 +282,10 @@ def eligible_arcs(prepared: PreparedRound) -> EligibleArcs:
     reach; a round that timed only its possible options times that child's journeys again.
     """
     inputs, config = prepared.inputs, prepared.config.eligibility
-    arcs = build_arcs(inputs.children, inputs.settings, prepared.travel.matrix, config)
-    if prepared.every_exclusion:
+    arcs = build_arcs(
+        inputs.children, inputs.settings, prepared.travel.matrix, config, prepared.screen
+    )
+    if prepared.screen is None:
         return arcs
     without = np.setdiff1d(np.arange(len(inputs.children)), arcs.child)
     if not len(without):

@@ -116,6 +116,11 @@ def test_the_screen_keeps_exactly_the_pairs_with_an_eligible_option(
         if pair not in named:
             assert keep == (pair in eligible), pair
 
+    read = build_arcs(children, settings_, full, config, screen)
+    made = build_arcs(children, settings_, full, config)
+    for name in made.__dataclass_fields__:
+        assert np.array_equal(getattr(read, name), getattr(made, name), equal_nan=True), name
+
     lean = build_travel_matrix(children, settings_, config.cutoff_minutes, screen=screen).matrix
     wanted = kept | np.array([p in named for p in _pair_list(full.rows, full.cols)], bool)
     assert np.array_equal(lean.rows, full.rows[wanted])
@@ -134,7 +139,7 @@ def test_a_round_that_times_only_options_places_and_explains_as_the_whole_matrix
     cutoff = config.eligibility.cutoff_minutes
     screen = option_screen(children, settings_, config.eligibility)
     lean = build_travel_matrix(children, settings_, cutoff, screen=screen)
-    prepared = pipeline.PreparedRound(inputs, config, lean, date(2026, 9, 1), every_exclusion=False)
+    prepared = pipeline.PreparedRound(inputs, config, lean, date(2026, 9, 1), screen=screen)
 
     plan, _ = pipeline.solve_round(prepared)
 
@@ -157,7 +162,7 @@ def test_a_child_with_no_option_is_told_of_every_setting_within_reach() -> None:
     lean = build_travel_matrix(children, near, config.eligibility.cutoff_minutes, screen=screen)
     assert lean.matrix.rows.tolist() == [0, 0, 0]  # C2's journeys were not timed at first
 
-    prepared = pipeline.PreparedRound(inputs, config, lean, date(2026, 9, 1), every_exclusion=False)
+    prepared = pipeline.PreparedRound(inputs, config, lean, date(2026, 9, 1), screen=screen)
     plan, _ = pipeline.solve_round(prepared)
 
     reason = plan.placements[1].reason
