@@ -197,6 +197,7 @@ class _ResidualArcs:
     """
 
     n_nodes: int
+    entry: npt.NDArray[np.int32]  # arc, or n_arcs + arc for its backward direction
     arc: npt.NDArray[np.int32]  # the network arc each entry runs along
     backward: npt.NDArray[np.bool_]
     tail: npt.NDArray[np.int32]
@@ -205,20 +206,24 @@ class _ResidualArcs:
     @classmethod
     def of(cls, network: FlowNetwork) -> _ResidualArcs:
         n_arcs = len(network.tails)
-        tail = np.concatenate([network.tails, network.heads]).astype(np.int32)
-        order = _stable_order(tail)
+        ends = np.concatenate([network.tails, network.heads]).astype(np.int32)
+        entry = _stable_order(ends).astype(np.int32)
+        backward = entry >= n_arcs
         return cls(
             network.n_nodes,
-            (order % n_arcs if n_arcs else order).astype(np.int32),
-            order >= n_arcs,
-            tail[order],
-            np.concatenate([network.heads, network.tails]).astype(np.int32)[order],
+            entry,
+            np.where(backward, entry - n_arcs, entry),
+            backward,
+            ends[entry],
+            ends[np.where(backward, entry - n_arcs, entry + n_arcs)],
         )
 
     def potentials(self, costs: IntArray, capacities: IntArray, flows: IntArray) -> IntArray:
         """:func:`node_potentials` of an optimal ``flows``."""
-        along = flows[self.arc]
-        keep = np.flatnonzero(np.where(self.backward, along > 0, along < capacities[self.arc]))
+        # Which directions have room, decided per arc and then looked up as bytes: cheaper than
+        # gathering flows and capacities for both directions of every arc.
+        room = np.concatenate([flows < capacities, flows > 0])
+        keep = np.flatnonzero(room[self.entry])
         r_tail, r_head = self.tail[keep], self.head[keep]
         r_cost = costs[self.arc[keep]]
         r_cost = np.where(self.backward[keep], -r_cost, r_cost)
