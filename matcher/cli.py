@@ -31,11 +31,6 @@ from dataclasses import dataclass
 import typer
 
 from matcher import cli_lists, cli_round, cli_server
-from matcher.cli_data import data_app
-from matcher.cli_forecast import forecast_app
-from matcher.cli_import import gias_app, osm_app
-from matcher.cli_planning import scenario_app, sites_app
-from matcher.cli_settings import settings_app
 
 # When the command is done, the cyclic garbage collector's last passes over every object it and
 # the imported libraries made cost 0.1 s of CPU at exit, for nothing: the process is ending, and
@@ -82,17 +77,30 @@ COMMANDS: dict[str, Command] = {
 }
 #: The commands that run one placement round and end: their objects all live to the end.
 ROUND_COMMANDS = frozenset({"place", "tailored-lists", "panel-pack", "fair-access", "demo"})
-#: The command groups (``sendmatch osm download`` and so on), after the commands.
-GROUPS: dict[str, typer.Typer] = {
-    "osm": osm_app,
-    "scenario": scenario_app,
-    "sites": sites_app,
-    "forecast": forecast_app,
-    "data": data_app,
-    "gias": gias_app,
-    "settings": settings_app,
-    "db": cli_server.db_app,
-}
+
+
+def groups() -> dict[str, typer.Typer]:
+    """The command groups (``sendmatch osm download`` and so on), listed after the commands.
+
+    Imported only when the whole command line is built: a command run alone does not read
+    them.
+    """
+    from matcher.cli_data import data_app
+    from matcher.cli_forecast import forecast_app
+    from matcher.cli_import import gias_app, osm_app
+    from matcher.cli_planning import scenario_app, sites_app
+    from matcher.cli_settings import settings_app
+
+    return {
+        "osm": osm_app,
+        "scenario": scenario_app,
+        "sites": sites_app,
+        "forecast": forecast_app,
+        "data": data_app,
+        "gias": gias_app,
+        "settings": settings_app,
+        "db": cli_server.db_app,
+    }
 
 
 def sendmatch(only: str | None = None) -> typer.Typer:
@@ -113,7 +121,7 @@ def sendmatch(only: str | None = None) -> typer.Typer:
         if only in (None, name):
             cli.command(name, help=command.help, short_help=command.short_help)(command.function)
     if only is None:
-        for name, group in GROUPS.items():
+        for name, group in groups().items():
             cli.add_typer(group, name=name)
     return cli
 
@@ -125,7 +133,12 @@ def main() -> None:
     """
 
 
-app = sendmatch()
+def __getattr__(name: str) -> typer.Typer:
+    """``matcher.cli.app``, the whole command line, built when first asked for (PEP 562)."""
+    if name != "app":
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    whole = globals()["app"] = sendmatch()
+    return whole
 
 
 def run() -> None:
@@ -141,7 +154,7 @@ def run() -> None:
         # second at 25,000 children) and free nothing. The server and the long batch commands
         # keep it.
         gc.disable()
-    (sendmatch(named) if named in COMMANDS else app)()
+    sendmatch(named if named in COMMANDS else None)()
 
 
 if __name__ == "__main__":
