@@ -195,9 +195,9 @@ def prepare_round(
 
     With ``osm``, the road network is loaded first, because it decides where points may lie
     (:func:`~matcher.travel_estimate.network_area`); the input files are then checked in full.
-    ``every_exclusion=False`` times only the pairs that could be options (and the named ones):
-    enough to place and explain the plan (:func:`eligible_arcs`), not for tailored lists, which
-    show every setting excluded within reach.
+    ``every_exclusion=False`` has the straight-line estimate time only the pairs that could be
+    options (and the named ones): enough to place and explain the plan (:func:`eligible_arcs`),
+    not for tailored lists, which show every setting excluded within reach.
 
     Raises
     ------
@@ -235,9 +235,11 @@ def prepare_round(
         if network is not None
         else "estimating travel times (straight-line estimate: no --osm road network given)"
     )
+    # The road network times every pair anyway (a search per setting): there a screen would
+    # only drop pairs that explain a child with no option.
     screen = (
         None
-        if every_exclusion
+        if every_exclusion or network is not None
         else option_screen(inputs.children, inputs.settings, config.eligibility)
     )
     travel = build_travel_matrix(

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
-
-import numpy as np
 
 from geodata.straight_line import PairScreen, straight_line_matrix
 from matcher import io
@@ -77,10 +75,10 @@ def build_travel_matrix(
     Both models take the same arguments, so nothing downstream knows which ran, except through
     the matrix's ``model`` label. Travel matrices are not cached on disk: they are derived from
     children's homes, and only road networks (which hold nothing about children) go in the
-    cache folder. With ``screen`` (:func:`matcher.eligibility.option_screen`), only the pairs
-    that could be options are kept besides the named ones: the straight-line estimate does not
-    time the others at all; the road network times every pair (one search per setting) and
-    drops them.
+    cache folder. With ``screen`` (:func:`matcher.eligibility.option_screen`), the
+    straight-line estimate times only the pairs that could be options besides the named ones;
+    the road network's searches (one per setting) time every pair whatever is asked, so it
+    ignores the screen and keeps them all.
     """
     child_ids = [c.child_id for c in children]
     homes = [c.home for c in children]
@@ -97,21 +95,7 @@ def build_travel_matrix(
     result = compute_road_travel(
         network, child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs
     )
-    matrix = result.matrix if screen is None else _screened(result.matrix, screen, pairs)
-    return TravelEstimate(matrix, result.snap)
-
-
-def _screened(
-    matrix: TravelTimeMatrix, screen: PairScreen, named: Sequence[tuple[int, int]]
-) -> TravelTimeMatrix:
-    """The named pairs and the pairs ``screen`` keeps within their home's cutoff, in order."""
-    rows, cols = matrix.rows, matrix.cols
-    wanted = screen.keep(rows, cols) & (matrix.minutes <= screen.cutoffs[rows])
-    if named:
-        keys = rows.astype(np.int64) * len(matrix.setting_urns) + cols
-        named_keys = np.array([i * len(matrix.setting_urns) + j for i, j in named], np.int64)
-        wanted |= np.isin(keys, named_keys)
-    return replace(matrix, rows=rows[wanted], cols=cols[wanted], minutes=matrix.minutes[wanted])
+    return TravelEstimate(result.matrix, result.snap)
 
 
 @dataclass(frozen=True)
