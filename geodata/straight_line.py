@@ -53,7 +53,7 @@ def straight_line_matrix(
     setting_urns: Sequence[str],
     locations: Sequence[Location],
     cutoff_minutes: float,
-    required_pairs: Iterable[tuple[int, int]] = (),
+    required_pairs: Iterable[tuple[int, int]] | npt.NDArray[np.int64] = (),
     *,
     detour_factor: float = DEFAULT_DETOUR_FACTOR,
     speed_kmh: float = DEFAULT_SPEED_KMH,

@@ -361,7 +361,7 @@ def compute_road_travel(
     setting_urns: Sequence[str],
     setting_locations: Sequence[Location],
     cutoff_minutes: float,
-    required_pairs: Iterable[tuple[int, int]] = (),
+    required_pairs: Iterable[tuple[int, int]] | npt.NDArray[np.int64] = (),
     cache_dir: Path | None = None,
     *,
     snap_speed_kmh: float = SNAP_SPEED_KMH,
@@ -523,7 +523,7 @@ def road_travel_matrix(
     setting_urns: Sequence[str],
     setting_locations: Sequence[Location],
     cutoff_minutes: float,
-    required_pairs: Iterable[tuple[int, int]] = (),
+    required_pairs: Iterable[tuple[int, int]] | npt.NDArray[np.int64] = (),
     cache_dir: Path | None = None,
 ) -> TravelTimeMatrix:
     """The matrix of :func:`compute_road_travel`, without the snapping report.

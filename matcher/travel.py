@@ -101,11 +101,12 @@ class TravelTimeMatrix:
 
 
 def required_pair_array(
-    required_pairs: Iterable[tuple[int, int]], n_rows: int, n_cols: int
+    required_pairs: Iterable[tuple[int, int]] | npt.NDArray[np.int64], n_rows: int, n_cols: int
 ) -> npt.NDArray[np.int64]:
     """(child row, setting column) pairs a matrix must time however far apart (parental
     preferences), checked against the matrix's shape and deduplicated."""
-    pairs = np.asarray(list(required_pairs), dtype=np.int64).reshape(-1, 2)
+    given = required_pairs if isinstance(required_pairs, np.ndarray) else list(required_pairs)
+    pairs = np.asarray(given, dtype=np.int64).reshape(-1, 2)
     if len(pairs) and (
         pairs[:, 0].min() < 0
         or pairs[:, 0].max() >= n_rows
@@ -113,4 +114,6 @@ def required_pair_array(
         or pairs[:, 1].max() >= n_cols
     ):
         raise ValueError("required_pairs has a (child_row, setting_col) out of range")
-    return np.unique(pairs, axis=0) if len(pairs) else pairs
+    # Sorted by row then column, each once: as np.unique(pairs, axis=0), on one key a pair.
+    keys = np.unique(pairs[:, 0] * n_cols + pairs[:, 1])
+    return np.stack(np.divmod(keys, max(n_cols, 1)), axis=1)

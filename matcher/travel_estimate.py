@@ -13,10 +13,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+import numpy.typing as npt
+
 from geodata.straight_line import PairScreen, straight_line_matrix
 from matcher import io
 from matcher.models import Child, Setting
 from matcher.travel import TravelTimeMatrix
+
+IntPairs = npt.NDArray[np.int64]
 
 if TYPE_CHECKING:
     from geodata.network import RoadNetwork
@@ -28,22 +33,33 @@ NETWORK_AREA_MARGIN_KM = 10.0
 
 
 def named_pairs(children: Sequence[Child], settings: Sequence[Setting]) -> list[tuple[int, int]]:
-    """(child row, setting column) of every setting a child's record names, in input order.
+    """(child row, setting column) of every setting a child's record names, sorted, once each.
 
     Parental preferences (and the current setting) need a travel time however far they are: a
     parent may prefer a distant setting, and the solver must still weigh it and say why it was
     or was not named, rather than see it as unreachable. Unknown URNs are skipped (the input
     checks report them). These are the ``required_pairs`` of either travel-time model.
     """
+    rows, cols = named_pair_array(children, settings).T
+    return list(zip(rows.tolist(), cols.tolist(), strict=True))
+
+
+def named_pair_array(children: Sequence[Child], settings: Sequence[Setting]) -> IntPairs:
+    """:func:`named_pairs` as an (n, 2) array, as the travel models take them."""
     column = {s.urn: j for j, s in enumerate(settings)}
-    return sorted(
-        {
-            (i, column[urn])
-            for i, child in enumerate(children)
-            for urn in (*child.preferences, child.current_setting)
-            if urn is not None and urn in column
-        }
+    width = max(len(settings), 1)
+    keys = np.unique(
+        np.fromiter(
+            (
+                i * width + column[urn]
+                for i, child in enumerate(children)
+                for urn in (*child.preferences, child.current_setting)
+                if urn in column
+            ),
+            np.int64,
+        )
     )
+    return np.stack(np.divmod(keys, width), axis=1)
 
 
 @dataclass(frozen=True)
@@ -84,7 +100,7 @@ def build_travel_matrix(
     homes = [c.home for c in children]
     urns = [s.urn for s in settings]
     locations = [s.location for s in settings]
-    pairs = named_pairs(children, settings)
+    pairs = named_pair_array(children, settings)
     if network is None:
         matrix = straight_line_matrix(
             child_ids, homes, urns, locations, cutoff_minutes, required_pairs=pairs, screen=screen
