@@ -75,8 +75,6 @@ COMMANDS: dict[str, Command] = {
     ),
     "demo": Command(cli_round.demo_command, cli_round.DEMO_HELP),
 }
-#: The commands that run one placement round and end: their objects all live to the end.
-ROUND_COMMANDS = frozenset({"place", "tailored-lists", "panel-pack", "fair-access", "demo"})
 
 
 def groups() -> dict[str, typer.Typer]:
@@ -142,18 +140,13 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 def run() -> None:
-    """The ``sendmatch`` console script: the command named, alone, or the whole command line.
+    """Run the command named, alone, or the whole command line (the console script's work, after
+    :func:`matcher.console.run`).
 
     Whatever follows the command's name is that command's to read, so a command alone behaves
     as it does among the others (tests/test_cli.py compares their help and their errors).
     """
     named = sys.argv[1] if len(sys.argv) > 1 else None
-    if named in ROUND_COMMANDS:
-        # A round makes a few hundred thousand objects that live until it ends, and no
-        # garbage in cycles: the collector would walk them again and again (a tenth of a
-        # second at 25,000 children) and free nothing. The server and the long batch commands
-        # keep it.
-        gc.disable()
     sendmatch(named if named in COMMANDS else None)()
 
 

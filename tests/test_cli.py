@@ -20,7 +20,7 @@ import pytest
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from matcher import cli, cli_options, io, pipeline, placement, travel_estimate
+from matcher import cli, cli_options, console, io, pipeline, placement, travel_estimate
 from matcher.eligibility import EligibleArcs
 from matcher.models import Child, Setting
 from matcher.placement import (
@@ -1118,7 +1118,7 @@ def test_a_round_runs_without_the_cyclic_collector_and_the_server_with_it(
     monkeypatch.setattr(cli, "sendmatch", lambda _only: lambda: seen.append(gc.isenabled()))
     monkeypatch.setattr(sys, "argv", ["sendmatch", name])
     try:
-        cli.run()
+        console.run()
     finally:
         gc.enable()
     assert seen == [collects]
