@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -54,8 +55,13 @@ class TransportCostModel:
     def annual_costs(self, minutes: npt.ArrayLike) -> npt.NDArray[np.int64]:
         """Annual cost in whole pounds for each journey time in minutes."""
         m = np.asarray(minutes, dtype=np.float64)
-        cost = self.journeys_per_year * (self.fixed_per_journey + self.per_minute * m)
-        return np.where(m < self.free_below_minutes, 0, np.rint(cost)).astype(np.int64)
+        # journeys × (fixed + per_minute × m), in place: most of a million arcs at once.
+        cost = np.multiply(m, self.per_minute, out=np.empty_like(m))
+        cost += self.fixed_per_journey
+        cost *= self.journeys_per_year
+        np.rint(cost, out=cost)
+        cost[m < self.free_below_minutes] = 0
+        return cost.astype(np.int64)
 
     def annual_cost(self, minutes: float) -> int:
         return int(self.annual_costs([minutes])[0])
@@ -92,33 +98,63 @@ def arc_costs(
     settings: Sequence[Setting],
     child: npt.NDArray[np.int32],
     setting: npt.NDArray[np.int32],
-    kind: Sequence[PlacementKind] | npt.NDArray[np.object_],
+    kind: npt.NDArray[np.integer[Any]],
     minutes: npt.NDArray[np.float32],
     tariffs: Tariffs,
     transport: TransportCostModel,
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """Annual placement and transport cost for many arcs at once.
+    """Annual placement and transport cost for many arcs at once; ``kind`` is each arc's kind
+    of place as its position in ``PlacementKind`` (as eligibility's ``KIND_ORDER``).
 
-    Placement cost depends only on (child's band, setting, kind of place): a whole LA has a few
-    thousand such combinations, so each is priced once by ``Tariffs.placement_cost``.
+    Placement cost depends only on (child's band, setting, kind of place), and a band matters
+    only if the tariffs name it: a whole LA has a few thousand such combinations, so each is
+    priced once by ``Tariffs.placement_cost``, and every arc reads its price from a table.
     """
-    bands = [c.top_up_band for c in children]
-    _, band_index = np.unique(
-        np.array(["" if b is None else b for b in bands], dtype=object), return_inverse=True
-    )
-    kinds = np.asarray(kind, dtype=object)
-    kind_codes = {k: i for i, k in enumerate(PlacementKind)}
-    kind_index = np.array([kind_codes[k] for k in kinds], dtype=np.int64)
-    combo = (band_index[child].astype(np.int64) * len(settings) + setting) * len(
-        kind_codes
-    ) + kind_index
-    unique_combo, inverse = np.unique(combo, return_inverse=True)
-    # Price one representative arc per combination.
-    first = np.zeros(len(unique_combo), dtype=np.int64)
-    first[inverse[::-1]] = np.arange(len(combo))[::-1]
-    prices = np.array(
-        [tariffs.placement_cost(children[child[a]], settings[setting[a]], kinds[a]) for a in first],
-        dtype=np.int64,
-    )
-    placement = prices[inverse] if len(combo) else np.empty(0, np.int64)
-    return placement, transport.annual_costs(minutes)
+    band_of, representative = _band_classes(children, tariffs)
+    m, k = len(settings), len(PlacementKind)
+    combo = (band_of[child] * m + setting) * k + kind
+    space = len(representative) * m * k
+
+    def prices(combos: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        band, rest = np.divmod(combos, m * k)
+        where, what = np.divmod(rest, k)
+        return np.array(
+            [
+                tariffs.placement_cost(children[representative[b]], settings[j], _KINDS[q])
+                for b, j, q in zip(band.tolist(), where.tolist(), what.tolist(), strict=True)
+            ],
+            np.int64,
+        )
+
+    transport_cost = transport.annual_costs(minutes)
+    if space > max(4 * len(combo), _DENSE_COMBINATIONS):  # many bands: no table of them all
+        combos, inverse = np.unique(combo, return_inverse=True)
+        return prices(combos)[inverse], transport_cost
+    present = np.zeros(space, bool)
+    present[combo] = True
+    combos = np.flatnonzero(present)
+    table = np.zeros(space, np.int64)
+    table[combos] = prices(combos)
+    return table[combo], transport_cost
+
+
+_KINDS = tuple(PlacementKind)
+#: Up to this many (band, setting, kind) combinations, prices are kept in a table of them all.
+_DENSE_COMBINATIONS = 1 << 20
+
+
+def _band_classes(
+    children: Sequence[Child], tariffs: Tariffs
+) -> tuple[npt.NDArray[np.int64], list[int]]:
+    """Each child's band as a class number, 0 for no band or one the tariffs do not name (both
+    priced alike), and for each class a child who has it."""
+    named = {band for _, band in tariffs.top_ups}
+    if not named:
+        return np.zeros(len(children), np.int64), [0]
+    classes: dict[str | None, int] = {None: 0}
+    band_of = [
+        classes.setdefault(band if band in named else None, len(classes))
+        for band in (c.top_up_band for c in children)
+    ]
+    first = dict(zip(reversed(band_of), range(len(band_of) - 1, -1, -1), strict=True))
+    return np.asarray(band_of, np.int64), [first.get(c, 0) for c in range(len(classes))]

@@ -17,8 +17,9 @@ import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import compress, islice, repeat
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, overload
 
 from matcher.sheet_format import (
     FORMULA_LEADS,
@@ -30,6 +31,7 @@ from matcher.sheet_format import (
 __all__ = [
     "FORMULA_LEADS",
     "Cell",
+    "ColumnRecords",
     "Table",
     "atomic_path",
     "check_output_path",
@@ -51,6 +53,48 @@ class Table:
     records: Sequence[Mapping[str, Cell]]
     # Per-row number format for the last column (e.g. a measure/value sheet), else by column.
     row_formats: Sequence[str | None] | None = None
+
+
+class ColumnRecords(Sequence[Mapping[str, Cell]]):
+    """A table's records held as columns: what a writer that already has each column's values
+    (one list per field of 25,000 placements) gives :class:`Table`, instead of a dict per row.
+
+    CSV is written from the columns as they are; anything else that reads the records (the
+    XLSX writer) gets each row as a dict, made when asked for.
+    """
+
+    def __init__(self, columns: Mapping[str, Sequence[Cell]]) -> None:
+        lengths = {len(values) for values in columns.values()}
+        if len(lengths) > 1:
+            raise ValueError(f"columns of different lengths: {sorted(lengths)}")
+        self._columns = dict(columns)
+        self._length = lengths.pop() if lengths else 0
+
+    def column(self, name: str) -> Sequence[Cell]:
+        """The values of one column; a column not held is blank, as ``record.get`` gives."""
+        values = self._columns.get(name)
+        return [None] * self._length if values is None else values
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Cell]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Mapping[str, Cell]]: ...
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._length))]
+        if index < 0:
+            index += self._length
+        if not 0 <= index < self._length:
+            raise IndexError("record index out of range")
+        return {name: values[index] for name, values in self._columns.items()}
+
+    def __iter__(self) -> Iterator[Mapping[str, Cell]]:
+        names = list(self._columns)
+        for row in zip(*self._columns.values(), strict=True):
+            yield dict(zip(names, row, strict=True))
 
 
 def _new_file_mode() -> int:
@@ -109,30 +153,96 @@ def _slug(name: str) -> str:
     return "_".join(name.lower().split())
 
 
+#: Rows joined into one block of text before it is written: a few megabytes at a time.
+_ROWS_PER_BLOCK = 50_000
+#: What makes the csv module's Excel dialect quote a cell (QUOTE_MINIMAL, ``\r\n`` line ends).
+_NEEDS_QUOTES = (",", '"', "\r", "\n")
+
+
 def _write_csv(table: Table, path: Path) -> None:
-    """Column by column: each column's cells become text in one pass of its own, and the csv
-    module's C writer takes the rows from there, rather than a Python call per cell."""
+    """Column by column: each column's cells become CSV text in one pass of its own (each
+    distinct text quoted once), and rows are joined into large blocks of text, rather than a
+    Python call per cell and an encoding call per row. The bytes are exactly the csv module's
+    (Excel dialect); a table of fewer than two columns, where that module writes a blank row
+    specially, is left to it."""
     records = table.records
-    texts = [_column_texts([record.get(c) for record in records]) for c in table.columns]
+    if isinstance(records, ColumnRecords):
+        columns = [records.column(c) for c in table.columns]
+    else:
+        columns = [[record.get(c) for record in records] for c in table.columns]
+    texts = [_column_texts(values) for values in columns]
     with path.open("w", newline="", encoding="utf-8-sig") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(table.columns)
-        writer.writerows(zip(*texts, strict=True) if texts else ([] for _ in records))
+        if len(texts) < 2:
+            writer = csv.writer(fh)
+            writer.writerow(table.columns)
+            writer.writerows(zip(*texts, strict=True) if texts else ([] for _ in records))
+            return
+        fh.write(",".join(_csv_quoted(list(table.columns))) + "\r\n")
+        # Never a blank row: with two columns or more, every row has a comma.
+        rows = map(",".join, zip(*map(_csv_quoted, texts), strict=True))
+        while block := "\r\n".join(islice(rows, _ROWS_PER_BLOCK)):
+            fh.write(block + "\r\n")
 
 
-def _column_texts(values: list[Cell]) -> list[str]:
+def _csv_quoted(texts: list[str]) -> list[str]:
+    """A column's texts as the csv module's Excel dialect writes them: in double quotes, with
+    quotes doubled, only where a cell holds a comma, a double quote or a line break. Most
+    columns have none anywhere, which one scan of their joined text shows; otherwise each
+    distinct text is looked at once."""
+    joined = "".join(texts)
+    if not any(mark in joined for mark in _NEEDS_QUOTES):
+        return texts
+    quoted = {
+        text: '"' + text.replace('"', '""') + '"'
+        for text in set(texts)
+        if "," in text or '"' in text or "\r" in text or "\n" in text  # as _NEEDS_QUOTES
+    }
+    return list(map(quoted.get, texts, texts))
+
+
+def _column_texts(values: Sequence[Cell]) -> list[str]:
     """Every cell of a column as CSV text: blank for None, one decimal for a float, text
-    neutralised against formulas (:func:`neutralise_formula`), anything else as ``str``."""
-    return [
-        ""
-        if value is None
-        else f"{value:.1f}"
-        if isinstance(value, float)
-        else (neutralise_formula(value) if value.startswith(FORMULA_LEADS) else value)
-        if isinstance(value, str)
-        else str(value)
-        for value in values
-    ]
+    neutralised against formulas (:func:`neutralise_formula`), anything else as ``str``.
+
+    A column of one type (and blanks) is made into text without a Python call per cell, and
+    a column of numbers, which repeats few values (costs, ranks, minutes to one decimal), one
+    distinct value at a time. Only exact types take these ways (a subclass of str or float
+    may be written otherwise), and not a float column holding a zero (0.0 and -0.0 are equal
+    but are written differently); the rest go cell by cell.
+    """
+    kinds = set(map(type, values))
+    blanks = type(None) in kinds
+    kinds.discard(type(None))
+    made: dict[Cell, str]
+    if kinds == {int} or kinds == {float}:
+        distinct = set(values)
+        distinct.discard(None)
+        if kinds == {int}:
+            made = dict(zip(distinct, map(str, distinct), strict=True))
+        elif 0.0 not in distinct:
+            made = dict(zip(distinct, map(format, distinct, repeat(".1f")), strict=True))
+        else:
+            return list(map(_cell_text, values))
+    elif kinds == {str}:
+        texts = cast(list[str], list(set(values) - {None}) if blanks else values)
+        leads = compress(texts, map(str.startswith, texts, repeat(FORMULA_LEADS)))
+        made = {text: neutralise_formula(text) for text in leads}
+        if not made and not blanks:
+            return list(texts)
+    else:
+        return list(map(_cell_text, values))
+    made[None] = ""
+    return list(map(made.get, values, values))  # type: ignore[arg-type]
+
+
+def _cell_text(value: Cell) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.1f}"
+    if isinstance(value, str):
+        return neutralise_formula(value) if value.startswith(FORMULA_LEADS) else value
+    return str(value)
 
 
 _NUMBER_FORMATS = {

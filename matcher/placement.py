@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from itertools import compress
+from operator import attrgetter
 from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from matcher.costs import Tariffs, TransportCostModel, arc_costs
-from matcher.eligibility import (
-    EXCLUSION_TEXT,
-    KIND_ORDER,
-    EligibilityConfig,
-    EligibleArcs,
-    Exclusion,
-    build_arcs,
-    describe,
-)
+from matcher.eligibility import KIND_ORDER, EligibilityConfig, EligibleArcs, build_arcs
 from matcher.garbage_collection import paused_garbage_collection
 from matcher.lexicographic_flow import FlowNetwork, LexicographicSolution, solve_lexicographic
 from matcher.models import (
@@ -30,6 +23,7 @@ from matcher.models import (
     ProvisionKind,
     Setting,
 )
+from matcher.placement_reasons import placement_reasons
 from matcher.travel import TravelTimeMatrix
 
 ProgressCallback = Callable[[str], None]
@@ -133,8 +127,9 @@ def build_network(
     cap_tails: list[int] = list(range(n, n + m))
     cap_heads: list[int] = [sink] * m
     cap_caps: list[int] = [s.places_left for s in settings]
-    year_node = np.full((m, MAX_NC_YEAR - MIN_NC_YEAR + 1), -1, np.int64)
-    provision_node: dict[tuple[int, int], int] = {}
+    years = MAX_NC_YEAR - MIN_NC_YEAR + 1
+    year_node = np.full((m, years), -1, np.int64)
+    provision_node = np.full((m, max((len(s.provisions) for s in settings), default=0)), -1)
 
     def add_node(label: str, head: int, capacity: int) -> int:
         labels.append(label)
@@ -149,18 +144,15 @@ def build_network(
             year_node[j, year - MIN_NC_YEAR] = add_node(f"year {year} places", n + j, left)
         for k, p in enumerate(s.provisions):
             label = f"{p.kind.value.replace('_', ' ')} places"
-            provision_node[(j, k)] = add_node(label, sink, p.places_left)
+            provision_node[j, k] = add_node(label, sink, p.places_left)
 
-    nc_year = np.array([c.nc_year for c in children], np.int64)
+    # Arrays, not a lookup per arc: a whole LA has most of a million options.
+    nc_year = np.fromiter(map(attrgetter("nc_year"), children), np.int64, n)
     setting_of = arcs.setting.astype(np.int64)
-    via_year = year_node[setting_of, nc_year[arcs.child] - MIN_NC_YEAR]
+    via_year = year_node.ravel()[setting_of * years + (nc_year - MIN_NC_YEAR)[arcs.child]]
     option_head = np.where((arcs.provision < 0) & (via_year >= 0), via_year, n + setting_of)
     prov = np.nonzero(arcs.provision >= 0)[0]
-    if len(prov):
-        option_head[prov] = [
-            provision_node[(j, k)]
-            for j, k in zip(arcs.setting[prov].tolist(), arcs.provision[prov].tolist(), strict=True)
-        ]
+    option_head[prov] = provision_node[setting_of[prov], arcs.provision[prov]]
 
     child_nodes = np.arange(n, dtype=np.int64)
     tails = np.concatenate(
@@ -173,13 +165,12 @@ def build_network(
     supplies = np.zeros(len(labels), np.int64)
     supplies[:n] = 1
     supplies[sink] = -n
-    kinds = np.array(KIND_ORDER, dtype=object)[arcs.kind]
     placement_cost, transport_cost = arc_costs(
         children,
         settings,
         arcs.child,
         arcs.setting,
-        kinds,
+        arcs.kind,  # KIND_ORDER is PlacementKind's own order
         arcs.minutes,
         config.tariffs,
         config.transport,
@@ -192,7 +183,7 @@ def build_network(
         placement_cost=placement_cost,
         transport_cost=transport_cost,
         sink=sink,
-        has_preferences=np.array([bool(c.preferences) for c in children], bool),
+        has_preferences=np.fromiter(map(bool, map(attrgetter("preferences"), children)), bool, n),
     )
 
 
@@ -349,205 +340,85 @@ def _explained(
     travel_model: str,
     config: PlacementConfig,
 ) -> PlacementResult:
-    arcs = network.arcs
-    chosen = np.full(len(children), -1, np.int64)
+    """Each field of the rows as a column, from arrays and per-setting lookups: a setting's
+    urn, name and LA are picked by array indexing, not looked up child by child."""
+    arcs, n, m = network.arcs, len(children), len(settings)
+    chosen = np.full(n, -1, np.int64)
     used = np.nonzero(flows[: len(arcs)] > 0)[0]
     chosen[arcs.child[used]] = used
     node_flow = np.zeros(network.flow.n_nodes, np.int64)
-    cap_arcs = slice(len(arcs) + len(children), None)
+    cap_arcs = slice(len(arcs) + n, None)
     np.add.at(node_flow, network.flow.tails[cap_arcs], flows[cap_arcs])
     node_cap = np.zeros(network.flow.n_nodes, np.int64)
     node_cap[network.flow.tails[cap_arcs]] = network.flow.capacities[cap_arcs]
-    full = node_flow >= node_cap
-    explainer = _Explainer(children, settings, network, full)
+    preferences = [c.preferences for c in children]
+    reasons = placement_reasons(preferences, settings, network, chosen, node_flow >= node_cap)
 
-    # Plain lists, read child by child: indexing numpy arrays one element at a time is slow.
-    placed_at = chosen.tolist()
-    setting_of = _at(arcs.setting, chosen, 0).tolist()
-    provision_of = _at(arcs.provision, chosen, -1).tolist()
-    rank_of = _at(arcs.preference_rank, chosen, 0).tolist()
-    kind_of = _at(arcs.kind, chosen, 0).tolist()
-    minutes_of = _at(arcs.minutes, chosen, 0).tolist()
-    placement_cost = _at(network.placement_cost, chosen, 0).tolist()
-    transport_cost = _at(network.transport_cost, chosen, 0).tolist()
-    rows = []
-    for i, child in enumerate(children):
-        if placed_at[i] < 0:
-            rows.append(
-                ChildPlacement(
-                    child.child_id,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    None,
-                    0,
-                    0,
-                    False,
-                    explainer.unplaced(i),
-                )
-            )
-            continue
-        s = settings[setting_of[i]]
-        prov, rank = provision_of[i], rank_of[i]
-        home_la = child.home_la_code or config.home_la_code
-        rows.append(
-            ChildPlacement(
-                child_id=child.child_id,
-                setting_urn=s.urn,
-                setting_name=s.name,
-                placement_kind=KIND_ORDER[kind_of[i]],
-                provision=s.provisions[prov].kind if prov >= 0 else None,
-                preference_rank=rank or None,
-                minutes=minutes_of[i],
-                placement_cost=placement_cost[i],
-                transport_cost=transport_cost[i],
-                out_of_area=bool(home_la and s.la_code and s.la_code != home_la),
-                reason=explainer.placed(i, rank),
-            )
-        )
-    return PlacementResult(tuple(rows), summarise(rows, children, travel_model, len(arcs)))
-
-
-class _Explainer:
-    """Words for outcomes, from the eligibility reasons and which capacities ended full.
-
-    The grounds for every unmet preference are worked out together, by looking each
-    (child, setting) pair up among the options and excluded pairs at once, so that explaining
-    a whole LA's plan costs a few array passes rather than array work per child.
-    """
-
-    def __init__(
-        self,
-        children: Sequence[Child],
-        settings: Sequence[Setting],
-        network: PlacementNetwork,
-        full: npt.NDArray[np.bool_],
-    ) -> None:
-        self.children, self.network, self.full = children, network, full
-        arcs = network.arcs
-        self.options = _PairIndex(arcs.child, arcs.setting, len(settings))
-        self.excluded = _PairIndex(arcs.excluded_child, arcs.excluded_setting, len(settings))
-        self.grounds = self._preference_grounds({s.urn: j for j, s in enumerate(settings)})
-
-    def _preference_grounds(self, urn_index: dict[str, int]) -> dict[tuple[int, str], str]:
-        """Why each child's each preference could not be named, were it not."""
-        named = [
-            (i, urn, urn_index.get(urn, -1))
-            for i, child in enumerate(self.children)
-            for urn in child.preferences
-        ]
-        if not named:
-            return {}
-        child = np.array([i for i, _, _ in named], np.int64)
-        setting = np.array([j for _, _, j in named], np.int64)
-        option = self.options.first(child, setting)
-        excluded = self.excluded.first(child, setting)
-        arcs, n = self.network.arcs, len(self.children)
-        head = _at(self.network.option_head, option, 0)
-        own = (head != _at(arcs.setting, option, 0).astype(np.int64) + n) & self.full[head]
-        reasons = _at(arcs.excluded_reasons, excluded, int(Exclusion.NO_ROUTE))
-        labels = self.network.node_label
-        grounds = {}
-        for k, (i, urn, j) in enumerate(named):
-            if j < 0:
-                grounds[(i, urn)] = "not a known setting"
-            elif option[k] >= 0:
-                level = labels[int(head[k])] if own[k] else "places"
-                grounds[(i, urn)] = f"no capacity: {level} all taken in the optimal plan"
-            else:
-                grounds[(i, urn)] = _ground(int(reasons[k]))
-        return grounds
-
-    def placed(self, i: int, rank: int) -> str:
-        child = self.children[i]
-        if rank == 1:
-            return "first parental preference"
-        unmet = [
-            f"preference {r} ({urn}) not met: {self.grounds[(i, urn)]}"
-            for r, urn in enumerate(child.preferences[: (rank - 1) if rank else None], start=1)
-        ]
-        head = f"parental preference {rank}" if rank else "no parental preference met"
-        if not child.preferences:
-            head = "no parental preference; best suitable setting by travel time then cost"
-        return "; ".join([head, *unmet])
-
-    def unplaced(self, i: int) -> str:
-        arcs = self.network.arcs
-        options = self.options.of_child(i)
-        if len(options):
-            settings = len(set(arcs.setting[options].tolist()))
-            return (
-                f"no capacity: all places at the {settings} suitable setting(s) within reach are "
-                "taken in the optimal plan"
-            )
-        excluded = self.excluded.of_child(i)
-        if not len(excluded):
-            return "no setting within the travel-time cutoff of home"
-        reasons = arcs.excluded_reasons[excluded]
-        counts = {
-            text: int(np.count_nonzero(reasons & int(flag)))
-            for flag, text in EXCLUSION_TEXT.items()
-            if np.any(reasons & int(flag))
-        }
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        detail = "; ".join(f"{k} ({v})" for k, v in ranked)
-        return f"no suitable setting: of {len(excluded)} setting(s) considered, {detail}"
+    placed = chosen >= 0
+    setting = np.where(placed, _at(arcs.setting, chosen, 0), m)  # m: no setting
+    la_code = _table([s.la_code for s in settings])[setting]
+    kind = np.where(placed, _at(arcs.kind, chosen, 0), len(KIND_ORDER))
+    provision = _at(arcs.provision, chosen, -1).astype(np.int64)
+    provision_kinds = [p.kind for s in settings for p in s.provisions]
+    first_provision = np.cumsum([0, *(len(s.provisions) for s in settings)])  # m + 1 of them
+    at_provision = first_provision[setting]
+    rank = _at(arcs.preference_rank, chosen, 0)
+    ranks = rank.astype(object)
+    ranks[rank == 0] = None
+    minutes = _at(arcs.minutes, chosen, 0)
+    minutes_of = minutes.astype(object)
+    minutes_of[~placed] = None
+    placement_cost = _at(network.placement_cost, chosen, 0)
+    transport_cost = _at(network.transport_cost, chosen, 0)
+    home = np.fromiter(map(attrgetter("home_la_code"), children), object, n)
+    home[~home.astype(bool)] = config.home_la_code
+    away = home.astype(bool) & la_code.astype(bool) & (la_code != home)  # None: not placed
+    ids = [c.child_id for c in children]
+    rows = map(
+        ChildPlacement,
+        ids,
+        _picked([s.urn for s in settings], setting),
+        _picked([s.name for s in settings], setting),
+        _picked(KIND_ORDER, kind),
+        _picked(provision_kinds, np.where(provision >= 0, at_provision + provision, -1)),
+        ranks.tolist(),
+        minutes_of.tolist(),
+        placement_cost.tolist(),
+        transport_cost.tolist(),
+        away.tolist(),
+        reasons,
+    )
+    with_preferences = len(set(compress(ids, preferences)))
+    summary = PlacementSummary(
+        children=n,
+        placed=int(placed.sum()),
+        unplaced=n - int(placed.sum()),
+        with_preferences=with_preferences,
+        first_preference_met=int(np.count_nonzero(placed & (rank == 1))),
+        any_preference_met=int(np.count_nonzero(placed & (rank != 0))),
+        mean_minutes=float(np.mean(minutes[placed].astype(np.float64))) if placed.any() else None,
+        max_minutes=float(np.max(minutes[placed].astype(np.float64))) if placed.any() else None,
+        total_placement_cost=int(placement_cost[placed].sum()),
+        total_transport_cost=int(transport_cost[placed].sum()),
+        out_of_area=int(np.count_nonzero(away)),
+        independent=int(np.count_nonzero(kind == KIND_ORDER.index(PlacementKind.INDEPENDENT))),
+        travel_model=travel_model,
+        eligible_arcs=len(arcs),
+    )
+    return PlacementResult(tuple(rows), summary)
 
 
-class _PairIndex:
-    """(child, setting) pairs, to find a pair or a child's pairs by binary search.
-
-    Eligibility lists pairs in (child, setting) order, then the few preferences the travel
-    matrix did not reach: a couple of sorted runs, each searched as it is. Any other order is
-    sorted once.
-    """
-
-    def __init__(
-        self, child: npt.NDArray[np.int32], setting: npt.NDArray[np.int32], m: int
-    ) -> None:
-        self.m = m
-        keys = child.astype(np.int64) * m + setting
-        breaks = np.flatnonzero(keys[1:] < keys[:-1]) + 1
-        if len(breaks) <= _MAX_RUNS:
-            self.order: npt.NDArray[np.int64] | None = None
-        else:
-            self.order = np.argsort(keys, kind="stable")  # equal keys keep their first first
-            keys, breaks = keys[self.order], np.empty(0, np.int64)
-        self.keys = keys
-        starts, stops = np.r_[0, breaks].tolist(), np.r_[breaks, len(keys)].tolist()
-        self.runs = list(zip(starts, stops, strict=True))
-
-    def _entries(self, at: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
-        return at if self.order is None else self.order[at]
-
-    def first(
-        self, child: npt.NDArray[np.int64], setting: npt.NDArray[np.int64]
-    ) -> npt.NDArray[np.int64]:
-        """The first entry for each pair (-1 where there is none); settings < 0 never match."""
-        wanted = child * self.m + setting
-        found = np.full(len(wanted), -1, np.int64)
-        for lo, hi in self.runs:
-            if hi == lo:
-                continue
-            at = np.minimum(np.searchsorted(self.keys[lo:hi], wanted), hi - lo - 1) + lo
-            hit = (found < 0) & (self.keys[at] == wanted) & (setting >= 0)
-            found[hit] = self._entries(at[hit])
-        return found
-
-    def of_child(self, i: int) -> npt.NDArray[np.int64]:
-        """Every entry of child ``i`` (in no particular order)."""
-        bounds = [
-            lo + np.searchsorted(self.keys[lo:hi], [i * self.m, (i + 1) * self.m])
-            for lo, hi in self.runs
-        ]
-        at = np.concatenate([np.arange(a, b) for a, b in bounds]).astype(np.int64)
-        return self._entries(at)
+def _picked(values: Sequence[Any], index: npt.NDArray[np.int64]) -> list[Any]:
+    """``values[i]`` for each index; None where the index is past the end or -1."""
+    return _table(values)[np.where(index < 0, len(values), index)].tolist()
 
 
-# Sorted runs searched one by one before the pairs are sorted instead.
-_MAX_RUNS = 8
+def _table(values: Sequence[Any]) -> npt.NDArray[np.object_]:
+    """``values`` and a None after them, to be picked from by index."""
+    table = np.empty(len(values) + 1, dtype=object)
+    table[: len(values)] = values
+    table[len(values)] = None
+    return table
 
 
 def _at(values: npt.NDArray[Any], index: npt.NDArray[np.int64], missing: int) -> npt.NDArray[Any]:
@@ -556,46 +427,3 @@ def _at(values: npt.NDArray[Any], index: npt.NDArray[np.int64], missing: int) ->
     found = index >= 0
     out[found] = values[index[found]]
     return out
-
-
-@cache
-def _ground(reasons: int) -> str:
-    """The s.39 ground a panel would cite for a preference that cannot be named."""
-    suitability = reasons & ~(Exclusion.OVER_TRAVEL_LIMIT | Exclusion.NO_ROUTE)
-    if suitability:
-        return "unsuitable for the child's age or SEN: " + "; ".join(describe(suitability))
-    return "journey: " + "; ".join(describe(reasons))
-
-
-def group_by(keys: npt.NDArray[np.int32], n: int) -> list[npt.NDArray[np.int64]]:
-    """Indices of ``keys`` grouped by key value 0..n-1 (e.g. each child's arcs)."""
-    order = np.argsort(keys, kind="stable")
-    bounds = np.searchsorted(keys[order], np.arange(n + 1))
-    return [order[bounds[i] : bounds[i + 1]] for i in range(n)]
-
-
-def summarise(
-    rows: Sequence[ChildPlacement],
-    children: Sequence[Child],
-    travel_model: str,
-    eligible_arcs: int,
-) -> PlacementSummary:
-    placed = [r for r in rows if r.setting_urn is not None]
-    minutes = [r.minutes for r in placed if r.minutes is not None]
-    with_prefs = {c.child_id for c in children if c.preferences}
-    return PlacementSummary(
-        children=len(rows),
-        placed=len(placed),
-        unplaced=len(rows) - len(placed),
-        with_preferences=len(with_prefs),
-        first_preference_met=sum(1 for r in placed if r.preference_rank == 1),
-        any_preference_met=sum(1 for r in placed if r.preference_rank is not None),
-        mean_minutes=float(np.mean(minutes)) if minutes else None,
-        max_minutes=float(np.max(minutes)) if minutes else None,
-        total_placement_cost=sum(r.placement_cost for r in placed),
-        total_transport_cost=sum(r.transport_cost for r in placed),
-        out_of_area=sum(1 for r in placed if r.out_of_area),
-        independent=sum(1 for r in placed if r.placement_kind is PlacementKind.INDEPENDENT),
-        travel_model=travel_model,
-        eligible_arcs=eligible_arcs,
-    )

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from matcher.output_files import SUMMARY_FORMATS, Cell, Table, write_tables
+from matcher.output_files import SUMMARY_FORMATS, Cell, ColumnRecords, Table, write_tables
 
 if TYPE_CHECKING:  # only for annotations: writing files must not load the solver
+    from matcher.models import PlacementKind, ProvisionKind
     from matcher.placement import PlacementResult, PlacementSummary
 
 PLACEMENT_COLUMNS: tuple[str, ...] = (
@@ -81,26 +82,38 @@ def summary_rows(summary: PlacementSummary) -> list[SummaryRow]:
     ]
 
 
+def placement_columns(result: PlacementResult) -> dict[str, list[Cell]]:
+    """Each of PLACEMENT_COLUMNS as a list with a value per child; None where there is nothing
+    to say. Gathered field by field: the CSV writer takes columns (a dict per row is slow)."""
+    rows = result.placements
+    return {
+        "child_id": [p.child_id for p in rows],
+        "setting_urn": [p.setting_urn for p in rows],
+        "setting_name": [p.setting_name for p in rows],
+        "placement_kind": _values([p.placement_kind for p in rows]),
+        "provision": _values([p.provision for p in rows]),
+        "preference_rank": [p.preference_rank for p in rows],
+        "travel_minutes": [None if p.minutes is None else round(float(p.minutes), 1) for p in rows],
+        "placement_cost": [p.placement_cost for p in rows],
+        "transport_cost": [p.transport_cost for p in rows],
+        "out_of_area": ["yes" if p.out_of_area else "no" for p in rows],
+        "reason": [p.reason for p in rows],
+    }
+
+
+def _values(kinds: list[PlacementKind | ProvisionKind | None]) -> list[Cell]:
+    """An enum column as its values, each distinct member looked up once."""
+    value = {kind: None if kind is None else kind.value for kind in set(kinds)}
+    return list(map(value.__getitem__, kinds))
+
+
 def placement_records(result: PlacementResult) -> list[dict[str, Cell]]:
     """One record per child in PLACEMENT_COLUMNS order; None where there is nothing to say."""
-    records: list[dict[str, Cell]] = []
-    for p in result.placements:
-        records.append(
-            {
-                "child_id": p.child_id,
-                "setting_urn": p.setting_urn,
-                "setting_name": p.setting_name,
-                "placement_kind": None if p.placement_kind is None else p.placement_kind.value,
-                "provision": None if p.provision is None else p.provision.value,
-                "preference_rank": p.preference_rank,
-                "travel_minutes": None if p.minutes is None else round(float(p.minutes), 1),
-                "placement_cost": p.placement_cost,
-                "transport_cost": p.transport_cost,
-                "out_of_area": "yes" if p.out_of_area else "no",
-                "reason": p.reason,
-            }
-        )
-    return records
+    columns = placement_columns(result)
+    return [
+        dict(zip(PLACEMENT_COLUMNS, row, strict=True))
+        for row in zip(*(columns[c] for c in PLACEMENT_COLUMNS), strict=True)
+    ]
 
 
 def write_placements(result: PlacementResult, path: Path | str) -> None:
@@ -115,7 +128,7 @@ def write_placements(result: PlacementResult, path: Path | str) -> None:
     write_tables(
         path,
         [
-            Table("Placements", PLACEMENT_COLUMNS, placement_records(result)),
+            Table("Placements", PLACEMENT_COLUMNS, ColumnRecords(placement_columns(result))),
             Table("Summary", ("Measure", "Value"), summary, row_formats=value_formats),
         ],
         csv_tables=1,

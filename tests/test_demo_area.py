@@ -34,7 +34,7 @@ runner = CliRunner()
 # The reasons README "How a placement is decided" and matcher/placement.py document.
 _EXCLUSIONS = "|".join(re.escape(text) for text in EXCLUSION_TEXT.values())
 _LISTED = rf"({_EXCLUSIONS})(; ({_EXCLUSIONS}))*"
-# The section 39 grounds for a preference not met (matcher/placement.py, _ground).
+# The section 39 grounds for a preference not met (matcher/placement_reasons.py, ground).
 _GROUND = (
     rf"(unsuitable for the child's age or SEN: {_LISTED}|journey: {_LISTED}"
     r"|no capacity: .+ all taken in the optimal plan|not a known setting)"

@@ -18,13 +18,13 @@ from matcher.placement import (
     PlacementConfig,
     PlacementNetwork,
     PlacementResult,
-    _ground,
     build_network,
     explain_solution,
     level_costs,
     place,
     weighted_preference_level,
 )
+from matcher.placement_reasons import ground as _ground
 from matcher.travel import TravelTimeMatrix
 from tests.factories import child, matrix, placement_instances, setting
 
