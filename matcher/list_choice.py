@@ -11,18 +11,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from matcher.eligibility import EXCLUSION_TEXT, KIND_ORDER, EligibleArcs
+from matcher.residual_distances import lexicographic_order
 
 if TYPE_CHECKING:
     from matcher.tailored import TailoredListConfig
 
 IntArray = npt.NDArray[np.int64]
 Value = TypeVar("Value")
+Row = TypeVar("Row", bound=tuple[object, ...])
 
 # Why an option is listed, as :func:`choose` says (0: it is not).
 PROPOSED, PREFERENCE, BEST_OF_KIND, LOW_COST = 1, 2, 3, 4
@@ -33,8 +36,13 @@ class ChildGroups:
 
     def __init__(self, keys: npt.NDArray[np.int32], n: int, within: IntArray | None = None) -> None:
         """``within``: the order of the indices within each group (default: as they come)."""
-        within = np.arange(len(keys)) if within is None else within
-        self.order = within[np.argsort(keys[within], kind="stable")]
+        # Eligibility makes its arrays child by child: then the grouping is the identity.
+        self.in_order = within is None and bool(np.all(keys[1:] >= keys[:-1]))
+        if self.in_order:
+            self.order = np.arange(len(keys))
+        else:
+            within = np.arange(len(keys)) if within is None else within
+            self.order = within[np.argsort(keys[within], kind="stable")]
         self.bounds = np.searchsorted(keys[self.order], np.arange(n + 1))
 
     def of(self, wanted: IntArray) -> tuple[IntArray, IntArray]:
@@ -42,8 +50,15 @@ class ChildGroups:
         starts = self.bounds[wanted]
         counts = self.bounds[wanted + 1] - starts
         slot = np.repeat(np.arange(len(wanted)), counts)
+        if len(wanted) == len(self.bounds) - 1 and np.array_equal(wanted, np.arange(len(wanted))):
+            return self.order, slot  # every child in order: their indices are all of them
         shift = np.repeat(starts - (np.cumsum(counts) - counts), counts)
         return self.order[np.arange(len(slot)) + shift], slot
+
+    def pick(self, values: npt.NDArray[Any], rows: IntArray) -> npt.NDArray[Any]:
+        """``values[rows]`` for ``rows`` from :meth:`of`; when they are every index in order
+        (a whole LA's, as they come), ``values`` itself rather than a copy of millions."""
+        return values if self.in_order and rows is self.order else values[rows]
 
 
 @dataclass(frozen=True)
@@ -114,36 +129,121 @@ def why_listed(key: int) -> str:
 
 def preference_ranks(
     named: Sequence[Sequence[int]], slot: IntArray, setting: npt.NDArray[np.int32]
-) -> IntArray:
+) -> npt.NDArray[np.int16]:
     """The preference rank (0: none) each row's setting has for the child in its slot.
 
     ``named``: each slot's preferred settings' indices in rank order (−1: not a setting). A
     setting named twice keeps its last rank, as a dict of the list would.
     """
     width = max((len(x) for x in named), default=0)
-    table = np.full((len(named), width), -1, np.int64)  # slot × rank - 1 → setting
+    table = np.full((len(named), width), -1, np.int32)  # slot × rank - 1 → setting
     for k, row in enumerate(named):
         table[k, : len(row)] = row
-    rank = np.zeros(len(slot), np.int64)
+    rank = np.zeros(len(slot), np.int16)  # small: one per exclusion of a whole LA
     for r in range(width):
         rank[table[slot, r] == setting] = r + 1
     return rank
 
 
+def shown_exclusions(
+    minutes: npt.NDArray[np.float32],
+    setting: npt.NDArray[np.int32],
+    slot: IntArray,
+    rank: npt.NDArray[np.integer[Any]],
+    limit: int | None,
+) -> IntArray:
+    """The rows (grouped by slot) a list shows, in its order: nearest first, no route (NaN)
+    last, then by setting. A slot shows its ``limit`` nearest (all if None) and every
+    preference (``rank`` > 0).
+
+    A whole LA has five million exclusions, and sorting them all by minutes took most of a
+    second for the ten a child shows. Only the rows that can be among their slot's nearest
+    (:func:`_in_nearest_buckets`) and the preferences are sorted; within a slot, a row's
+    place among those is its place among all the slot's rows, as every row before it is
+    there too.
+    """
+    candidate = rank > 0
+    if limit is None:
+        candidate[:] = True
+    else:
+        candidate |= _in_nearest_buckets(minutes, slot, limit)
+    rows = np.flatnonzero(candidate)
+    far = np.nan_to_num(minutes[rows], nan=np.inf)
+    order = rows[lexicographic_order(slot[rows], float_order(far), setting[rows])]
+    if limit is None:
+        return order
+    return order[(positions(slot[order]) < limit) | (rank[order] > 0)]
+
+
+#: Buckets of journey minutes in which each slot's nearest exclusions are first looked for,
+#: and how many slot-bucket counts are held at once at most (8 bytes each).
+NEAR_BUCKETS = 128
+NEAR_COUNTS = 1 << 22
+
+
+def _in_nearest_buckets(
+    minutes: npt.NDArray[np.float32], slot: IntArray, limit: int
+) -> npt.NDArray[np.bool_]:
+    """Rows in their slot's nearest buckets of minutes that hold at least ``limit`` rows
+    together (all a slot's rows if it has fewer): every row that can be among its slot's
+    ``limit`` nearest, and a few more, found in a few passes and one count, not a sort.
+
+    Buckets split the journeys evenly up to the longest; NaN (no route) and infinity come
+    last, as in the order shown, so a row outside these buckets is farther than all within.
+    """
+    n_slots = int(slot[-1]) + 1 if len(slot) else 0
+    if limit == 0 or n_slots == 0:
+        return np.zeros(len(slot), bool)
+    buckets = int(np.clip(NEAR_COUNTS // n_slots - 1, 1, NEAR_BUCKETS))
+    top = float(np.max(minutes, where=np.isfinite(minutes), initial=0.0))
+    scale = np.float32((buckets - 1) / top) if top > 0 else np.float32(0.0)
+    if not np.isfinite(scale):  # journeys too short for a float32 scale: one bucket
+        scale = np.float32(0.0)
+    with np.errstate(invalid="ignore"):  # infinity × 0 is NaN: no route, last
+        scaled = minutes * scale
+    np.clip(scaled, 0, buckets, out=scaled)  # in place: these are a whole LA's rows
+    bucket = np.nan_to_num(scaled, copy=False, nan=buckets).astype(np.int32)
+    del scaled
+    key = slot * (buckets + 1)
+    key += bucket
+    counts = np.bincount(key, minlength=n_slots * (buckets + 1))
+    del key
+    reached = np.cumsum(counts.reshape(n_slots, buckets + 1), axis=1) >= limit
+    last = np.where(reached[:, -1], np.argmax(reached, axis=1), buckets).astype(np.int32)
+    return bucket <= last[slot]
+
+
 def hidden_reasons(
-    reasons: npt.NDArray[np.int32], slot: IntArray, n_slots: int
+    reasons: npt.NDArray[np.int32], slot: IntArray, shown: IntArray, n_slots: int
 ) -> list[tuple[int, tuple[tuple[str, int], ...]]]:
-    """Per slot: how many exclusions are not shown, and how many of them for each reason."""
-    counts = np.stack(
-        [np.bincount(slot[(reasons & bit) != 0], minlength=n_slots) for bit in _BITS]
-        or [np.zeros(n_slots, np.int64)],
-        axis=1,
+    """Per slot: how many exclusions are not shown, and how many of them for each reason.
+
+    ``reasons`` and ``slot``: every exclusion's; ``shown``: the rows shown. The hidden are
+    counted as all less those shown, so the millions of hidden rows are never picked out.
+    """
+    counts = _reason_counts(reasons, slot, n_slots) - _reason_counts(
+        reasons[shown], slot[shown], n_slots
     )
-    totals = np.bincount(slot, minlength=n_slots).tolist()
+    totals = np.bincount(slot, minlength=n_slots) - np.bincount(slot[shown], minlength=n_slots)
     return [
         (total, tuple((text, n) for text, n in zip(_BIT_TEXT, row, strict=True) if n))
-        for total, row in zip(totals, counts.tolist(), strict=True)
+        for total, row in zip(totals.tolist(), counts.tolist(), strict=True)
     ]
+
+
+def _reason_counts(reasons: npt.NDArray[np.int32], slot: IntArray, n_slots: int) -> IntArray:
+    """Slots × reasons: how many rows of each slot have each reason. Rows are counted by
+    their combination of reasons (a few dozen occur), which is then split into reasons."""
+    if not len(reasons):
+        return np.zeros((n_slots, len(_BITS)), np.int64)
+    combos = np.flatnonzero(np.bincount(reasons))
+    combo_of = np.zeros(int(combos[-1]) + 1, np.int64)
+    combo_of[combos] = np.arange(len(combos))
+    key = slot * len(combos)
+    key += combo_of[reasons]
+    by_combo = np.bincount(key, minlength=n_slots * len(combos)).reshape(n_slots, len(combos))
+    has_reason = (combos[:, None] & np.array(_BITS, np.int64)[None, :]) != 0
+    return by_combo @ has_reason.astype(np.int64)
 
 
 def float_order(values: npt.NDArray[np.floating]) -> IntArray:
@@ -163,6 +263,12 @@ def made_once(make: Callable[[int], Value], keys: npt.NDArray[np.integer]) -> li
     return made[back.reshape(-1)].tolist()
 
 
+def made_as(kind: type[Row]) -> Callable[[tuple[object, ...]], Row]:
+    """A named tuple of ``kind`` from a plain tuple of its fields, as ``kind._make`` but with
+    no Python call per row: a whole LA's lists make 700,000 of them."""
+    return partial(tuple.__new__, kind)
+
+
 def objects(values: Sequence[object]) -> npt.NDArray[np.object_]:
     """An array of Python objects, to pick rows' values from in one step."""
     out = np.empty(len(values), object)
@@ -170,7 +276,7 @@ def objects(values: Sequence[object]) -> npt.NDArray[np.object_]:
     return out
 
 
-def or_none(values: IntArray) -> list[int | None]:
+def or_none(values: npt.NDArray[np.integer[Any]]) -> list[int | None]:
     """0 as None (no preference rank), as Python values."""
     out = objects(values.tolist())
     out[values == 0] = None

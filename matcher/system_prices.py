@@ -13,8 +13,8 @@ option at once, come from :mod:`matcher.residual_distances`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -55,23 +55,20 @@ class MarginalCost(NamedTuple):
         )
 
     def describe(self) -> str:
-        unplaced, unmet, ranks, minutes, pounds = self
-        if not (unplaced or unmet or ranks or minutes or pounds):
-            return "no cost to the LA-wide plan"
-        parts = []
-        if unplaced:
-            parts.append(f"{unplaced:+d} children left unplaced")
-        if unmet:
-            parts.append(
-                f"{unmet:+d} children with none of their parents' preferences met (this one too)"
-            )
-        if ranks:
-            parts.append(f"{ranks:+d} preference ranks across all children (this one too)")
-        if minutes:
-            parts.append(f"{minutes:+.1f} minutes of travel")
-        if pounds:
-            parts.append(f"{'+' if pounds > 0 else '-'}£{abs(pounds):,} a year")
-        return "; ".join(parts)
+        """The cost in words: each level that changes, or that nothing does."""
+        words = [word(value) for word, value in zip(MARGINAL_WORDS, self, strict=True) if value]
+        return "; ".join(words) or NO_COST_TEXT
+
+
+#: Each level of a :class:`MarginalCost` in words, for a change that is not zero.
+MARGINAL_WORDS: tuple[Callable[[Any], str], ...] = (
+    lambda n: f"{n:+d} children left unplaced",
+    lambda n: f"{n:+d} children with none of their parents' preferences met (this one too)",
+    lambda n: f"{n:+d} preference ranks across all children (this one too)",
+    lambda x: f"{x:+.1f} minutes of travel",
+    lambda n: f"{'+' if n > 0 else '-'}£{abs(n):,} a year",
+)
+NO_COST_TEXT = "no cost to the LA-wide plan"
 
 
 class SystemPrices:

@@ -10,9 +10,10 @@ parental preference the plan does not meet gets its section 39 ground in words.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import NamedTuple
+from functools import cached_property
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -26,11 +27,12 @@ from matcher.list_choice import (
     choose,
     float_order,
     hidden_reasons,
+    made_as,
     made_once,
     objects,
     or_none,
-    positions,
     preference_ranks,
+    shown_exclusions,
     split,
     why_key,
     why_listed,
@@ -46,10 +48,11 @@ from matcher.placement import (
     solve_flow,
 )
 from matcher.residual_distances import lexicographic_order
-from matcher.system_prices import MarginalCost, SystemPrices
+from matcher.system_prices import MARGINAL_WORDS, NO_COST_TEXT, MarginalCost, SystemPrices
 from matcher.travel import TravelTimeMatrix
 
 IntArray = npt.NDArray[np.int64]
+Number = TypeVar("Number", int, float)
 _KINDS = objects(list(KIND_ORDER))  # each kind of place, to pick rows' kinds from
 _TRAVEL_ONLY = Exclusion.OVER_TRAVEL_LIMIT | Exclusion.NO_ROUTE
 
@@ -95,9 +98,44 @@ class ListedOption(NamedTuple):
 
     @property
     def marginal_text(self) -> str:
-        if self.marginal is None:
-            return "no place can be made there this round: all its places are committed"
-        return self.marginal.describe()
+        return marginal_text(self.marginal)
+
+
+NO_PLACE_TEXT = "no place can be made there this round: all its places are committed"
+
+
+def marginal_text(marginal: MarginalCost | None) -> str:
+    """An option's marginal system cost in words (None: no place can be made there)."""
+    if marginal is None:
+        return NO_PLACE_TEXT
+    return marginal.describe()
+
+
+def marginal_texts(marginals: Sequence[MarginalCost | None]) -> list[str]:
+    """:func:`marginal_text` of many options at once, worded a level at a time.
+
+    A whole LA's lists have 150,000 different costs, and wording each in a call of its own
+    (:meth:`MarginalCost.describe`) was a sixth of writing them; here each level is worded
+    once per distinct number (with :meth:`~MarginalCost.describe`'s own words), then the
+    parts are joined.
+    """
+    zero = MarginalCost(0, 0, 0, 0.0, 0)
+    columns = list(zip(*[zero if m is None else m for m in marginals], strict=True))
+    parts = [
+        _worded(values, word)
+        for values, word in zip(columns or [()] * len(zero), MARGINAL_WORDS, strict=True)
+    ]
+    return [
+        NO_PLACE_TEXT if m is None else "; ".join(filter(None, words)) or NO_COST_TEXT
+        for m, words in zip(marginals, zip(*parts, strict=True), strict=True)
+    ]
+
+
+def _worded(values: Sequence[Number], word: Callable[[Number], str]) -> list[str]:
+    """Each value worded (blank for 0), once per distinct value. Equal values are worded
+    alike: 0.0 and -0.0 are both blank."""
+    made = {value: word(value) if value else "" for value in set(values)}
+    return list(map(made.__getitem__, values))
 
 
 class ExcludedSetting(NamedTuple):
@@ -150,26 +188,42 @@ class TailoredListModel:
         levels = level_costs(network, len(children), order)
         report("pricing options against the LA-wide plan")
         self.prices = SystemPrices(network, solution, levels, order, len(children))
-        self.plan: PlacementResult = explain_solution(
-            children, settings, network, solution.flows, travel.model, self.config
-        )
+        self._travel_model = travel.model
         self.index = {c.child_id: i for i, c in enumerate(children)}
         self.setting_index = {s.urn: j for j, s in enumerate(settings)}
         self.setting_by_urn = {s.urn: s for s in settings}
         self._columns = _SettingColumns(self.children, self.settings)
         arcs = network.arcs
         self._options = ChildGroups(arcs.child, len(children))
-        # Each child's exclusions nearest first (no route last), then by setting: sorted once.
-        self._excluded = ChildGroups(
-            arcs.excluded_child,
-            len(children),
-            lexicographic_order(
-                arcs.excluded_child,
-                float_order(np.nan_to_num(arcs.excluded_minutes, nan=np.inf)),
-                arcs.excluded_setting,
-            ),
-        )
+        # Each child's exclusions; which a list shows, in what order, is chosen per request.
+        self._excluded = ChildGroups(arcs.excluded_child, len(children))
         self._places_left = self._option_places_left()
+        self._in_plan = self._placed_urns_and_ranks()
+
+    @cached_property
+    def plan(self) -> PlacementResult:
+        """The LA-wide plan, child by child with its reasons: made when first asked for (a
+        panel pack, the API), as lists need only each child's setting and preference rank in
+        it (a third of a second for a whole LA)."""
+        return explain_solution(
+            self.children,
+            self.settings,
+            self.network,
+            self.prices.flows,
+            self._travel_model,
+            self.config,
+        )
+
+    def _placed_urns_and_ranks(self) -> list[tuple[str | None, int | None]]:
+        """Each child's setting (URN) in the plan and its preference rank there (None: not
+        placed, or not a preference), as :attr:`plan` would say."""
+        arcs, current = self.network.arcs, self.prices.current
+        placed = np.nonzero(current < self.network.n_options)[0]
+        urn = objects([None] * len(current))
+        rank = np.zeros(len(current), np.int64)
+        urn[placed] = self._columns.urn[arcs.setting[current[placed]]]
+        rank[placed] = arcs.preference_rank[current[placed]]
+        return list(zip(urn.tolist(), or_none(rank), strict=True))
 
     def _option_places_left(self) -> np.ndarray:
         """Places left before the round on each option's path: its pool and its setting."""
@@ -236,7 +290,7 @@ class TailoredListModel:
             out.append(
                 TailoredList(
                     child_id=self.children[i].child_id,
-                    proposed_urn=self.plan.placements[i].setting_urn,
+                    proposed_urn=self._in_plan[i][0],
                     options=mine,
                     excluded=excluded,
                     preferences=self._preference_statements(i, list(mine), excluded),
@@ -259,7 +313,7 @@ class TailoredListModel:
         code = why[listed]
         flat = list(
             map(
-                ListedOption._make,
+                made_as(ListedOption),
                 zip(
                     cols.urn[setting].tolist(),
                     cols.name[setting].tolist(),
@@ -288,7 +342,7 @@ class TailoredListModel:
         at = {name: k for k, name in enumerate(level_names(self.prices.order))}
         out: list[MarginalCost | None] = list(
             map(
-                MarginalCost._make,
+                made_as(MarginalCost),
                 zip(
                     delta[at["placed"]].tolist(),
                     delta[at["preference_met"]].tolist(),
@@ -310,7 +364,7 @@ class TailoredListModel:
         excluded: tuple[ExcludedSetting, ...],
     ) -> tuple[PreferenceStatement, ...]:
         child = self.children[i]
-        met_rank = self.plan.placements[i].preference_rank
+        met_rank = self._in_plan[i][1]
         by_urn = self.setting_by_urn
         out = []
         for rank, urn in enumerate(child.preferences, start=1):
@@ -380,19 +434,23 @@ class _Exclusions:
 
     def __init__(self, model: TailoredListModel, wanted: IntArray, limit: int | None) -> None:
         arcs = model.network.arcs
-        rows, slot = model._excluded.of(wanted)  # each child's nearest first
+        rows, slot = model._excluded.of(wanted)
         index = model.setting_index
         named = [[index.get(u, -1) for u in model.children[i].preferences] for i in wanted.tolist()]
-        rank = preference_ranks(named, slot, arcs.excluded_setting[rows])
-        shown = np.ones(len(rows), bool)
-        if limit is not None:
-            shown = (positions(slot) < limit) | (rank > 0)
+        pick = model._excluded.pick
+        setting = pick(arcs.excluded_setting, rows)
+        rank = preference_ranks(named, slot, setting)
+        shown = shown_exclusions(pick(arcs.excluded_minutes, rows), setting, slot, rank, limit)
         self.shown = self._shown(model, len(wanted), rows[shown], slot[shown], rank[shown])
-        self.hidden = hidden_reasons(arcs.excluded_reasons[rows[~shown]], slot[~shown], len(wanted))
+        self.hidden = hidden_reasons(pick(arcs.excluded_reasons, rows), slot, shown, len(wanted))
 
     @staticmethod
     def _shown(
-        model: TailoredListModel, n_slots: int, rows: IntArray, slot: IntArray, rank: IntArray
+        model: TailoredListModel,
+        n_slots: int,
+        rows: IntArray,
+        slot: IntArray,
+        rank: npt.NDArray[np.int16],
     ) -> list[tuple[ExcludedSetting, ...]]:
         arcs, cols = model.network.arcs, model._columns
         setting = arcs.excluded_setting[rows]
@@ -400,7 +458,7 @@ class _Exclusions:
         minutes[np.isnan(arcs.excluded_minutes[rows])] = None  # no route
         flat = list(
             map(
-                ExcludedSetting._make,
+                made_as(ExcludedSetting),
                 zip(
                     cols.urn[setting].tolist(),
                     cols.name[setting].tolist(),
