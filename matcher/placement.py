@@ -23,7 +23,7 @@ from matcher.models import (
     ProvisionKind,
     Setting,
 )
-from matcher.placement_reasons import placement_reasons
+from matcher.placement_reasons import placement_reasons, values_at
 from matcher.travel import TravelTimeMatrix
 
 ProgressCallback = Callable[[str], None]
@@ -355,21 +355,21 @@ def _explained(
     reasons = placement_reasons(preferences, settings, network, chosen, node_flow >= node_cap)
 
     placed = chosen >= 0
-    setting = np.where(placed, _at(arcs.setting, chosen, 0), m)  # m: no setting
+    setting = np.where(placed, values_at(arcs.setting, chosen, 0), m)  # m: no setting
     la_code = _table([s.la_code for s in settings])[setting]
-    kind = np.where(placed, _at(arcs.kind, chosen, 0), len(KIND_ORDER))
-    provision = _at(arcs.provision, chosen, -1).astype(np.int64)
+    kind = np.where(placed, values_at(arcs.kind, chosen, 0), len(KIND_ORDER))
+    provision = values_at(arcs.provision, chosen, -1).astype(np.int64)
     provision_kinds = [p.kind for s in settings for p in s.provisions]
     first_provision = np.cumsum([0, *(len(s.provisions) for s in settings)])  # m + 1 of them
     at_provision = first_provision[setting]
-    rank = _at(arcs.preference_rank, chosen, 0)
+    rank = values_at(arcs.preference_rank, chosen, 0)
     ranks = rank.astype(object)
     ranks[rank == 0] = None
-    minutes = _at(arcs.minutes, chosen, 0)
+    minutes = values_at(arcs.minutes, chosen, 0)
     minutes_of = minutes.astype(object)
     minutes_of[~placed] = None
-    placement_cost = _at(network.placement_cost, chosen, 0)
-    transport_cost = _at(network.transport_cost, chosen, 0)
+    placement_cost = values_at(network.placement_cost, chosen, 0)
+    transport_cost = values_at(network.transport_cost, chosen, 0)
     home = np.fromiter(map(attrgetter("home_la_code"), children), object, n)
     home[~home.astype(bool)] = config.home_la_code
     away = home.astype(bool) & la_code.astype(bool) & (la_code != home)  # None: not placed
@@ -419,11 +419,3 @@ def _table(values: Sequence[Any]) -> npt.NDArray[np.object_]:
     table[: len(values)] = values
     table[len(values)] = None
     return table
-
-
-def _at(values: npt.NDArray[Any], index: npt.NDArray[np.int64], missing: int) -> npt.NDArray[Any]:
-    """``values[index]``, with ``missing`` where the index is -1 (and for empty ``values``)."""
-    out = np.full(len(index), missing, dtype=values.dtype)
-    found = index >= 0
-    out[found] = values[index[found]]
-    return out

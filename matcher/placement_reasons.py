@@ -42,7 +42,7 @@ def placement_reasons(
     (``full``)."""
     n = len(preferences)
     placed = chosen >= 0
-    rank = _at(network.arcs.preference_rank, chosen, 0)
+    rank = values_at(network.arcs.preference_rank, chosen, 0)
     reason = np.empty(n, dtype=object)
     reason.fill(NO_PREFERENCE)  # np.full is ten times slower for objects
     reason[placed & (rank == 1)] = FIRST_PREFERENCE
@@ -109,9 +109,9 @@ def _grounds(
     arcs, n = network.arcs, len(network.has_preferences)
     option = _PairIndex(arcs.child, arcs.setting, m).first(child, setting)
     excluded = _PairIndex(arcs.excluded_child, arcs.excluded_setting, m).first(child, setting)
-    head = _at(network.option_head, option, 0)
-    own = (head != _at(arcs.setting, option, 0).astype(np.int64) + n) & full[head]
-    reasons = _at(arcs.excluded_reasons, excluded, int(Exclusion.NO_ROUTE)).astype(np.int64)
+    head = values_at(network.option_head, option, 0)
+    own = (head != values_at(arcs.setting, option, 0).astype(np.int64) + n) & full[head]
+    reasons = values_at(arcs.excluded_reasons, excluded, int(Exclusion.NO_ROUTE)).astype(np.int64)
     # One code per ground: 0 unknown, 1 the setting's places, 2 + node a capacity node's
     # places, -1 - reasons the exclusion's.
     code = np.where(setting < 0, 0, np.where(option >= 0, np.where(own, 2 + head, 1), -1 - reasons))
@@ -219,7 +219,9 @@ class _PairIndex:
 _MAX_RUNS = 8
 
 
-def _at(values: npt.NDArray[Any], index: npt.NDArray[np.int64], missing: int) -> npt.NDArray[Any]:
+def values_at(
+    values: npt.NDArray[Any], index: npt.NDArray[np.int64], missing: int
+) -> npt.NDArray[Any]:
     """``values[index]``, with ``missing`` where the index is -1 (and for empty ``values``)."""
     out = np.full(len(index), missing, dtype=values.dtype)
     found = index >= 0
