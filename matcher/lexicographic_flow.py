@@ -13,6 +13,9 @@ A level that only counts units sent down "bypass" arcs (the placement's first le
 child left unplaced) is a maximum flow in disguise, and is solved as one: OR-Tools' max flow
 takes a tenth of the time its cost-scaling min-cost flow takes on the same network. See
 :func:`_bypass_level`.
+
+OR-Tools is imported at the first solve, not with this module: loading its library takes
+40 ms that a command should not pay before it starts reading its files.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from ortools.graph.python import max_flow, min_cost_flow
 
 IntArray = npt.NDArray[np.int64]
 
@@ -77,6 +79,8 @@ def _solve_level(network: FlowNetwork, costs: IntArray, capacities: IntArray) ->
     node[network.heads[live]] = True
     node[supplies != 0] = True
     number = np.cumsum(node) - 1
+    from ortools.graph.python import min_cost_flow  # at the first solve: see module docstring
+
     solver = min_cost_flow.SimpleMinCostFlow()
     solver.add_arcs_with_capacity_and_unit_cost(
         number[network.tails[live]], number[network.heads[live]], capacities[live], costs[live]
@@ -152,6 +156,8 @@ def _max_flow_level(
     free_arcs, bypass_arcs = live[~bypass], live[bypass]
     sources = np.flatnonzero(network.supplies > 0)
     root = network.n_nodes
+    from ortools.graph.python import max_flow  # at the first solve: see module docstring
+
     solver = max_flow.SimpleMaxFlow()
     solver.add_arcs_with_capacity(
         np.concatenate([network.tails[free_arcs], np.full(len(sources), root)]),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from ortools.graph.python import min_cost_flow
 
-from matcher import lexicographic_flow
 from matcher.lexicographic_flow import (
     FlowError,
     FlowNetwork,
@@ -271,13 +271,13 @@ def test_the_unplaced_level_is_solved_as_a_maximum_flow(monkeypatch: pytest.Monk
     """Counting children left unplaced needs no costs: a max flow answers it, ten times faster
     than a min-cost flow at LA scale; only the levels after it use the min-cost solver."""
     calls: list[str] = []
-    real = lexicographic_flow.min_cost_flow.SimpleMinCostFlow
+    real = min_cost_flow.SimpleMinCostFlow
 
     def counted() -> object:
         calls.append("min-cost flow")
         return real()
 
-    monkeypatch.setattr(lexicographic_flow.min_cost_flow, "SimpleMinCostFlow", counted)
+    monkeypatch.setattr(min_cost_flow, "SimpleMinCostFlow", counted)
     net, levels = placement_network(np.random.default_rng(5), 40, 8)
     seen: list[int] = []
     solve_lexicographic(net, levels, on_level=lambda level, arcs: seen.append(level))
@@ -290,13 +290,13 @@ def test_other_shapes_are_not_taken_for_a_bypass_level(
     twist: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls: list[str] = []
-    real = lexicographic_flow.min_cost_flow.SimpleMinCostFlow
+    real = min_cost_flow.SimpleMinCostFlow
 
     def counted() -> object:
         calls.append("min-cost flow")
         return real()
 
-    monkeypatch.setattr(lexicographic_flow.min_cost_flow, "SimpleMinCostFlow", counted)
+    monkeypatch.setattr(min_cost_flow, "SimpleMinCostFlow", counted)
     net, levels = placement_network(np.random.default_rng(6), 30, 6, twist=twist)
     solution = solve_lexicographic(net, levels)
     assert len(calls) == len(levels)
