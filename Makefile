@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/pip install -q -e ".[bench]"  # spopt and HiGHS for the p-median comparison
 	$(BIN)/python benchmarks/placement_scale.py
 	$(BIN)/python benchmarks/round_end_to_end.py
+	$(BIN)/python benchmarks/exact_levels.py
 	$(BIN)/python benchmarks/input_loading.py
 	$(BIN)/python benchmarks/tailored_lists.py
 	$(BIN)/python benchmarks/travel_matrix.py
