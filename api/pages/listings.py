@@ -7,7 +7,7 @@ columns or tables the lists never load), so a list page costs the same at any LA
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -124,6 +124,20 @@ def recent_runs_of_kind(session: Session, kind: str) -> list[Run]:
             .limit(RECENT_OF_KIND)
         )
     )
+
+
+def whose_list(
+    show: str,
+    raw_page: str | None,
+    user_id: int,
+    fetch: Callable[[int, int | None], ListPage[Row]],
+    base: str,
+) -> tuple[bool, ListPage[Row], dict[str, object] | None]:
+    """Everyone's rows, or the user's own when ``show`` is "mine": whether they are the user's,
+    the page asked for (``fetch(number, owner)``), and its pagination links under ``base``."""
+    mine = show == "mine"
+    found = fetch(page_number(raw_page), user_id if mine else None)
+    return mine, found, pagination(found, f"{base}?show={'mine' if mine else 'all'}")
 
 
 def pagination(page: ListPage[Any], link: str) -> dict[str, object] | None:

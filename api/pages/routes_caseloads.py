@@ -8,6 +8,7 @@ in a GOV.UK error summary, each linking to the file input to change.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -49,9 +50,13 @@ def caseloads(
     page: Annotated[PageSession, Depends(page_session())],
     show: str = "all",
 ) -> Response:
-    mine = show == "mine"
-    number = listings.page_number(request.query_params.get("page"))
-    found = listings.caseloads_page(session, number, page.user.id if mine else None)
+    mine, found, links = listings.whose_list(
+        show,
+        request.query_params.get("page"),
+        page.user.id,
+        partial(listings.caseloads_page, session),
+        "/app/caseloads",
+    )
     return render(
         request,
         "caseloads.html",
@@ -59,7 +64,7 @@ def caseloads(
         title="Caseloads",
         mine=mine,
         found=found,
-        pagination=listings.pagination(found, f"/app/caseloads?show={'mine' if mine else 'all'}"),
+        pagination=links,
         may_upload=page.role in UPLOADERS,
     )
 

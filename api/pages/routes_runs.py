@@ -9,6 +9,7 @@ While a run is queued or running its page asks the browser to load it again ever
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
@@ -111,9 +112,13 @@ def runs(
     page: Annotated[PageSession, Depends(page_session())],
     show: str = "all",
 ) -> Response:
-    mine = show == "mine"
-    number = listings.page_number(request.query_params.get("page"))
-    found = listings.runs_page(session, number, page.user.id if mine else None)
+    mine, found, links = listings.whose_list(
+        show,
+        request.query_params.get("page"),
+        page.user.id,
+        partial(listings.runs_page, session),
+        "/app/runs",
+    )
     return render(
         request,
         "runs.html",
@@ -121,7 +126,7 @@ def runs(
         title="Runs",
         mine=mine,
         found=found,
-        pagination=listings.pagination(found, f"/app/runs?show={'mine' if mine else 'all'}"),
+        pagination=links,
         may_start=page.role in RUN_ROLES,
         kind_names=KIND_NAMES,
         status_tags=STATUS_TAGS,
